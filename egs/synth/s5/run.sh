@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The default asrkit recipe: a synthetic espeak-ng corpus (no download), labelled + unlabelled
+# speech, dev, test_clean and test_noisy. Stages follow the table in docs/stages.md.
+#
+#   ./run.sh                      # every finished stage, from 0
+#   ./run.sh --stage 2 --stop-stage 2
+#   ./run.sh --labelled-hours 0.05 --nj 2   # a tiny corpus
+set -euo pipefail
+
+stage=0
+stop_stage=3
+nj=2                   # parallel jobs
+seed=1
+corpus_dir=corpus      # where stage 0 writes the synthetic corpus
+labelled_hours=0.4     # train_sup
+unlabelled_ratio=4     # train_unsup = ratio x labelled
+eval_minutes=10        # dev, test_clean, test_noisy each
+lm_order=3
+
+help_message="Usage: $0 [options]
+  --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
+  --nj K                       parallel jobs (default $nj)
+  --seed S                     corpus seed (default $seed)
+  --corpus-dir DIR             synthetic corpus location (default $corpus_dir)
+  --labelled-hours H           labelled hours (default $labelled_hours)
+  --unlabelled-ratio R         unlabelled hours / labelled hours (default $unlabelled_ratio)
+  --eval-minutes M             minutes in each of dev, test_clean, test_noisy (default $eval_minutes)
+  --lm-order N                 n-gram order of the LM (default $lm_order)"
+
+. ./path.sh
+. ./cmd.sh
+. utils/parse_options.sh
+. utils/log.sh
+
+labelled_sets="train_sup dev test_clean test_noisy"
+all_sets="train_sup train_unsup dev test_clean test_noisy"
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  log "Stage 0: synthesising the corpus in $corpus_dir"
+  python ../../../local/make_synth_corpus.py --out "$corpus_dir" --seed "$seed" --nj "$nj" \
+    --labelled-hours "$labelled_hours" --unlabelled-ratio "$unlabelled_ratio" \
+    --eval-minutes "$eval_minutes"
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  log "Stage 1: manifests and validation"
+  for set in $all_sets; do
+    labelled=true; oracle=()
+    if [ $set = train_unsup ]; then
+      labelled=false; oracle=(--oracle-text "$corpus_dir/oracle/$set/text")
+    fi
+    python -m asrkit.bin.prepare_manifests --data-dir "$corpus_dir/data/$set" \
+      --audio-root "$corpus_dir" --set $set --labelled $labelled "${oracle[@]}" \
+      --out data/manifests --kaldi-view-dir data/$set
+  done
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  log "Stage 2: fbank for every set, MFCC for the labelled ones, CMVN from train_sup"
+  for set in $all_sets; do
+    python -m asrkit.bin.compute_features --cuts data/manifests/cuts_$set.jsonl.gz \
+      --out-dir data/fbank --set $set --kind fbank --num-jobs $nj
+  done
+  for set in $labelled_sets; do
+    python -m asrkit.bin.compute_features --cuts data/manifests/cuts_$set.jsonl.gz \
+      --out-dir data/mfcc --set $set --kind mfcc --num-jobs $nj
+  done
+  python -m asrkit.bin.compute_cmvn --cuts data/fbank/cuts_train_sup.jsonl.gz --out data/cmvn.npz
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "Stage 3: lexicon, data/lang (3-state), data/lang_senone (1-state), $lm_order-gram LM"
+  python -m asrkit.bin.prepare_lang --lexicon "$corpus_dir/lexicon.txt" \
+    --text data/train_sup/text --out-dir data
+  python -m asrkit.bin.train_lm --text data/train_sup/text --extra-text "$corpus_dir/lm_text.txt" \
+    --order $lm_order --words data/lang/words.txt --dev-text data/dev/text --out-dir data/lm
+fi
+
+log "Done: stages $stage..$stop_stage"
