@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# utils/run_local.sh: Kaldi-style job runner (jobs run on this machine, up to --max-jobs-run at once).
+#   utils/run_local.sh [options] JOB=1:N exp/x/log/step.JOB.log command ... JOB ...
+#   utils/run_local.sh [options] exp/x/log/step.log command ...
+# The work is done by utils/jobrun.py (Python 3 standard library only); see its docstring.
+here=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
+JOBRUN_PROG=$(basename "$0") exec python3 "$here/jobrun.py" local "$@"
