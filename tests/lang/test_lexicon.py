@@ -1,0 +1,91 @@
+"""Lexicon reading, validation, stress stripping, OOV rates, CMUdict and the real speechocean762 lexicon."""
+from __future__ import annotations
+
+import pytest
+
+from asrkit.lang.lexicon import (
+    CMU_PHONES, Lexicon, LexiconError, load_cmudict, oov_rate, read_lexicon, read_text, strip_stress,
+)
+
+
+def write(tmp_path, text, name="lexicon.txt"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_strip_stress():
+    assert strip_stress("AH0") == "AH"
+    assert strip_stress("EY1") == "EY"
+    assert strip_stress("IY2") == "IY"
+    assert strip_stress("B") == "B"
+    assert strip_stress("SIL") == "SIL"
+
+
+def test_read_lexicon_multiple_prons_and_stress(tmp_path):
+    p = write(tmp_path, "A\tAH0\nA\tEY1\nABLE\tEY1 B AH0 L\nA AH1\n\n")
+    lex = read_lexicon(p)
+    assert lex["A"] == [("AH0",), ("EY1",), ("AH1",)]
+    lex = read_lexicon(p, strip_stress_digits=True, phone_set=CMU_PHONES)
+    assert lex["A"] == [("AH",), ("EY",)]  # AH1 → AH: a duplicate, dropped
+    assert lex["ABLE"] == [("EY", "B", "AH", "L")]
+
+
+def test_empty_pronunciation_names_line_and_word(tmp_path):
+    p = write(tmp_path, "A AH\nHELLO\n")
+    with pytest.raises(LexiconError, match=r"lexicon.txt:2: word 'HELLO' has no phones"):
+        read_lexicon(p)
+
+
+def test_phone_outside_phone_set_names_line_and_word(tmp_path):
+    p = write(tmp_path, "A AH\nBAD B XX AH\n")
+    with pytest.raises(LexiconError, match=r"lexicon.txt:2: word 'BAD' has phones outside the phone set: XX"):
+        read_lexicon(p, phone_set=CMU_PHONES)
+    lex = Lexicon()
+    lex.add("BAD", ["B", "QQ"])
+    with pytest.raises(LexiconError, match="'BAD'.*QQ"):
+        lex.validate(CMU_PHONES, source="x")
+    lex2 = Lexicon()
+    lex2.add("EMPTY", [])
+    with pytest.raises(LexiconError, match="'EMPTY' has an empty pronunciation"):
+        lex2.validate()
+
+
+def test_reserved_word_rejected(tmp_path):
+    with pytest.raises(LexiconError, match="reserved"):
+        read_lexicon(write(tmp_path, "#0 AH\n"))
+
+
+def test_oov_rate(tmp_path):
+    lex = Lexicon()
+    for w in ["THE", "CAT", "SAT"]:
+        lex.add(w, ["X"])
+    st = oov_rate([["THE", "CAT", "SAT"], ["THE", "DOG", "SAT", "DOG"]], lex)
+    assert (st.tokens, st.oov_tokens, st.types, st.oov_types) == (7, 2, 4, 1)
+    assert st.token_rate == pytest.approx(2 / 7)
+    assert st.type_rate == pytest.approx(1 / 4)
+    assert st.oov_counts == {"DOG": 2}
+    assert "28.57%" in st.summary()
+
+
+def test_read_text_with_and_without_ids(tmp_path):
+    p = write(tmp_path, "utt1 HELLO WORLD\nutt2 HI\n", "text")
+    assert read_text(p) == [["HELLO", "WORLD"], ["HI"]]
+    assert read_text(p, has_ids=False)[1] == ["utt2", "HI"]
+
+
+def test_cmudict_offline():
+    lex = load_cmudict()
+    assert len(lex) > 100_000
+    assert ("HH", "AH", "L", "OW") in lex["HELLO"]
+    assert lex.phones() <= set(CMU_PHONES)
+
+
+def test_speechocean_lexicon(speechocean_dir):
+    path = speechocean_dir / "resource" / "lexicon.txt"
+    raw = read_lexicon(path)
+    assert len(raw) > 2000 and ("AH0",) in raw["A"] and ("EY0",) in raw["A"]
+    lex = read_lexicon(path, strip_stress_digits=True, phone_set=CMU_PHONES)
+    assert lex.phones() <= set(CMU_PHONES)
+    st = oov_rate(read_text(speechocean_dir / "train" / "text"), lex)
+    assert st.tokens > 10_000 and st.token_rate < 0.01
