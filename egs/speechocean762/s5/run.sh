@@ -9,7 +9,7 @@ set -euo pipefail
 stage=0
 stop_stage=3
 nj=2
-seed=1
+seed=762
 corpus_dir=            # a local copy of the corpus; empty: download it
 download_dir=download
 url=https://www.openslr.org/resources/101/speechocean762.tar.gz
@@ -49,8 +49,8 @@ fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: manifests, validation, speaker-disjoint split"
-  python -m asrkit.bin.split_corpus --corpus speechocean762 --corpus-dir "$corpus_dir" \
-    --seed $seed --out data/manifests --kaldi-view-root data
+  python -m asrkit.bin.split_corpus --corpus-dir "$corpus_dir" \
+    --seed $seed --on-error skip --out data/manifests --kaldi-view-root data
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
