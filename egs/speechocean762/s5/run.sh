@@ -68,8 +68,10 @@ fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   log "Stage 3: lexicon, data/lang, data/lang_senone, $lm_order-gram LM"
-  python -m asrkit.bin.prepare_lang --lexicon "$corpus_dir/resource/lexicon.txt" \
-    --strip-stress $strip_stress --text data/train_sup/text --out-dir data
+  stress_opts=(--phone-set cmu-stressed)
+  $strip_stress && stress_opts=(--strip-stress --phone-set cmu)
+  python -m asrkit.bin.prepare_lang --lexicon "$corpus_dir/resource/lexicon.txt" "${stress_opts[@]}" \
+    --text data/train_sup/text --out-dir data
   python -m asrkit.bin.train_lm --text data/train_sup/text --order $lm_order \
     --words data/lang/words.txt --dev-text data/dev/text --out-dir data/lm
 fi

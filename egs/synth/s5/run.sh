@@ -14,7 +14,8 @@ seed=1
 corpus_dir=corpus      # where stage 0 writes the synthetic corpus
 labelled_hours=0.4     # train_sup
 unlabelled_ratio=4     # train_unsup = ratio x labelled
-eval_minutes=10        # dev, test_clean, test_noisy each
+eval_hours=0.167       # dev, test_clean, test_noisy each
+tiny=false             # a corpus of about 30 s per set (tests, smoke runs)
 lm_order=3
 
 help_message="Usage: $0 [options]
@@ -24,7 +25,8 @@ help_message="Usage: $0 [options]
   --corpus-dir DIR             synthetic corpus location (default $corpus_dir)
   --labelled-hours H           labelled hours (default $labelled_hours)
   --unlabelled-ratio R         unlabelled hours / labelled hours (default $unlabelled_ratio)
-  --eval-minutes M             minutes in each of dev, test_clean, test_noisy (default $eval_minutes)
+  --eval-hours H               hours in each of dev, test_clean, test_noisy (default $eval_hours)
+  --tiny true|false            about 30 s of audio per set, for smoke tests (default $tiny)
   --lm-order N                 n-gram order of the LM (default $lm_order)"
 
 . ./path.sh
@@ -37,9 +39,13 @@ all_sets="train_sup train_unsup dev test_clean test_noisy"
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: synthesising the corpus in $corpus_dir"
-  python ../../../local/make_synth_corpus.py --out "$corpus_dir" --seed "$seed" --nj "$nj" \
-    --labelled-hours "$labelled_hours" --unlabelled-ratio "$unlabelled_ratio" \
-    --eval-minutes "$eval_minutes"
+  if $tiny; then
+    size_opts=(--tiny)
+  else
+    size_opts=(--hours-train-sup "$labelled_hours" --unsup-ratio "$unlabelled_ratio"
+               --hours-dev "$eval_hours" --hours-test-clean "$eval_hours" --hours-test-noisy "$eval_hours")
+  fi
+  python "$asrkit_root/local/make_synth_corpus.py" --seed "$seed" --nj "$nj" "${size_opts[@]}" "$corpus_dir"
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
