@@ -1,0 +1,136 @@
+"""Features and transcripts of the GMM system.
+
+The GMM system sees 13 MFCC at 10 ms with **per-speaker cepstral mean normalisation** (Kaldi's default
+for GMM recipes: ``apply-cmvn --norm-vars=false --utt2spk``; variances are left alone) followed by deltas
+and delta-deltas (``add-deltas``, 39 dims). ``cmn="utt"`` normalises per utterance (where speakers are
+unknown), ``cmn="none"`` not at all. Speakers come from the cut's first supervision (``speaker``); a cut
+without one is its own speaker.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Union
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+PathLike = Union[str, Path]
+
+
+def add_deltas(feats: np.ndarray, order: int = 2, window: int = 2) -> np.ndarray:
+    try:
+        from asrkit.features.deltas import add_deltas as _impl
+    except ImportError:  # pragma: no cover - the features package is a sibling; keep a private copy
+        _impl = _add_deltas
+    return _impl(feats, order=order, window=window)
+
+
+def _add_deltas(feats: np.ndarray, order: int = 2, window: int = 2) -> np.ndarray:
+    ramp = np.arange(-window, window + 1, dtype=np.float64)
+    scales = [np.ones(1)]
+    for _ in range(order):
+        scales.append(np.convolve(scales[-1], ramp) / float(np.sum(ramp ** 2)))
+    n, dim = feats.shape
+    m = (len(scales[-1]) - 1) // 2
+    x = np.concatenate([np.repeat(feats[:1], m, 0), feats, np.repeat(feats[-1:], m, 0)]).astype(np.float64)
+    out = np.empty((n, dim * (order + 1)), dtype=np.float32)
+    for i, sc in enumerate(scales):
+        h = (len(sc) - 1) // 2
+        out[:, i * dim:(i + 1) * dim] = sum(sc[j + h] * x[m + j: m + j + n] for j in range(-h, h + 1))
+    return out
+
+
+@dataclass
+class FeatConfig:
+    cmn: str = "speaker"  # speaker | utt | none
+    delta_order: int = 2
+    delta_window: int = 2
+
+    def __post_init__(self) -> None:
+        if self.cmn not in ("speaker", "utt", "none"):
+            raise ValueError(f"cmn must be speaker, utt or none, not {self.cmn!r}")
+
+
+@dataclass
+class Corpus:
+    """What training and alignment read: per utterance features (T, 39), words, speaker."""
+
+    feats: Dict[str, np.ndarray]
+    text: Dict[str, List[str]] = field(default_factory=dict)
+    spk: Dict[str, str] = field(default_factory=dict)
+    ref_phones: Dict[str, list] = field(default_factory=dict)  # utt -> [(phone, start_s, dur_s)] if known
+
+    @property
+    def utts(self) -> List[str]:
+        return list(self.feats)
+
+    @property
+    def num_frames(self) -> int:
+        return int(sum(len(f) for f in self.feats.values()))
+
+
+def make_features(raw: Dict[str, np.ndarray], spk: Optional[Dict[str, str]] = None,
+                  config: FeatConfig = FeatConfig()) -> Dict[str, np.ndarray]:
+    """Raw 13-dim MFCC per utterance -> CMN (per speaker / utterance) -> deltas. float32 out."""
+    means: Dict[str, np.ndarray] = {}
+    if config.cmn == "speaker":
+        spk = spk or {}
+        acc: Dict[str, list] = {}
+        for u, f in raw.items():
+            s = spk.get(u, u)
+            a = acc.setdefault(s, [np.zeros(f.shape[1]), 0])
+            a[0] += f.sum(0, dtype=np.float64)
+            a[1] += len(f)
+        spk_mean = {s: a[0] / max(a[1], 1) for s, a in acc.items()}
+        means = {u: spk_mean[spk.get(u, u)] for u in raw}
+    elif config.cmn == "utt":
+        means = {u: f.mean(0, dtype=np.float64) if len(f) else 0.0 for u, f in raw.items()}
+    out = {}
+    for u, f in raw.items():
+        f = np.asarray(f, dtype=np.float64)
+        if u in means:
+            f = f - means[u]
+        out[u] = add_deltas(f, config.delta_order, config.delta_window) if config.delta_order > 0 \
+            else f.astype(np.float32)
+    return out
+
+
+def load_corpus(cuts: Union[PathLike, Iterable], config: FeatConfig = FeatConfig(),
+                need_text: bool = True) -> Corpus:
+    """Read a lhotse CutSet (or its manifest path): stored MFCC, the supervisions' text and speaker, and
+    ``alignment["phone"]`` where present. Cuts without features are errors; cuts without text are
+    skipped (counted, logged) when ``need_text``."""
+    from lhotse import CutSet
+
+    if isinstance(cuts, (str, Path)):
+        if not Path(cuts).exists():
+            raise FileNotFoundError(f"cuts manifest not found: {cuts}")
+        cuts = CutSet.from_file(cuts)
+    raw, text, spk, ref = {}, {}, {}, {}
+    no_text = 0
+    for cut in cuts:
+        if not cut.has_features:
+            raise ValueError(f"cut {cut.id} has no features (run asrkit.bin.compute_features)")
+        sups = list(cut.supervisions)
+        words = " ".join(s.text for s in sups if s.text).split()
+        if need_text and not words:
+            no_text += 1
+            continue
+        raw[cut.id] = np.asarray(cut.load_features(), dtype=np.float32)
+        text[cut.id] = words
+        if sups and sups[0].speaker:
+            spk[cut.id] = sups[0].speaker
+        items = []
+        for s in sups:
+            if s.alignment and "phone" in s.alignment:
+                items += [(a.symbol, float(a.start) - float(cut.start) + 0.0, float(a.duration))
+                          for a in s.alignment["phone"]]
+        if items:
+            ref[cut.id] = items
+    if no_text:
+        log.warning("%d cuts without a transcript were skipped", no_text)
+    if not raw:
+        raise ValueError("no usable cuts (all lack transcripts?)")
+    return Corpus(make_features(raw, spk, config), text, spk, ref)

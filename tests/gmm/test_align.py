@@ -1,0 +1,66 @@
+"""Alignment failures, retries and the batched accumulator against Kaldi's per-frame one."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from asrkit.fst import kaldi_hmm_gmm
+from asrkit.gmm import (AlignOptions, Corpus, GmmStats, UpdateConfig, accumulate, align_corpus, load_alignments,
+                        update_model)
+from asrkit.gmm.model import gmm_params
+
+
+def test_failures_are_counted_and_reported(mono_system, toy_data):
+    model, _ = mono_system
+    c = toy_data["corpus"]
+    utts = c.utts[:6]
+    text = {u: list(c.text[u]) for u in utts}
+    feats = {u: c.feats[u] for u in utts}
+    text[utts[0]] = ["seven"] * 40  # far too many words for its frames
+    feats[utts[1]] = feats[utts[1]][:8]  # far too few frames
+    text[utts[2]] = ["<UNK>"]  # wrong transcript: aligns only with a wide beam, or not at all
+    bad = Corpus(feats, text, {})
+    res = align_corpus(model, bad, toy_data["lang"], AlignOptions(beam=1.0, retry_beam=40.0))
+    assert utts[0] in res.failed and "too short" in res.failed[utts[0]]
+    assert utts[1] in res.failed and "too short" in res.failed[utts[1]]
+    assert set(res.alis) | set(res.failed) == set(utts)
+    assert len(res.retried) >= 1
+    for u in utts[3:]:
+        assert u in res.alis or u in res.retried
+    res0 = align_corpus(model, bad, toy_data["lang"], AlignOptions(beam=1.0, retry_beam=0.0))
+    # without a retry beam, what needed the retry now fails, with its reason
+    for u in res.retried:
+        if u in res.alis:
+            assert u in res0.failed and "no final state" in res0.failed[u]
+    assert len(res0.failed) == len(res.failed) + len([u for u in res.retried if u in res.alis])
+
+
+def test_batched_accumulation_matches_kaldi(mono_system, toy_data):
+    model, out = mono_system
+    ali = load_alignments(out)["alis"]
+    c = toy_data["corpus"]
+    utts = c.utts[:5]
+    st = GmmStats.zeros(gmm_params(model.am), model.transition_model.num_transition_ids)
+    accumulate(st, gmm_params(model.am), model.info.pdf, [c.feats[u] for u in utts], [ali[u] for u in utts])
+    acc = kaldi_hmm_gmm.AccumAmDiagGmm()
+    acc.init(model.am, kaldi_hmm_gmm.GmmUpdateFlags.kGmmAll)
+    tot = 0.0
+    for u in utts:
+        for f, t in zip(c.feats[u], ali[u]):
+            tot += acc.accumulate_for_gmm(model.am, f, int(model.info.pdf[t]), 1.0)
+    assert st.frames == sum(len(c.feats[u]) for u in utts) == int(acc.tot_count)
+    assert st.loglike == pytest.approx(tot, rel=1e-5)
+    for p in range(model.num_pdfs):
+        a = acc.get_acc(p)
+        np.testing.assert_allclose(st.occ[p], a.occupancy, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(st.x[p], a.mean_accumulator, rtol=1e-4, atol=1e-2)
+        np.testing.assert_allclose(st.x2[p], a.variance_accumulator, rtol=1e-4, atol=1e-1)
+    # the numpy update gives Kaldi's MleAmDiagGmmUpdate
+    m1, m2 = model.copy(), model.copy()
+    update_model(m1, st, UpdateConfig(update_transitions=False))
+    kaldi_hmm_gmm.mle_am_diag_gmm_update(kaldi_hmm_gmm.MleDiagGmmOptions(), acc, kaldi_hmm_gmm.GmmUpdateFlags.kGmmAll,
+                                         m2.am)
+    assert m1.num_gauss == m2.num_gauss
+    x = c.feats[utts[0]][10]
+    for p in range(model.num_pdfs):
+        assert m1.am.log_likelihood(p, x) == pytest.approx(m2.am.log_likelihood(p, x), rel=1e-3, abs=1e-2)

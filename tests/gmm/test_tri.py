@@ -1,0 +1,75 @@
+"""Triphone system from the monophone alignments: tree, convert-ali, EM, final alignments; decoding."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from asrkit.fst import kaldi_hmm_gmm
+from asrkit.gmm import (AlignmentConverter, GmmModel, LangInfo, TriConfig, alignment_segments, load_alignments,
+                        train_tri)
+from asrkit.utils.atomic import is_done
+
+
+def test_convert_alignment_to_same_tree_is_identity(mono_system):
+    model, out = mono_system
+    ali = load_alignments(out)["alis"]
+    conv = AlignmentConverter(model.info, model.transition_model, model.tree)
+    for u, a in list(ali.items())[:5]:
+        assert np.array_equal(conv.convert(a), a)
+
+
+def test_tri_with_given_tree(mono_system, toy_data, tmp_path):
+    """A caller-supplied ContextDependency (here the monophone one) instead of asrkit.tree."""
+    model, out = mono_system
+    topo = model.topo
+    tree = kaldi_hmm_gmm.monophone_context_dependency(topo.phones, topo.get_phone_to_num_pdf_classes())
+    tri = train_tri(toy_data["corpus"], toy_data["lang"], tmp_path / "tri", out,
+                    TriConfig(num_iters=4, tot_gauss=150, realign_iters=[2]), tree=tree)
+    assert tri.num_pdfs == model.num_pdfs and is_done(tmp_path / "tri" / "final.mdl")
+
+
+def test_tri_trains_and_aligns(mono_system, toy_data, tmp_path):
+    pytest.importorskip("asrkit.tree.build")
+    model, out = mono_system
+    d = tmp_path / "tri"
+    tri = train_tri(toy_data["corpus"], toy_data["lang"], d, out,
+                    TriConfig(num_leaves=90, tot_gauss=300, num_iters=8, realign_iters=[3, 6],
+                              tree_min_count=20, nj=2))
+    assert tri.tree.context_width == 3 and tri.tree.central_position == 1
+    assert model.num_pdfs < tri.num_pdfs <= 90 + 6
+    hist = tri.meta["history"]
+    assert [h["iter"] for h in hist] == list(range(1, 8))
+    assert hist[-1]["loglike_per_frame"] > hist[0]["loglike_per_frame"]
+    assert [h["realigned"] for h in hist] == [x in (3, 6) for x in range(1, 8)]
+    for name in ("final.mdl", "tree", "tree_stats.npz", "ali.pt", "history.json", "failed.txt"):
+        assert (d / name).exists(), name
+    ali = load_alignments(d)
+    toy = toy_data["toy"]
+    assert set(ali["alis"]) == set(toy.text) and not ali["failed"]
+    lang = LangInfo.read(toy_data["lang"])
+    id2p = {i: p for p, i in lang.phones.items()}
+    for u, a in ali["alis"].items():
+        ph = [p for p, _, _ in alignment_segments(a, tri.info, id2p, skip=lang.silence)]
+        assert ph == [x for w in toy.text[u] for x in toy.lexicon[w].split()]
+    # the stored tree file is Kaldi's binary layout of the model's tree
+    data = (d / "tree").read_bytes()
+    assert data.startswith(b"\x00BContextDependency")
+    assert GmmModel.load(d / "final.mdl").num_pdfs == tri.num_pdfs
+
+
+def test_decode_with_mono(mono_system, toy_data, tmp_path):
+    pytest.importorskip("asrkit.graph")
+    from asrkit.gmm import toy
+    from asrkit.gmm.decode import decode_corpus, make_graph, write_decode_dir
+
+    model, _ = mono_system
+    g = toy.write_word_loop_g(toy_data["lang"], tmp_path / "G.fst", toy.WORDS)
+    hclg = make_graph(model, toy_data["lang"], g, tmp_path / "graph")
+    lang = LangInfo.read(toy_data["lang"])
+    c = toy_data["corpus"]
+    feats = {u: c.feats[u] for u in c.utts[:12]}
+    res = decode_corpus(model, hclg, feats, {i: w for w, i in lang.words.items()}, nj=2,
+                        ref={u: c.text[u] for u in feats})
+    assert len(res.hyps) == 12 and res.wer is not None and res.wer < 25.0, res.wer_line
+    write_decode_dir(res, tmp_path / "decode")
+    assert (tmp_path / "decode" / "wer").read_text().startswith("%WER")
