@@ -1,0 +1,100 @@
+"""Train a teacher (BLSTM) or student (LSTM) acoustic model on senone targets (stages 7, 9, 13).
+
+  python -m asrkit.bin.train_nnet --config conf/teacher.yaml \
+      --train-cuts exp/senone/cuts_train_sup.jsonl.gz --dev-cuts exp/senone/cuts_dev.jsonl.gz \
+      --cmvn data/cmvn.npz --num-senones 1200 --out-dir exp/teacher [--num-epochs 8 --lr 5e-4 ...]
+
+The yaml holds fields of asrkit.nnet.train.TrainConfig (flat, or under a ``train:`` key as in the
+config.yaml a run writes); every field is also a flag (--field-name VALUE) that overrides it. Booleans
+take true/false; optional fields take "none". A run restarted with the same --out-dir resumes from its
+newest checkpoint. Writes checkpoint-<step>.pt, epoch-<n>.pt, best.pt, config.yaml, history.jsonl,
+tensorboard/ and a .best.pt.done marker when training finished.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from asrkit.utils.logging import setup_logging
+
+log = logging.getLogger("asrkit.bin.train_nnet")
+
+
+def _parse_bool(s: str) -> bool:
+    v = str(s).lower()
+    if v in ("true", "1", "yes", "on"):
+        return True
+    if v in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
+
+
+def _converter(type_name: str):
+    base = type_name.replace("Optional[", "").rstrip("]")
+    conv = {"int": int, "float": float, "str": str, "bool": _parse_bool}[base]
+    if type_name.startswith("Optional["):
+        return lambda s: None if str(s).lower() in ("none", "null", "") else conv(s)
+    return conv
+
+
+def build_parser():
+    from asrkit.nnet.train import TrainConfig
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=None, help="yaml of TrainConfig fields")
+    p.add_argument("--train-cuts", required=True, help="cuts with fbank and senone targets (stage 6)")
+    p.add_argument("--dev-cuts", default=None, help="dev cuts: frame accuracy, best.pt, newbob")
+    p.add_argument("--cmvn", required=True, help="data/cmvn.npz (global CMVN of the 64-dim fbank)")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--no-resume", action="store_true", help="refuse to start if out-dir holds checkpoints")
+    p.add_argument("--verbose", action="store_true")
+    g = p.add_argument_group("TrainConfig fields (override the yaml)")
+    for f in fields(TrainConfig):
+        type_name = f.type if isinstance(f.type, str) else f.type.__name__
+        g.add_argument("--" + f.name.replace("_", "-"), dest="cfg_" + f.name, type=_converter(type_name),
+                       default=argparse.SUPPRESS, help=f"{type_name}, default {f.default!r}")
+    return p
+
+
+def load_config(path, overrides):
+    import yaml
+
+    from asrkit.nnet.train import TrainConfig
+
+    d = {}
+    if path:
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"config not found: {p}")
+        d = yaml.safe_load(p.read_text()) or {}
+        if "train" in d and isinstance(d["train"], dict):
+            d = d["train"]
+    d.update(overrides)
+    return TrainConfig.from_dict(d)
+
+
+def main(argv=None) -> int:
+    p = build_parser()
+    a = p.parse_args(argv)
+    setup_logging(a.verbose)
+    overrides = {k[4:]: v for k, v in vars(a).items() if k.startswith("cfg_")}
+    from asrkit.nnet.train import train
+    from asrkit.utils.atomic import mark_done
+
+    cfg = load_config(a.config, overrides)
+    for path in (a.train_cuts, a.dev_cuts, a.cmvn):
+        if path and not Path(path).exists():
+            p.error(f"not found: {path}")
+    res = train(cfg, a.train_cuts, a.dev_cuts, a.cmvn, a.out_dir, resume=not a.no_resume)
+    if res.stopped in ("done", "newbob") and (Path(a.out_dir) / "best.pt").exists():
+        mark_done(Path(a.out_dir) / "best.pt")
+    print(f"train_nnet: {res.step} steps, {res.epoch} epochs, best dev frame accuracy {res.best_dev_acc:.4f}, "
+          f"stopped: {res.stopped}, out: {res.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Frame losses, dispatched on the batch kind.
+
+* ``hard`` batches carry ``targets`` (B, T) int64, ``IGNORE_INDEX`` (-100) on frames that are not
+  scored (padding, context frames): cross-entropy.
+* ``soft`` batches carry ``topk_ids`` (B, T, k) int64 and ``topk_probs`` (B, T, k) float: the teacher's
+  top-k posteriors, renormalised here to sum to one, ``L = - sum_k q_k log p_k`` with p the student's
+  full softmax; ``mask`` (B, T) bool says which frames count.
+
+Every loss returns the *sum* over scored frames with the frame count and the number of frames whose
+argmax is right (hard: the target; soft: the teacher's top-1), so that batches and logging aggregate
+exactly. Scored frames only ever enter through ``mask`` / ``IGNORE_INDEX``: padded frames contribute
+neither loss nor gradient.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class LossStats:
+    loss_sum: torch.Tensor  # scalar, differentiable
+    frames: torch.Tensor  # scalar int
+    correct: torch.Tensor  # scalar int
+
+    @property
+    def loss(self) -> torch.Tensor:
+        """Mean over scored frames (what the optimiser sees)."""
+        return self.loss_sum / self.frames.clamp(min=1)
+
+
+def hard_ce_loss(logits: torch.Tensor, targets: torch.Tensor) -> LossStats:
+    S = logits.shape[-1]
+    flat = logits.reshape(-1, S).float()
+    tgt = targets.reshape(-1)
+    loss_sum = F.cross_entropy(flat, tgt, ignore_index=IGNORE_INDEX, reduction="sum")
+    valid = tgt != IGNORE_INDEX
+    with torch.no_grad():
+        correct = ((flat.argmax(-1) == tgt) & valid).sum()
+    return LossStats(loss_sum, valid.sum(), correct)
+
+
+def topk_distill_loss(logits: torch.Tensor, topk_ids: torch.Tensor, topk_probs: torch.Tensor,
+                      mask: torch.Tensor, temperature: float = 1.0) -> LossStats:
+    """Cross-entropy to the renormalised teacher top-k. ``temperature`` sharpens/flattens q (q^(1/T))."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    ids = topk_ids.long()
+    q = topk_probs.float()
+    if temperature != 1.0:
+        q = q.clamp(min=1e-30) ** (1.0 / temperature)
+    q = q / q.sum(-1, keepdim=True).clamp(min=1e-30)
+    per_frame = -(q * logp.gather(-1, ids)).sum(-1)
+    per_frame = torch.where(mask, per_frame, torch.zeros_like(per_frame))
+    with torch.no_grad():
+        correct = ((logp.argmax(-1) == ids[..., 0]) & mask).sum()
+    return LossStats(per_frame.sum(), mask.sum(), correct)
+
+
+def compute_loss(logits: torch.Tensor, batch: Dict, temperature: float = 1.0) -> LossStats:
+    kind = batch.get("kind", "hard")
+    if kind == "hard":
+        return hard_ce_loss(logits, batch["targets"])
+    if kind == "soft":
+        return topk_distill_loss(logits, batch["topk_ids"], batch["topk_probs"], batch["mask"], temperature)
+    raise ValueError(f"unknown batch kind {kind!r} (expected 'hard' or 'soft')")
