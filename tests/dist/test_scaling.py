@@ -1,0 +1,65 @@
+import math
+
+import pytest
+
+from asrkit.dist.scaling import (ScalingParams, allgather_time, allreduce_time, comm_time, efficiency,
+                                 max_workers, throughput)
+
+
+def test_ddp_efficiency_hand_example():
+    # 1e6 params x 4 B = 4 MB in one bucket, 8 Gb/s = 1e9 B/s, no latency, 4 ms compute.
+    p = ScalingParams(compute_ms_per_batch=4.0, params=1e6, bandwidth_gbps=8.0, latency_us=0.0, bucket_mb=100)
+    assert comm_time("ddp", 2, p) == pytest.approx(2 * 1 / 2 * 4e6 / 1e9)          # 4 ms
+    assert efficiency("ddp", 2, p) == pytest.approx(0.5)
+    assert efficiency("ddp", 4, p) == pytest.approx(4 / (4 + 6))                   # 2*3/4*4 ms = 6 ms
+    assert throughput("ddp", 4, p) == pytest.approx(4 / 0.010)
+    assert max_workers("ddp", p) == 2
+    assert efficiency("ddp", 1, p) == 1.0
+
+
+def test_collective_costs():
+    assert allreduce_time(1e6, 1, 1e9, 1e-5) == 0.0
+    assert allreduce_time(1e6, 4, 1e9, 1e-5) == pytest.approx(6e-5 + 1.5e-3)
+    assert allgather_time(1e3, 5, 1e9, 1e-5) == pytest.approx(4e-5 + 4e-6)
+
+
+def test_monotone_in_bandwidth_and_workers():
+    base = dict(compute_ms_per_batch=100.0, params=24e6, gtc_ratio=1000.0)
+    for mode in ("ddp", "gtc", "bmuf"):
+        effs = [efficiency(mode, 16, ScalingParams(bandwidth_gbps=b, **base)) for b in (1, 2, 5, 10, 40, 100)]
+        assert effs == sorted(effs) and effs[0] < effs[-1]
+        ns = [max_workers(mode, ScalingParams(bandwidth_gbps=b, **base)) for b in (1, 10, 100)]
+        assert ns == sorted(ns)
+        p = ScalingParams(bandwidth_gbps=10, **base)
+        e = [efficiency(mode, n, p) for n in (1, 2, 8, 64, 512)]
+        assert e == sorted(e, reverse=True)
+
+
+def test_gtc_grows_with_n_and_bmuf_amortised():
+    p = ScalingParams(compute_ms_per_batch=100.0, params=24e6, gtc_ratio=1000.0, bandwidth_gbps=10.0,
+                      latency_us=0.0, bucket_mb=1000)
+    # all-gather: (N-1) x bytes per worker
+    assert comm_time("gtc", 9, p) == pytest.approx(8 * (96e6 / 1000 + 8) / 1.25e9)
+    assert comm_time("bmuf", 8, p) == pytest.approx(comm_time("ddp", 8, p) / 50)
+    # gtc stops where (N-1) (96,000 + 8) B / 1.25e9 B/s = 100 ms; bmuf without latency never stops
+    assert max_workers("gtc", p) == 1 + math.floor(0.1 * 1.25e9 / 96_008)
+    assert max_workers("bmuf", p, cap=1 << 16) == 1 << 16
+
+
+def test_invalid_params():
+    with pytest.raises(ValueError):
+        ScalingParams(compute_ms_per_batch=0)
+    with pytest.raises(ValueError):
+        ScalingParams(compute_ms_per_batch=1, sync_period=0)
+
+
+def test_cli_writes_plot_and_markdown(tmp_path):
+    from asrkit.bin.scaling_model import main
+
+    out = tmp_path / "s.png"
+    assert main(["--compute-ms-per-batch", "100", "--gtc-ratio", "1000", "--params", "24e6",
+                 "--out", str(out), "--bandwidths", "1,10,100", "--max-workers", "512"]) == 0
+    assert out.stat().st_size > 10_000
+    md = (tmp_path / "s.md").read_text()
+    assert "--compute-ms-per-batch 100" in md and "| 10 |" in md and "holds" in md
+    assert not math.isnan(len(md))
