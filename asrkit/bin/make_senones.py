@@ -1,0 +1,91 @@
+"""Stage 6: senone tree at 30 ms (one-state topology), per-frame senone targets on the fbank cuts, priors,
+senone HCLG.
+
+  python -m asrkit.bin.make_senones --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
+      --mfcc-dir data/mfcc --fbank-dir data/fbank --cmvn data/cmvn.npz --sets train_sup,dev \
+      --num-leaves 3000 --G data/lm/G.fst --out-dir exp/senone --nj 2
+
+Writes <out-dir>/tree (Kaldi binary), final.mdl (asrkit-hmm-v1: one-state TransitionModel + tree),
+tree_stats.npz, questions.int, build.json, targets/<set>/ (int16 .npy, NumpyFilesWriter),
+cuts_<set>.jsonl.gz (fbank cuts + custom field "senones", T = ceil(n/3) ids each), left_out_<set>.txt
+(cut id and reason: no transcript, words missing from the lexicon, failed alignment), ali_<set>.pt
+(10 ms alignments of sets other than the GMM's training set, aligned here), senone_counts.npy (raw
+float64 frame counts over the training set: the priors), occupancy.txt, graph/ (HCLG), summary.json.
+Outputs with a done marker are skipped on a re-run; --force rebuilds the tree and everything after it.
+See asrkit/tree/senones.py for the choices (tree features, phone boundaries at 30 ms, priors).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from asrkit.utils.logging import setup_logging
+
+log = logging.getLogger("asrkit.bin.make_senones")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m asrkit.bin.make_senones", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ali-dir", required=True, help="triphone GMM system: final.mdl + ali.pt (exp/tri)")
+    p.add_argument("--lang", required=True, help="one-state lang dir (data/lang_senone)")
+    p.add_argument("--lang-gmm", required=True, help="the GMM's lang dir (data/lang), for aligning other sets")
+    p.add_argument("--mfcc-dir", required=True, help="data/mfcc (cuts_<set>.jsonl.gz)")
+    p.add_argument("--fbank-dir", required=True, help="data/fbank (cuts_<set>.jsonl.gz)")
+    p.add_argument("--cmvn", default=None, help="data/cmvn.npz (needed with --tree-feats fbank)")
+    p.add_argument("--sets", default="train_sup,dev", help="comma-separated labelled sets (default train_sup,dev)")
+    p.add_argument("--train-set", default="train_sup", help="the set of <ali-dir>/ali.pt: tree and priors")
+    p.add_argument("--num-leaves", type=int, default=3000, help="maximum senones (default 3000)")
+    p.add_argument("--tree-thresh", type=float, default=300.0, help="minimum likelihood gain of a split")
+    p.add_argument("--tree-min-count", type=float, default=100.0, help="minimum 30 ms frames a side of a split")
+    p.add_argument("--cluster-thresh", type=float, default=-1.0, help="-1: smallest split gain; 0: none")
+    p.add_argument("--tree-feats", choices=["mfcc", "fbank"], default="mfcc",
+                   help="features of the tree statistics (default mfcc: the GMM's, as Kaldi's chain recipes)")
+    p.add_argument("--cmn", choices=["speaker", "utt", "none"], default="speaker", help="MFCC CMN of the GMM")
+    p.add_argument("--keep-oov", action="store_true",
+                   help="keep cuts with words missing from the lexicon (default: leave them out)")
+    p.add_argument("--beam", type=float, default=10.0, help="alignment beam (sets aligned here)")
+    p.add_argument("--retry-beam", type=float, default=40.0)
+    p.add_argument("--boost-silence", type=float, default=1.0)
+    p.add_argument("--G", default=None, help="G.fst for the senone HCLG (omit to skip the graph)")
+    p.add_argument("--out-dir", required=True, help="exp/senone")
+    p.add_argument("--nj", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="rebuild the tree and everything after it")
+    p.add_argument("--verbose", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    p = get_parser()
+    a = p.parse_args(argv)
+    setup_logging(a.verbose)
+    for path, what in ((a.ali_dir, "--ali-dir"), (a.lang, "--lang"), (a.lang_gmm, "--lang-gmm"),
+                       (a.mfcc_dir, "--mfcc-dir"), (a.fbank_dir, "--fbank-dir")):
+        if not Path(path).exists():
+            p.error(f"{what} {path} does not exist")
+    if a.tree_feats == "fbank" and not a.cmvn:
+        p.error("--tree-feats fbank needs --cmvn")
+    from asrkit.tree.senones import SenoneConfig, make_senones
+
+    cfg = SenoneConfig(num_leaves=a.num_leaves, thresh=a.tree_thresh, min_count=a.tree_min_count,
+                       cluster_thresh=a.cluster_thresh, tree_feats=a.tree_feats, cmn=a.cmn, train_set=a.train_set,
+                       keep_oov=a.keep_oov, beam=a.beam, retry_beam=a.retry_beam, boost_silence=a.boost_silence,
+                       nj=a.nj, seed=a.seed, force=a.force)
+    try:
+        s = make_senones(ali_dir=a.ali_dir, lang=a.lang, lang_gmm=a.lang_gmm, mfcc_dir=a.mfcc_dir,
+                         fbank_dir=a.fbank_dir, cmvn=a.cmvn, sets=[x for x in a.sets.split(",") if x], G=a.G,
+                         out_dir=a.out_dir, config=cfg)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        logging.error("make_senones failed: %s", e)
+        return 1
+    print(f"senones {s.num_senones} ({a.out_dir}); "
+          + "; ".join(f"{k}: {v['cuts']} cuts, {v['frames']} frames, {v['left_out']} left out" for k, v in s.sets.items())
+          + f"; {s.seconds.get('total', 0):.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
