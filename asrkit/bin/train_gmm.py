@@ -48,6 +48,7 @@ def main(argv=None) -> int:
     p.add_argument("--decode-cuts", default=None, help="decode this set with the final model")
     p.add_argument("--G", default=None, help="G.fst for decoding (with --decode-cuts)")
     p.add_argument("--decode-name", default=None, help="decode_<name> (default: from the cuts file name)")
+    p.add_argument("--lm-weights", default="7:17:2", help="LM weights to sweep (acoustic scale 1/w)")
     p.add_argument("--acoustic-scale", type=float, default=0.083333)
     p.add_argument("--beam", type=float, default=13.0)
     p.add_argument("--verbose", action="store_true")
@@ -85,19 +86,15 @@ def main(argv=None) -> int:
                                                                for h in hist))
     log.info("final model: %s", model.summary())
     if a.decode_cuts:
-        from asrkit.gmm.decode import GmmDecodeConfig, decode_corpus, make_graph, write_decode_dir
+        from asrkit.gmm.decode import best_wer_line, decode_gmm, make_graph
 
         out = Path(a.out_dir)
-        hclg = make_graph(model, a.lang, a.G, out / "graph")
+        graph = make_graph(model, a.lang, a.G, out / "graph")
         dev = load_corpus(a.decode_cuts, FeatConfig(cmn=a.cmn), need_text=False)
         name = a.decode_name or Path(a.decode_cuts).name.split(".")[0].replace("cuts_", "")
-        id2word = {i: w for w, i in lang.words.items()}
-        ref = {u: w for u, w in dev.text.items() if w}
-        res = decode_corpus(model, hclg, dev.feats, id2word, GmmDecodeConfig(acoustic_scale=a.acoustic_scale,
-                                                                            beam=a.beam), a.nj, ref or None)
-        write_decode_dir(res, out / f"decode_{name}")
-        if res.wer_line:
-            print(res.wer_line)
+        refs = {u: w for u, w in dev.text.items() if w}
+        decode_gmm(model, graph, dev.feats, refs, out / f"decode_{name}", a.lm_weights, beam=a.beam, nj=a.nj)
+        print(best_wer_line(out / f"decode_{name}"))
     return 0
 
 

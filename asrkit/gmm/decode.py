@@ -1,150 +1,86 @@
-"""Decoding with a GMM system: kaldi_hmm_gmm's own ``FasterDecoder`` over ``DecodableAmDiagGmmScaled``
-(decoder and decodable from the same package, docs/stack.md) on an HCLG from :mod:`asrkit.graph`, and
-WER with :mod:`asrkit.decode.score` (kaldialign).
+"""Decoding with a GMM system: vectorised per-pdf log-likelihoods fed to :mod:`asrkit.decode`.
 
-Decode dir: ``hyp.txt`` (Kaldi text), ``wer`` (``%WER ...`` line), ``summary.json``.
+A GMM is just another source of [frames, num_pdfs] scores, so it goes through the same decoder
+(kaldi_decoder.FasterDecoder over DecodableCtc), the same LM-weight sweep and the same scoring as the
+networks. The log-likelihoods of every Gaussian of every pdf come from two matrix products per block
+of frames; each pdf's mixture is a log-sum-exp over its Gaussians.
 """
 from __future__ import annotations
 
-import json
 import logging
-import multiprocessing as mp
-import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
-
-from asrkit.fst import kaldi_hmm_gmm, kaldifst
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
 
-
-@dataclass
-class GmmDecodeConfig:
-    acoustic_scale: float = 0.083333  # Kaldi's decode.sh default for GMMs (1/12)
-    beam: float = 13.0
-    max_active: int = 7000
-    min_active: int = 200
+# Kaldi's GMM scoring sweeps LM weights 7..17 around its decoding acoustic scale of 1/12.
+DEFAULT_LM_WEIGHTS = "7:17:2"
 
 
-@dataclass
-class GmmDecodeResult:
-    hyps: Dict[str, List[str]] = field(default_factory=dict)
-    not_final: List[str] = field(default_factory=list)
-    frames: int = 0
-    seconds: float = 0.0
-    wer: Optional[float] = None
-    wer_line: str = ""
+class GmmScorer:
+    """All Gaussians of an AmDiagGmm stacked, scoring [T, D] features into [T, num_pdfs] log-likelihoods."""
+
+    def __init__(self, am):
+        from asrkit.gmm.model import gmm_params
+
+        params = gmm_params(am)
+        self.num_pdfs = len(params)
+        self.gconsts = np.concatenate([p[0] for p in params]).astype(np.float32)
+        self.means_invvars = np.concatenate([p[1] for p in params]).astype(np.float32)
+        self.inv_vars = np.concatenate([p[2] for p in params]).astype(np.float32)
+        sizes = np.array([len(p[0]) for p in params])
+        self.offsets = np.r_[0, np.cumsum(sizes)[:-1]]
+        self.single = bool((sizes == 1).all())
+
+    def __call__(self, feats: np.ndarray) -> np.ndarray:
+        from asrkit.gmm._blas import blas_threads
+
+        x = np.asarray(feats, dtype=np.float32)
+        with blas_threads(1):
+            L = x @ self.means_invvars.T - 0.5 * ((x * x) @ self.inv_vars.T) + self.gconsts
+        if self.single:
+            return L
+        m = np.maximum.reduceat(L, self.offsets, axis=1)
+        m_full = np.repeat(m, np.diff(np.r_[self.offsets, L.shape[1]]), axis=1)
+        s = np.add.reduceat(np.exp(L - m_full), self.offsets, axis=1)
+        return m + np.log(s)
 
 
-def make_graph(model, lang_dir: PathLike, g_fst: PathLike, out_dir: Optional[PathLike] = None):
-    """HCLG for ``model`` with asrkit.graph (writes a graph dir when ``out_dir`` is given)."""
-    from asrkit.graph import HmmModel, Lang, make_graph_dir, make_hclg
-
-    hm = HmmModel(model.transition_model, model.tree, {})
-    if out_dir is not None:
-        make_graph_dir(lang_dir, g_fst, hm, out_dir)
-        return kaldifst.StdVectorFst.read(str(Path(out_dir) / "HCLG.fst"))
-    lang = Lang.read(lang_dir)
-    G = kaldifst.StdVectorFst.read(str(g_fst))
-    hclg, _, _ = make_hclg(lang.L, G, hm, lang.disambig_phones, lang.phones["#0"], lang.words["#0"])
-    return hclg
+def gmm_scores(model, feats: Mapping[str, np.ndarray]) -> Iterator[Tuple[str, np.ndarray]]:
+    """(utt, [T, num_pdfs] log-likelihoods) for every utterance, in the order of ``feats``."""
+    scorer = GmmScorer(model.am)
+    for utt, f in feats.items():
+        yield utt, scorer(f)
 
 
-_CTX: dict = {}
+def decode_gmm(model, graph_dir: PathLike, feats: Mapping[str, np.ndarray], refs: Mapping[str, Sequence[str]],
+               out_dir: PathLike, lm_weights: Union[str, Sequence[float]] = DEFAULT_LM_WEIGHTS,
+               beam: float = 13.0, max_active: int = 7000, nj: int = 1) -> Dict[float, object]:
+    """Decode ``feats`` with the graph at every LM weight, score against ``refs``, keep the best (Kaldi's
+    decode.sh + score.sh). Writes ``out_dir`` as :func:`asrkit.decode.sweep.sweep` does."""
+    from asrkit.decode.decoder import DecodeConfig
+    from asrkit.decode.sweep import parse_weights, sweep
+
+    weights = parse_weights(lm_weights) if isinstance(lm_weights, str) else list(lm_weights)
+    scores = dict(gmm_scores(model, feats))  # computed once, reused for every weight
+    config = DecodeConfig(beam=beam, max_active=max_active, frame_shift=0.01)
+    return sweep(lambda: iter(scores.items()), graph_dir, refs, out_dir, weights, config, nj=nj)
 
 
-def _decode_part(utts: Sequence[str]):
-    c = _CTX
-    cfg: GmmDecodeConfig = c["cfg"]
-    opts = kaldi_hmm_gmm.FasterDecoderOptions(beam=cfg.beam, max_active=cfg.max_active, min_active=cfg.min_active)
-    dec = kaldi_hmm_gmm.FasterDecoder(c["hclg"], opts)
-    out = []
-    for u in utts:
-        f = np.ascontiguousarray(c["feats"][u], dtype=np.float32)
-        d = kaldi_hmm_gmm.DecodableAmDiagGmmScaled(c["am"], c["tm"], f, cfg.acoustic_scale)
-        dec.decode(d)
-        reached = bool(dec.reached_final())
-        ok, lat = dec.get_best_path(use_final_probs=True)
-        words: List[int] = []
-        if ok:
-            ok2, _, osyms, _ = kaldifst.get_linear_symbol_sequence(lat)
-            if ok2:
-                words = [w for w in osyms if w != 0]
-        out.append((u, words, reached, len(f)))
-    return out
+def best_wer_line(decode_dir: PathLike) -> str:
+    """The ``%WER`` line of a decode dir's ``best_wer``."""
+    text = (Path(decode_dir) / "best_wer").read_text(encoding="utf-8")
+    return next((line for line in text.splitlines() if line.startswith("%WER")), text.strip())
 
 
-def decode_corpus(model, hclg, feats: Dict[str, np.ndarray], id2word: Dict[int, str],
-                  config: GmmDecodeConfig = GmmDecodeConfig(), nj: int = 1,
-                  ref: Optional[Dict[str, List[str]]] = None) -> GmmDecodeResult:
-    """Decode every utterance of ``feats``; with ``ref`` also the WER."""
-    from asrkit.gmm.align import split_by_frames
+def make_graph(model, lang_dir: PathLike, g_fst: PathLike, out_dir: PathLike) -> Path:
+    """HCLG for ``model`` with asrkit.graph, written to ``out_dir`` (skipped when already done)."""
+    from asrkit.graph import HmmModel, make_graph_dir
+    from asrkit.utils.atomic import is_done
 
-    t0 = time.perf_counter()
-    _CTX.update(cfg=config, hclg=hclg, feats=feats, am=model.am, tm=model.transition_model)
-    utts = list(feats)
-    parts = split_by_frames(utts, {u: len(feats[u]) for u in utts}, nj)
-    rows = []
-    try:
-        if len(parts) <= 1:
-            for p in parts:
-                rows += _decode_part(p)
-        else:
-            with mp.get_context("fork").Pool(len(parts)) as pool:
-                for r in pool.imap(_decode_part, parts):
-                    rows += r
-    finally:
-        _CTX.clear()
-    res = GmmDecodeResult()
-    for u, words, reached, n in rows:
-        res.hyps[u] = [id2word.get(w, f"<id{w}>") for w in words]
-        res.frames += n
-        if not reached:
-            res.not_final.append(u)
-    res.seconds = time.perf_counter() - t0
-    if res.not_final:
-        log.warning("%d utterances reached no final state (best partial path kept): %s", len(res.not_final),
-                    " ".join(res.not_final[:10]))
-    if ref is not None:
-        res.wer, res.wer_line = score(ref, res.hyps)
-    log.info("decoded %d utterances, %d frames in %.2f s (%.0f frames/s)%s", len(res.hyps), res.frames, res.seconds,
-             res.frames / max(res.seconds, 1e-9), f"; {res.wer_line}" if res.wer_line else "")
-    return res
-
-
-def score(ref: Dict[str, List[str]], hyps: Dict[str, List[str]]):
-    """(WER %, Kaldi's %WER line) over the utterances of ``ref`` (missing hypotheses count as deletions)."""
-    try:
-        from asrkit.decode.score import compute_wer
-
-        w = compute_wer(ref, hyps, bootstrap=False)
-        return float(w.wer), w.wer_line()
-    except ImportError:  # pragma: no cover - the scoring module is a sibling package
-        import kaldialign
-
-        e = n = ins = dels = subs = 0
-        for u, r in ref.items():
-            st = kaldialign.edit_distance(r, hyps.get(u, []))
-            ins, dels, subs = ins + st["ins"], dels + st["del"], subs + st["sub"]
-            n += len(r)
-        e = ins + dels + subs
-        wer = 100.0 * e / max(n, 1)
-        return wer, f"%WER {wer:.2f} [ {e} / {n}, {ins} ins, {dels} del, {subs} sub ]"
-
-
-def write_decode_dir(res: GmmDecodeResult, out_dir: PathLike) -> Path:
-    from asrkit.utils.atomic import atomic_write_text
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "hyp.txt", "".join(f"{u} {' '.join(w)}".rstrip() + "\n" for u, w in res.hyps.items()))
-    if res.wer_line:
-        atomic_write_text(out / "wer", res.wer_line + "\n")
-    d = asdict(res)
-    d.pop("hyps")
-    atomic_write_text(out / "summary.json", json.dumps(d, indent=1) + "\n")
-    return out
+    if not is_done(out_dir):
+        make_graph_dir(lang_dir, g_fst, HmmModel(model.transition_model, model.tree, {}), out_dir)
+    return Path(out_dir)

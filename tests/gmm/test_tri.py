@@ -58,18 +58,30 @@ def test_tri_trains_and_aligns(mono_system, toy_data, tmp_path):
 
 
 def test_decode_with_mono(mono_system, toy_data, tmp_path):
-    pytest.importorskip("asrkit.graph")
     from asrkit.gmm import toy
-    from asrkit.gmm.decode import decode_corpus, make_graph, write_decode_dir
+    from asrkit.gmm.decode import GmmScorer, best_wer_line, decode_gmm, make_graph
 
     model, _ = mono_system
     g = toy.write_word_loop_g(toy_data["lang"], tmp_path / "G.fst", toy.WORDS)
-    hclg = make_graph(model, toy_data["lang"], g, tmp_path / "graph")
-    lang = LangInfo.read(toy_data["lang"])
+    graph = make_graph(model, toy_data["lang"], g, tmp_path / "graph")
     c = toy_data["corpus"]
     feats = {u: c.feats[u] for u in c.utts[:12]}
-    res = decode_corpus(model, hclg, feats, {i: w for w, i in lang.words.items()}, nj=2,
-                        ref={u: c.text[u] for u in feats})
-    assert len(res.hyps) == 12 and res.wer is not None and res.wer < 25.0, res.wer_line
-    write_decode_dir(res, tmp_path / "decode")
-    assert (tmp_path / "decode" / "wer").read_text().startswith("%WER")
+    results = decode_gmm(model, graph, feats, {u: c.text[u] for u in feats}, tmp_path / "decode",
+                         lm_weights="8,12", nj=2)
+    assert set(results) == {8.0, 12.0}
+    assert min(r.wer for r in results.values()) < 25.0, best_wer_line(tmp_path / "decode")
+    assert best_wer_line(tmp_path / "decode").startswith("%WER")
+    assert len((tmp_path / "decode" / "hyp.txt").read_text().splitlines()) == 12
+
+
+def test_gmm_scorer_matches_kaldi(mono_system, toy_data):
+    """The vectorised log-likelihoods equal kaldi's DiagGmm.log_likelihood for every pdf."""
+    from asrkit.gmm.decode import GmmScorer
+
+    model, _ = mono_system
+    feats = toy_data["corpus"].feats[toy_data["corpus"].utts[0]][:20]
+    ours = GmmScorer(model.am)(feats)
+    for pdf in range(0, model.am.num_pdfs, max(1, model.am.num_pdfs // 7)):
+        gmm = model.am.get_pdf(pdf)
+        ref = [gmm.log_likelihood(np.ascontiguousarray(f, dtype=np.float32)) for f in feats]
+        np.testing.assert_allclose(ours[:, pdf], ref, rtol=1e-4, atol=1e-2)
