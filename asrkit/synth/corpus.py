@@ -64,13 +64,16 @@ class SynthConfig:
     babble_clips_per_speaker: int = 3
     utts_per_job: int = 40
     sample_rate: int = 16000
+    # text-only sentences for the language model (lm_text.txt), drawn apart from every split's sentences
+    lm_text_sentences: int = 20000
 
     @classmethod
     def tiny(cls, seed: int = 0, minutes: float = 0.5, **kw) -> "SynthConfig":
         """A configuration for tests: ``minutes`` of audio and 2 speakers per split."""
         h = minutes / 60
         base = dict(seed=seed, hours={s: h for s in SPLITS}, speakers={s: 2 for s in SPLITS},
-                    num_babble_speakers=2, babble_clips_per_speaker=2, utts_per_job=8)
+                    num_babble_speakers=2, babble_clips_per_speaker=2, utts_per_job=8,
+                    lm_text_sentences=500)
         base.update(kw)
         return cls(**base)
 
@@ -247,9 +250,18 @@ def _write_data_dir(root: Path, split: str, records: List[dict], rate: int, with
     mark_done(d)
 
 
+def _write_lm_text(root: Path, cfg: SynthConfig, gen) -> None:
+    """Text-only LM data, as a real corpus ships (LibriSpeech's LM corpus): same grammar, own seeds."""
+    from asrkit.synth.utterance import sentence_for
+
+    lines = [" ".join(sentence_for(gen, cfg.seed, "lm_text", i)) + "\n" for i in range(cfg.lm_text_sentences)]
+    atomic_write_text(root / "lm_text.txt", "".join(lines))
+
+
 def _finish(root: Path, cfg: SynthConfig, records: Dict[str, List[dict]], speakers: Dict[str, List[Speaker]],
-            babble: List[Speaker], stats: dict) -> dict:
+            babble: List[Speaker], stats: dict, gen) -> dict:
     rate = cfg.sample_rate
+    _write_lm_text(root, cfg, gen)
     for split, recs in records.items():
         _write_data_dir(root, split, recs, rate, with_text=(split != "train_unsup"))
     if "train_unsup" in records:
@@ -389,7 +401,7 @@ def make_corpus(root, cfg: Optional[SynthConfig] = None, nj: int = 1, progress: 
             recs.extend(json.loads((work / "jobs" / split / f"job{j // cfg.utts_per_job:04d}.json").read_text()))
         records[split] = recs
     info = _finish(root, cfg, records, speakers, babble,
-                   {"generator_vocab": len(gen.vocabulary), "espeak_version": espeak_version})
+                   {"generator_vocab": len(gen.vocabulary), "espeak_version": espeak_version}, gen)
     mark_done(root)
     wall = time.time() - t_start
     total_h = sum(v["hours"] for v in info["splits"].values())

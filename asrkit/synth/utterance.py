@@ -20,7 +20,7 @@ from asrkit.synth.speakers import Speaker
 from asrkit.synth.text import SentenceGenerator
 
 CONDITIONS = ("clean", "noisy", "reverb", "noisy_reverb")
-SPLIT_CODE = {"train_sup": 1, "train_unsup": 2, "dev": 3, "test_clean": 4, "test_noisy": 5, "babble": 9}
+SPLIT_CODE = {"train_sup": 1, "train_unsup": 2, "dev": 3, "test_clean": 4, "test_noisy": 5, "lm_text": 6, "babble": 9}
 # purposes of the random streams of one utterance
 TEXT, COND, SIGNAL = 0, 1, 2
 MAX_ATTEMPTS = 8

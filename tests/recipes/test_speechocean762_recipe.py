@@ -43,8 +43,10 @@ def test_every_utterance_lands_in_one_set(recipe: Path):
     assert sum(len(v) for v in ids.values()) <= 2500 and sum(len(v) for v in ids.values()) > 2400, skipped
 
 
-def test_features_and_lang(recipe: Path):
+def test_features_and_lang(recipe: Path, monkeypatch):
     from lhotse import CutSet
+
+    monkeypatch.chdir(recipe)  # feature paths in manifests are relative to the recipe, as in icefall
 
     cuts = CutSet.from_file(recipe / "data" / "fbank" / "cuts_dev.jsonl.gz")
     feats = next(iter(cuts)).load_features()

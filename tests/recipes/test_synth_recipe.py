@@ -69,8 +69,10 @@ def test_stage1_manifests(recipe: Path):
             assert not speakers[a] & speakers[b], (a, b)
 
 
-def test_stage2_features(recipe: Path):
+def test_stage2_features(recipe: Path, monkeypatch):
     from lhotse import CutSet
+
+    monkeypatch.chdir(recipe)  # feature paths in manifests are relative to the recipe, as in icefall
 
     from asrkit.features import FeatureReader, num_stacked_frames
 

@@ -133,3 +133,15 @@ def test_segment_gives_every_phone_a_duration():
     for (s, e, _, _), nxt in zip(segs, segs[1:] + [None]):
         assert e > s and (nxt is None or nxt[0] >= e)
     assert segs[-1][1] <= 1005
+
+
+def test_lm_text_is_apart_from_the_transcripts():
+    """lm_text sentences come from their own seeds: same generator, other random streams."""
+    from asrkit.synth.text import SentenceGenerator
+    from asrkit.synth.utterance import sentence_for
+
+    gen = SentenceGenerator(300, 1.0)
+    lm = [sentence_for(gen, 0, "lm_text", i) for i in range(50)]
+    train = [sentence_for(gen, 0, "train_sup", i) for i in range(50)]
+    assert lm != train
+    assert lm == [sentence_for(gen, 0, "lm_text", i) for i in range(50)]
