@@ -7,7 +7,7 @@
 set -euo pipefail
 
 stage=0
-stop_stage=3
+stop_stage=6
 nj=2
 seed=762
 corpus_dir=            # a local copy of the corpus; empty: download it
@@ -15,6 +15,11 @@ download_dir=download
 url=https://www.openslr.org/resources/101/speechocean762.tar.gz
 lm_order=3
 strip_stress=true      # CMU phones without stress digits: fewer phones for 2.9 h of speech
+mono_gauss=1000        # Gaussians of the monophone GMM
+tri_leaves=1000        # leaves of the triphone GMM's tree
+tri_gauss=8000         # Gaussians of the triphone GMM
+num_senones=600        # leaves of the 30 ms senone tree (what 1.1 h of labelled speech supports)
+gmm_lm_weights=8:14:3  # LM weights swept when decoding dev with the GMMs
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
@@ -23,7 +28,10 @@ help_message="Usage: $0 [options]
   --download-dir DIR           where the download goes (default $download_dir)
   --seed S                     seed of the speaker split (default $seed)
   --lm-order N                 n-gram order of the LM (default $lm_order)
-  --strip-stress true|false    drop stress digits from the lexicon's phones (default $strip_stress)"
+  --strip-stress true|false    drop stress digits from the lexicon's phones (default $strip_stress)
+  --mono-gauss G / --tri-leaves L / --tri-gauss G   GMM sizes (default $mono_gauss / $tri_leaves / $tri_gauss)
+  --num-senones N              leaves of the 30 ms senone tree (default $num_senones)
+  --gmm-lm-weights W           LM weights swept on dev for the GMM systems (default $gmm_lm_weights)"
 
 . ./path.sh
 . ./cmd.sh
@@ -32,6 +40,14 @@ help_message="Usage: $0 [options]
 
 sets="train_sup train_unsup dev test"
 labelled_sets="train_sup dev test"
+
+# HCLG of a GMM system and its dev decoding with an LM-weight sweep.
+gmm_graph_and_decode() {
+  local sys=$1
+  python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --model $sys/final.mdl --out $sys/graph
+  python -m asrkit.bin.decode_gmm --model $sys/final.mdl --graph $sys/graph --cuts data/mfcc/cuts_dev.jsonl.gz \
+    --lm-weights $gmm_lm_weights --out $sys/decode_dev --nj $nj
+}
 
 if [ -z "$corpus_dir" ]; then
   corpus_dir=$download_dir/speechocean762
@@ -74,6 +90,28 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     --text data/train_sup/text --out-dir data
   python -m asrkit.bin.train_lm --text data/train_sup/text --order $lm_order \
     --words data/lang/words.txt --dev-text data/dev/text --out-dir data/lm
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: monophone GMM-HMM at 10 ms, dev decoding"
+  python -m asrkit.bin.train_gmm --type mono --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
+    --out-dir exp/mono --num-gauss $mono_gauss --nj $nj
+  gmm_graph_and_decode exp/mono
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: triphone GMM-HMM from the monophone alignments, dev decoding"
+  python -m asrkit.bin.train_gmm --type tri --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
+    --ali-dir exp/mono --out-dir exp/tri --num-leaves $tri_leaves --num-gauss $tri_gauss --nj $nj
+  gmm_graph_and_decode exp/tri
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: senone tree at 30 ms ($num_senones leaves at most), per-frame targets, priors, senone HCLG"
+  python -m asrkit.bin.make_senones --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
+    --mfcc-dir data/mfcc --fbank-dir data/fbank --cmvn data/cmvn.npz --sets train_sup,dev \
+    --num-leaves $num_senones --G data/lm/G.fst --out-dir exp/senone --nj $nj
+  cat exp/senone/occupancy.txt
 fi
 
 log "Done: stages $stage..$stop_stage"

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 stage=0
-stop_stage=3
+stop_stage=6
 nj=2                   # parallel jobs
 seed=1
 corpus_dir=corpus      # where stage 0 writes the synthetic corpus
@@ -17,6 +17,11 @@ unlabelled_ratio=4     # train_unsup = ratio x labelled
 eval_hours=0.167       # dev, test_clean, test_noisy each
 tiny=false             # a corpus of about 30 s per set (tests, smoke runs)
 lm_order=3
+mono_gauss=1000        # Gaussians of the monophone GMM
+tri_leaves=500         # leaves of the triphone GMM's tree
+tri_gauss=4000         # Gaussians of the triphone GMM
+num_senones=400        # leaves of the 30 ms senone tree (what 0.4 h of speech supports)
+gmm_lm_weights=8:14:3  # LM weights swept when decoding dev with the GMMs
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
@@ -27,7 +32,10 @@ help_message="Usage: $0 [options]
   --unlabelled-ratio R         unlabelled hours / labelled hours (default $unlabelled_ratio)
   --eval-hours H               hours in each of dev, test_clean, test_noisy (default $eval_hours)
   --tiny true|false            about 30 s of audio per set, for smoke tests (default $tiny)
-  --lm-order N                 n-gram order of the LM (default $lm_order)"
+  --lm-order N                 n-gram order of the LM (default $lm_order)
+  --mono-gauss G / --tri-leaves L / --tri-gauss G   GMM sizes (default $mono_gauss / $tri_leaves / $tri_gauss)
+  --num-senones N              leaves of the 30 ms senone tree (default $num_senones)
+  --gmm-lm-weights W           LM weights swept on dev for the GMM systems (default $gmm_lm_weights)"
 
 . ./path.sh
 . ./cmd.sh
@@ -35,6 +43,17 @@ help_message="Usage: $0 [options]
 . utils/log.sh
 
 labelled_sets="train_sup dev test_clean test_noisy"
+
+# HCLG of a GMM system, dev decoding with an LM-weight sweep, and the share of phone boundaries of
+# its alignment of train_sup within 20/50 ms of the true segmentation (the corpus records it).
+gmm_graph_and_decode() {
+  local sys=$1
+  python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --model $sys/final.mdl --out $sys/graph
+  python -m asrkit.bin.decode_gmm --model $sys/final.mdl --graph $sys/graph --cuts data/mfcc/cuts_dev.jsonl.gz \
+    --lm-weights $gmm_lm_weights --out $sys/decode_dev --nj $nj
+  python -m asrkit.bin.align_gmm --model $sys/final.mdl --cuts data/mfcc/cuts_train_sup.jsonl.gz \
+    --lang data/lang --out $sys/ali_eval/ali.pt --nj $nj
+}
 all_sets="train_sup train_unsup dev test_clean test_noisy"
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
@@ -80,6 +99,28 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     --text data/train_sup/text --out-dir data
   python -m asrkit.bin.train_lm --text data/train_sup/text --extra-text "$corpus_dir/lm_text.txt" \
     --order $lm_order --words data/lang/words.txt --dev-text data/dev/text --out-dir data/lm
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: monophone GMM-HMM at 10 ms, dev decoding, alignment accuracy"
+  python -m asrkit.bin.train_gmm --type mono --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
+    --out-dir exp/mono --num-gauss $mono_gauss --nj $nj
+  gmm_graph_and_decode exp/mono
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: triphone GMM-HMM from the monophone alignments, dev decoding, alignment accuracy"
+  python -m asrkit.bin.train_gmm --type tri --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
+    --ali-dir exp/mono --out-dir exp/tri --num-leaves $tri_leaves --num-gauss $tri_gauss --nj $nj
+  gmm_graph_and_decode exp/tri
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: senone tree at 30 ms ($num_senones leaves at most), per-frame targets, priors, senone HCLG"
+  python -m asrkit.bin.make_senones --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
+    --mfcc-dir data/mfcc --fbank-dir data/fbank --cmvn data/cmvn.npz --sets train_sup,dev \
+    --num-leaves $num_senones --G data/lm/G.fst --out-dir exp/senone --nj $nj
+  cat exp/senone/occupancy.txt
 fi
 
 log "Done: stages $stage..$stop_stage"
