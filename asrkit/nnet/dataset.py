@@ -1,9 +1,12 @@
 """Cuts -> training batches: stacked, CMVN-normalised 192-dim features with per-frame targets.
 
 Input: lhotse cuts with 64-dim fbank attached (``data/fbank``) and, for labelled cuts, the custom field
-``senones`` (int16 TemporalArray, one id per 30 ms frame, T = ceil(n / 3)) written by stage 6. The
-next stage adds machine-labelled cuts with the custom fields ``topk_ids`` (T, k) uint16 and
-``topk_probs`` (T, k) float16: :class:`ChunkDataset` with ``kind="soft"`` reads those.
+``senones`` (int16 TemporalArray, one id per 30 ms frame, T = ceil(n / 3)) written by stage 6.
+Machine-labelled cuts (``kind="soft"``) take their top-k targets from the pseudo-label shards of stage
+10: ``labels`` is a :class:`asrkit.pseudo.shards.PseudoLabelReader` (anything with ``get(cut_id) ->
+(ids (T, k) int64, probs (T, k) float32 renormalised)`` and an ``index`` dict listing ``[cut_id, T]`` per
+shard, used for the length check before training);
+cuts without labels must be filtered out first (``asrkit.nnet.ssl.select_labelled``).
 
 Chunking. Training uses fixed-length chunks of ``chunk_size`` scored frames cut from each utterance
 (the last chunk of an utterance is shorter; ``chunk_size=0``: whole utterances). Each chunk's input
@@ -78,9 +81,26 @@ def _load_field(cut, name: str) -> np.ndarray:
     return np.asarray(arr.load())
 
 
-def check_cut(cut, kind: str = "hard") -> int:
-    """Raise :class:`TargetsError` naming the cut unless its targets match; return T."""
+def label_frames(labels) -> Dict[str, int]:
+    """``{cut_id: T}`` of the utterances a PseudoLabelReader holds (from its index, no shard read)."""
+    return {cid: int(n) for sh in labels.index["shards"] for cid, n in sh["utts"]}
+
+
+def check_cut(cut, kind: str = "hard", frames: Optional[Dict[str, int]] = None) -> int:
+    """Raise :class:`TargetsError` naming the cut unless its targets match; return T.
+
+    ``kind="soft"`` with ``frames`` (:func:`label_frames` of the pseudo-labels): the cut's labelled frames
+    must equal T; without: the custom fields ``topk_ids`` / ``topk_probs``."""
     T = stacked_length(cut)
+    if kind == "soft" and frames is not None:
+        L = frames.get(cut.id)
+        if L is None:
+            raise TargetsError(cut.id, "has no pseudo-labels in the shard index (filtered or skipped by labelling)")
+        if L != T:
+            raise TargetsError(cut.id, f"pseudo-labels of {L} frames but its features give T = ceil(n/3) = {T} "
+                                       f"stacked frames (n = {num_frames(cut.duration)}): labelled from "
+                                       f"other features?")
+        return T
     names = (TARGETS_FIELD,) if kind == "hard" else (TOPK_IDS_FIELD, TOPK_PROBS_FIELD)
     for name in names:
         L = _field_len(cut, name)
@@ -92,9 +112,10 @@ def check_cut(cut, kind: str = "hard") -> int:
     return T
 
 
-def check_cuts(cuts, kind: str = "hard") -> List[int]:
+def check_cuts(cuts, kind: str = "hard", labels=None) -> List[int]:
     """Check every cut before training starts; return the stacked lengths in order."""
-    return [check_cut(c, kind) for c in cuts]
+    frames = label_frames(labels) if (kind == "soft" and labels is not None) else None
+    return [check_cut(c, kind, frames) for c in cuts]
 
 
 class Segment(NamedTuple):
@@ -152,7 +173,7 @@ class ChunkDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, cuts, reader, segments: Sequence[Segment], kind: str = "hard",
-                 num_senones: Optional[int] = None):
+                 num_senones: Optional[int] = None, labels=None):
         if kind not in ("hard", "soft"):
             raise ValueError(f"unknown dataset kind {kind!r}")
         self.cuts = list(cuts)
@@ -160,14 +181,16 @@ class ChunkDataset(torch.utils.data.Dataset):
         self.segments = list(segments)
         self.kind = kind
         self.num_senones = num_senones
+        self.labels = labels  # soft: the PseudoLabelReader (None: the custom fields topk_ids / topk_probs)
 
     @classmethod
     def from_cuts(cls, cuts, reader, chunk_size: int = 0, left_context: int = 0, right_context: int = 0,
-                  min_chunk: int = 1, kind: str = "hard", num_senones: Optional[int] = None) -> "ChunkDataset":
+                  min_chunk: int = 1, kind: str = "hard", num_senones: Optional[int] = None,
+                  labels=None) -> "ChunkDataset":
         cuts = list(cuts)
-        lengths = check_cuts(cuts, kind)
+        lengths = check_cuts(cuts, kind, labels)
         segs = make_segments(lengths, chunk_size, left_context, right_context, min_chunk)
-        return cls(cuts, reader, segs, kind, num_senones)
+        return cls(cuts, reader, segs, kind, num_senones, labels)
 
     def __len__(self) -> int:
         return len(self.segments)
@@ -188,8 +211,12 @@ class ChunkDataset(torch.utils.data.Dataset):
                 raise TargetsError(cut.id, f"senone ids outside [0, {self.num_senones}): "
                                            f"min {tgt.min()}, max {tgt.max()}")
             return feats, (tgt,)
-        ids = _load_field(cut, TOPK_IDS_FIELD).astype(np.int64)  # uint16 -> int64
-        probs = _load_field(cut, TOPK_PROBS_FIELD).astype(np.float32)
+        if self.labels is not None:  # the pseudo-label shards: int64 ids, renormalised float32 probs
+            ids, probs = self.labels.get(cut.id)
+            ids, probs = np.asarray(ids, dtype=np.int64), np.asarray(probs, dtype=np.float32)
+        else:
+            ids = _load_field(cut, TOPK_IDS_FIELD).astype(np.int64)  # uint16 -> int64
+            probs = _load_field(cut, TOPK_PROBS_FIELD).astype(np.float32)
         if len(ids) != len(feats) or len(probs) != len(feats):
             raise TargetsError(cut.id, f"top-k targets of {len(ids)}/{len(probs)} frames but "
                                        f"{len(feats)} stacked feature frames")

@@ -3,8 +3,9 @@
 * ``hard`` batches carry ``targets`` (B, T) int64, ``IGNORE_INDEX`` (-100) on frames that are not
   scored (padding, context frames): cross-entropy.
 * ``soft`` batches carry ``topk_ids`` (B, T, k) int64 and ``topk_probs`` (B, T, k) float: the teacher's
-  top-k posteriors, renormalised here to sum to one, ``L = - sum_k q_k log p_k`` with p the student's
-  full softmax; ``mask`` (B, T) bool says which frames count.
+  top-k posteriors, renormalised to sum to one, ``L = - sum_k q_k log p_k`` with p the student's
+  full softmax; ``mask`` (B, T) bool says which frames count. The one implementation is
+  :func:`asrkit.pseudo.loss.topk_distillation_loss` (called with ``reduction="sum"``).
 
 Every loss returns the *sum* over scored frames with the frame count and the number of frames whose
 argmax is right (hard: the target; soft: the teacher's top-1), so that batches and logging aggregate
@@ -45,20 +46,20 @@ def hard_ce_loss(logits: torch.Tensor, targets: torch.Tensor) -> LossStats:
     return LossStats(loss_sum, valid.sum(), correct)
 
 
-def topk_distill_loss(logits: torch.Tensor, topk_ids: torch.Tensor, topk_probs: torch.Tensor,
-                      mask: torch.Tensor, temperature: float = 1.0) -> LossStats:
-    """Cross-entropy to the renormalised teacher top-k. ``temperature`` sharpens/flattens q (q^(1/T))."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    ids = topk_ids.long()
-    q = topk_probs.float()
-    if temperature != 1.0:
-        q = q.clamp(min=1e-30) ** (1.0 / temperature)
-    q = q / q.sum(-1, keepdim=True).clamp(min=1e-30)
-    per_frame = -(q * logp.gather(-1, ids)).sum(-1)
-    per_frame = torch.where(mask, per_frame, torch.zeros_like(per_frame))
+def soft_topk_loss(logits: torch.Tensor, topk_ids: torch.Tensor, topk_probs: torch.Tensor,
+                   mask: torch.Tensor, temperature: float = 1.0) -> LossStats:
+    """Cross-entropy to the renormalised teacher top-k, summed over ``mask`` frames: the reference
+    :func:`asrkit.pseudo.loss.topk_distillation_loss` (``reduction="sum"``; ``temperature`` is the
+    **student**'s, a teacher temperature is applied when the labels are made). ``correct``: frames
+    whose argmax is the teacher's top-1 (``topk_ids[..., 0]``, the shards store ids best first)."""
+    from asrkit.pseudo.loss import topk_distillation_loss
+
+    mask = mask.to(torch.bool)
+    loss_sum = topk_distillation_loss(logits, topk_ids, topk_probs, mask, temperature=temperature,
+                                      reduction="sum")
     with torch.no_grad():
-        correct = ((logp.argmax(-1) == ids[..., 0]) & mask).sum()
-    return LossStats(per_frame.sum(), mask.sum(), correct)
+        correct = ((logits.argmax(-1) == topk_ids[..., 0].long()) & mask).sum()
+    return LossStats(loss_sum, mask.sum(), correct)
 
 
 def compute_loss(logits: torch.Tensor, batch: Dict, temperature: float = 1.0) -> LossStats:
@@ -66,5 +67,5 @@ def compute_loss(logits: torch.Tensor, batch: Dict, temperature: float = 1.0) ->
     if kind == "hard":
         return hard_ce_loss(logits, batch["targets"])
     if kind == "soft":
-        return topk_distill_loss(logits, batch["topk_ids"], batch["topk_probs"], batch["mask"], temperature)
+        return soft_topk_loss(logits, batch["topk_ids"], batch["topk_probs"], batch["mask"], temperature)
     raise ValueError(f"unknown batch kind {kind!r} (expected 'hard' or 'soft')")

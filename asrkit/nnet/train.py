@@ -20,6 +20,12 @@
   before anything is written, so the last good checkpoint stays as it was;
 * a checkpoint of another model configuration is refused (:class:`ConfigMismatchError`, naming the
   fields that differ).
+
+Extension points (used by :mod:`asrkit.nnet.ssl`, the semi-supervised student): ``epoch_batches``
+gives an epoch's batches with a learning-rate multiplier each, ``train_step(..., lr_mult)`` scales the
+scheduler's LR for one update, ``kind_names`` turns on per-kind training statistics (loss and frame
+accuracy per batch kind in the log, ``history.jsonl`` and TensorBoard), ``_load_extra_state`` reads
+what a subclass added to the checkpoint.
 """
 from __future__ import annotations
 
@@ -251,6 +257,8 @@ class Trainer:
         self.best = {"dev_acc": -1.0, "dev_loss": math.inf, "step": 0, "epoch": 0}
         self.history: List[Dict] = []
         self.resumed_from: Optional[Path] = None
+        # batch kind -> name in logs for per-kind statistics (None: off); set by subclasses before resuming
+        self.kind_names: Optional[Dict[str, str]] = getattr(self, "kind_names", None)
         if resume:
             self._maybe_resume()
         else:
@@ -303,8 +311,12 @@ class Trainer:
         self.best = ck["best"]
         self.history = ck.get("history", [])
         set_rng_state(ck["rng"])
+        self._load_extra_state(ck)
         self.resumed_from = path
         log.info("resumed from %s: step %d, epoch %d, batch %d", path, self.step, self.epoch, self.batch_in_epoch)
+
+    def _load_extra_state(self, ck: Dict) -> None:
+        """Subclasses restore what they added to :meth:`_state` (called while resuming)."""
 
     # ------------------------------------------------------------------ steps
     def _autocast(self):
@@ -312,10 +324,11 @@ class Trainer:
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def train_step(self, batch: Dict, batch_idx: int) -> Dict:
-        """One optimiser step on ``batch`` (already on the device); returns float statistics."""
+    def train_step(self, batch: Dict, batch_idx: int, lr_mult: float = 1.0) -> Dict:
+        """One optimiser step on ``batch`` (already on the device) at the scheduler's learning rate times
+        ``lr_mult``; returns float statistics."""
         self.model.train()
-        lr = self.sched.lr(self.step + 1)
+        lr = self.sched.lr(self.step + 1) * lr_mult
         for g in self.opt.param_groups:
             g["lr"] = lr
         with self._autocast():
@@ -336,7 +349,16 @@ class Trainer:
         self.scaler.update()
         self.step += 1
         return {"loss_sum": float(stats.loss_sum.detach()), "frames": int(stats.frames), "correct": int(stats.correct),
-                "lr": lr, "grad_norm": grad_norm}
+                "lr": lr, "grad_norm": grad_norm, "kind": batch.get("kind", "hard")}
+
+    def epoch_batches(self, epoch: int, start: int):
+        """``(number of batches of epoch, iterator of (batch, lr_mult))`` from batch ``start`` of ``epoch``
+        on; the batch order must be a function of ``(seed, epoch)`` so that resuming is exact."""
+        self.sampler.set_epoch(epoch, start)
+        n_batches = self.sampler.num_batches()
+        loader = make_loader(self.train_set, self.sampler, self.cfg.num_workers, self.cfg.seed, epoch,
+                             pin_memory=self.device.type == "cuda")
+        return n_batches, ((b, 1.0) for b in loader)
 
     @torch.no_grad()
     def evaluate(self, dataset: Optional[ChunkDataset] = None) -> Dict:
@@ -369,23 +391,26 @@ class Trainer:
                 stopped = "newbob"
                 break
             epoch = self.epoch
-            self.sampler.set_epoch(epoch, self.batch_in_epoch)
-            n_batches = self.sampler.num_batches()
-            loader = make_loader(self.train_set, self.sampler, cfg.num_workers, cfg.seed, epoch,
-                                 pin_memory=self.device.type == "cuda")
+            n_batches, batches = self.epoch_batches(epoch, self.batch_in_epoch)
             ep = {"loss_sum": 0.0, "frames": 0, "correct": 0, "t0": time.perf_counter()}
             win = {"loss_sum": 0.0, "frames": 0, "correct": 0, "t0": time.perf_counter()}
             bar = tqdm(total=n_batches, initial=self.batch_in_epoch, desc=f"epoch {epoch + 1}/{cfg.num_epochs}",
                        unit="batch", disable=not cfg.progress, mininterval=1.0, dynamic_ncols=True)
             hit_max = False
-            for batch in loader:
+            for batch, lr_mult in batches:
                 batch_idx = self.batch_in_epoch
                 batch = batch_to(batch, self.device, non_blocking=True)
-                st = self.train_step(batch, batch_idx)
+                st = self.train_step(batch, batch_idx, lr_mult)
                 self.batch_in_epoch += 1
                 for acc in (ep, win):
                     for k in ("loss_sum", "frames", "correct"):
                         acc[k] += st[k]
+                    if self.kind_names:
+                        kd = acc.setdefault("kinds", {}).setdefault(st["kind"], {"loss_sum": 0.0, "frames": 0,
+                                                                                 "correct": 0, "batches": 0})
+                        for k in ("loss_sum", "frames", "correct"):
+                            kd[k] += st[k]
+                        kd["batches"] += 1
                 bar.update(1)
                 if self.step % max(1, cfg.log_every) == 0:
                     dt = time.perf_counter() - win["t0"]
@@ -400,6 +425,10 @@ class Trainer:
                         self.tb.add_scalar("train/frames_per_s", fps, self.step)
                         if math.isfinite(st["grad_norm"]):
                             self.tb.add_scalar("train/grad_norm", st["grad_norm"], self.step)
+                        for kind, kd in win.get("kinds", {}).items():
+                            name, nk = self.kind_names.get(kind, kind), max(1, kd["frames"])
+                            self.tb.add_scalar(f"train_{name}/loss", kd["loss_sum"] / nk, self.step)
+                            self.tb.add_scalar(f"train_{name}/frame_acc", kd["correct"] / nk, self.step)
                     win = {"loss_sum": 0.0, "frames": 0, "correct": 0, "t0": time.perf_counter()}
                 if cfg.checkpoint_every > 0 and self.step % cfg.checkpoint_every == 0:
                     self.save(f"checkpoint-{self.step}.pt")
@@ -444,10 +473,17 @@ class Trainer:
         line = {"epoch": self.epoch + 1, "step": self.step, "train_loss": ep["loss_sum"] / n,
                 "train_acc": ep["correct"] / n, "frames": ep["frames"], "seconds": round(wall, 2),
                 "frames_per_s": ep["frames"] / max(wall, 1e-9), "lr": self.sched.lr(self.step)}
+        for kind, kd in ep.get("kinds", {}).items():
+            name, nk = self.kind_names.get(kind, kind), max(1, kd["frames"])
+            line.update({f"train_loss_{name}": kd["loss_sum"] / nk, f"train_acc_{name}": kd["correct"] / nk,
+                         f"frames_{name}": kd["frames"], f"batches_{name}": kd["batches"]})
         if dev is not None:
             line.update(dev_loss=dev["loss"], dev_acc=dev["acc"])
         msg = (f"epoch {line['epoch']}{' (partial)' if partial else ''}: step {self.step}, "
                f"train loss {line['train_loss']:.4f} acc {line['train_acc']:.4f}")
+        for kind in ep.get("kinds", {}):
+            name = self.kind_names.get(kind, kind)
+            msg += f" ({name} loss {line[f'train_loss_{name}']:.4f} acc {line[f'train_acc_{name}']:.4f})"
         if dev is not None:
             msg += f", dev loss {dev['loss']:.4f} acc {dev['acc']:.4f} (best {self.best['dev_acc']:.4f})"
         msg += f", lr {line['lr']:.2e}, {ep['frames']} frames in {wall:.1f} s, {line['frames_per_s']:.0f} frames/s"

@@ -17,9 +17,9 @@ scale independent of ``tau``.
 When ``k`` equals the number of senones (and the teacher's probabilities sum to one) this is exactly
 the cross-entropy to the full teacher distribution, :func:`dense_distillation_loss`.
 
-Note: ``asrkit.nnet.losses.topk_distill_loss`` (the trainer's) applies its ``temperature`` to the
-teacher's probabilities (``q^(1/T)``) and returns a sum; this module's loss is the masked mean with the
-student temperature, as a standalone function for any model.
+This is the only implementation of the distillation loss: the trainer's dispatch
+(``asrkit.nnet.losses.compute_loss`` on ``kind="soft"`` batches) calls it with ``reduction="sum"``
+(the sum over valid frames, reduced to the per-frame mean by the loop exactly like hard CE).
 """
 from __future__ import annotations
 
@@ -43,14 +43,18 @@ def _masked_mean(per_frame: torch.Tensor, mask: Optional[torch.Tensor]) -> torch
 
 def topk_distillation_loss(logits: torch.Tensor, topk_ids: torch.Tensor, topk_probs: torch.Tensor,
                            mask: Optional[torch.Tensor] = None, temperature: float = 1.0,
-                           scale_t2: bool = False, renormalise_targets: bool = True) -> torch.Tensor:
+                           scale_t2: bool = False, renormalise_targets: bool = True,
+                           reduction: str = "mean") -> torch.Tensor:
     """Masked mean over frames of ``-sum_k q_k log softmax(logits / temperature)_{ids_k}``.
 
     ``logits`` (..., S) float; ``topk_ids`` (..., k) integer (uint16 is converted); ``topk_probs``
-    (..., k) float (float16 is fine); ``mask`` (...) bool valid frames (None: all). Returns a scalar.
+    (..., k) float (float16 is fine); ``mask`` (...) bool valid frames (None: all). Returns a scalar:
+    the masked mean (``reduction="mean"``) or the masked sum over valid frames (``"sum"``).
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
     z = logits.float()
     if temperature != 1.0:
         z = z / temperature
@@ -59,7 +63,12 @@ def topk_distillation_loss(logits: torch.Tensor, topk_ids: torch.Tensor, topk_pr
     lse = torch.logsumexp(z, dim=-1)
     picked = z.gather(-1, ids)
     per_frame = lse * q.sum(-1) - (q * picked).sum(-1)
-    loss = _masked_mean(per_frame, mask)
+    if reduction == "sum":
+        loss = (per_frame.sum() if mask is None else
+                torch.where(mask.to(torch.bool), per_frame, torch.zeros((), dtype=per_frame.dtype,
+                                                                        device=per_frame.device)).sum())
+    else:
+        loss = _masked_mean(per_frame, mask)
     if scale_t2 and temperature != 1.0:
         loss = loss * (temperature ** 2)
     return loss

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterator, List, NamedTuple, Optional, Sequence, Union
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 LABELLED = "labelled"
 MACHINE = "machine"
@@ -105,6 +105,17 @@ class Schedule:
             else:
                 yield self._item(LABELLED, l_done, s)
                 l_done += 1
+
+    def position(self, step: int) -> Tuple[int, int]:
+        """``(labelled, machine)``: how many batches of each list come before update ``step``; a consumer
+        that resumes at ``step`` continues each list from there."""
+        if not 0 <= step <= len(self):
+            raise ValueError(f"position {step} outside the schedule of {len(self)} updates")
+        if self.config.mode == "segregated":
+            m = min(step, self.n_m)
+            return step - m, m
+        l_done = self._labelled_before(step)
+        return l_done, step - l_done
 
     def __iter__(self) -> Iterator[ScheduledBatch]:
         return self.iter_from(0)

@@ -254,7 +254,8 @@ def _write_lm_text(root: Path, cfg: SynthConfig, gen) -> None:
     """Text-only LM data, as a real corpus ships (LibriSpeech's LM corpus): same grammar, own seeds."""
     from asrkit.synth.utterance import sentence_for
 
-    lines = [" ".join(sentence_for(gen, cfg.seed, "lm_text", i)) + "\n" for i in range(cfg.lm_text_sentences)]
+    lines = [" ".join(w.upper() for w in sentence_for(gen, cfg.seed, "lm_text", i)) + "\n"
+             for i in range(cfg.lm_text_sentences)]
     atomic_write_text(root / "lm_text.txt", "".join(lines))
 
 

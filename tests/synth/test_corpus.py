@@ -252,3 +252,12 @@ def test_bad_voice_is_a_clear_error(tmp_path):
     cfg = SynthConfig.tiny(minutes=0.1, variants=("m1", "nosuchvariant"))
     with pytest.raises(EspeakError, match="nosuchvariant"):
         make_corpus(tmp_path / "d", cfg, nj=1, progress=False)
+
+
+def test_lm_text_matches_the_transcripts_vocabulary(corpus_nj1):
+    """LM text is uppercase like the transcripts, and mostly made of words the lexicon knows."""
+    lines = (corpus_nj1 / "lm_text.txt").read_text().splitlines()
+    assert lines and all(line == line.upper() and line.strip() for line in lines)
+    lexicon = {line.split()[0] for line in (corpus_nj1 / "lexicon.txt").read_text().splitlines()}
+    words = [w for line in lines for w in line.split()]
+    assert sum(w in lexicon for w in words) / len(words) > 0.3

@@ -1,0 +1,114 @@
+"""Train a student on labelled + machine-labelled data (stages 11-13): supervised, interleaved, segregated.
+
+  python -m asrkit.bin.train_student --mode interleaved --config conf/student.yaml \
+      --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz \
+      --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz --pseudo-dir exp/pseudo --tree exp/senone/tree \
+      --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones 1200 \
+      --labelled-lr-mult 2.0 [--ratio 3] --out-dir exp/student_ssl_inter [--num-epochs 8 --lr 5e-4 ...]
+
+Modes: ``supervised`` (labelled batches only: the baseline; with several --labelled-cuts, e.g.
+``exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz``, the oracle
+student), ``interleaved`` (``--ratio`` machine batches per labelled batch, default: spread so that both
+end together), ``segregated`` (all machine-labelled batches, then the labelled ones). Labelled batches
+train at the scheduler's learning rate times ``--labelled-lr-mult`` (not in supervised mode), machine
+batches times ``--machine-lr-mult``. The pseudo-labels must have been made for the student's senone
+tree (``--tree``) and ``--num-senones``. See asrkit/nnet/ssl.py.
+
+TrainConfig fields come from --config (flat, or under ``train:``) and are overridden by flags, as in
+asrkit.bin.train_nnet. A run restarted with the same --out-dir resumes (exactly, schedule position
+included). Writes checkpoint-<step>.pt, epoch-<n>.pt, best.pt, config.yaml (with an ``ssl:`` section),
+history.jsonl, tensorboard/ and a .best.pt.done marker when training finished.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from asrkit.utils.logging import setup_logging
+
+log = logging.getLogger("asrkit.bin.train_student")
+
+
+def build_parser():
+    from asrkit.bin.train_nnet import _converter
+    from asrkit.nnet.ssl import MODES
+    from asrkit.nnet.train import TrainConfig
+
+    p = argparse.ArgumentParser(prog="python -m asrkit.bin.train_student", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--mode", choices=MODES, required=True)
+    p.add_argument("--config", default=None, help="yaml of TrainConfig fields")
+    p.add_argument("--labelled-cuts", nargs="+", required=True,
+                   help="cuts with fbank and senone targets (stage 6); several are concatenated")
+    p.add_argument("--unlabelled-cuts", default=None, help="fbank cuts of train_unsup (not for supervised)")
+    p.add_argument("--pseudo-dir", default=None, help="pseudo-label shards + index.json (exp/pseudo)")
+    p.add_argument("--tree", default=None, help="the student's senone tree (exp/senone/tree): the labels must "
+                                                "carry its checksum")
+    p.add_argument("--dev-cuts", default=None, help="dev cuts: frame accuracy, best.pt, newbob")
+    p.add_argument("--cmvn", required=True, help="data/cmvn.npz")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--ratio", default=None, help="interleaved: machine batches per labelled batch "
+                                                 "(e.g. 3, 2.5, 7/2; default: both lists end together)")
+    p.add_argument("--labelled-lr-mult", type=float, default=2.0, help="LR multiplier on labelled batches")
+    p.add_argument("--machine-lr-mult", type=float, default=1.0, help="LR multiplier on machine batches")
+    p.add_argument("--machine-max-frames", type=int, default=None,
+                   help="padded frames per machine batch (default: --max-frames)")
+    p.add_argument("--no-verify", action="store_true", help="do not verify the shards' checksums")
+    p.add_argument("--no-resume", action="store_true", help="refuse to start if out-dir holds checkpoints")
+    p.add_argument("--verbose", action="store_true")
+    g = p.add_argument_group("TrainConfig fields (override the yaml)")
+    for f in fields(TrainConfig):
+        type_name = f.type if isinstance(f.type, str) else f.type.__name__
+        g.add_argument("--" + f.name.replace("_", "-"), dest="cfg_" + f.name, type=_converter(type_name),
+                       default=argparse.SUPPRESS, help=f"{type_name}, default {f.default!r}")
+    return p
+
+
+def main(argv=None) -> int:
+    p = build_parser()
+    a = p.parse_args(argv)
+    setup_logging(a.verbose)
+    from asrkit.bin.train_nnet import load_config
+    from asrkit.nnet.ssl import SslConfig, SslTrainer, open_pseudo_labels
+    from asrkit.pseudo.shards import LabelMismatchError, ShardError
+    from asrkit.utils.atomic import mark_done
+
+    overrides = {k[4:]: v for k, v in vars(a).items() if k.startswith("cfg_")}
+    try:
+        cfg = load_config(a.config, overrides)
+        ssl = SslConfig(a.mode, a.ratio, a.labelled_lr_mult if a.mode != "supervised" else 1.0,
+                        a.machine_lr_mult, a.machine_max_frames)
+    except (FileNotFoundError, ValueError) as e:
+        p.error(str(e))
+    if a.mode == "supervised" and a.labelled_lr_mult != 1.0:
+        log.info("supervised mode: --labelled-lr-mult %g not applied (plain training)", a.labelled_lr_mult)
+    if a.mode != "supervised":
+        for name in ("unlabelled_cuts", "pseudo_dir", "tree"):
+            if getattr(a, name) is None:
+                p.error(f"--mode {a.mode} needs --{name.replace('_', '-')}")
+    for path in [*a.labelled_cuts, a.unlabelled_cuts, a.pseudo_dir, a.tree, a.dev_cuts, a.cmvn]:
+        if path and not Path(path).exists():
+            p.error(f"not found: {path}")
+    from asrkit.features.reader import FeatureReader
+
+    try:
+        labels = (open_pseudo_labels(a.pseudo_dir, cfg.num_senones, a.tree, verify=not a.no_verify)
+                  if a.mode != "supervised" else None)
+        trainer = SslTrainer(cfg, a.labelled_cuts, a.unlabelled_cuts, a.dev_cuts, FeatureReader(a.cmvn, stack=True),
+                             a.out_dir, ssl, labels, resume=not a.no_resume)
+    except (LabelMismatchError, ShardError, FileNotFoundError, FileExistsError, ValueError) as e:
+        logging.error("train_student: %s", e)
+        return 1
+    res = trainer.run()
+    if res.stopped in ("done", "newbob") and (Path(a.out_dir) / "best.pt").exists():
+        mark_done(Path(a.out_dir) / "best.pt")
+    print(f"train_student ({a.mode}): {res.step} steps, {res.epoch} epochs, best dev frame accuracy "
+          f"{res.best_dev_acc:.4f}, stopped: {res.stopped}, out: {res.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
