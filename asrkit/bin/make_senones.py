@@ -12,6 +12,12 @@ cuts_<set>.jsonl.gz (fbank cuts + custom field "senones", T = ceil(n/3) ids each
 (10 ms alignments of sets other than the GMM's training set, aligned here), senone_counts.npy (raw
 float64 frame counts over the training set: the priors), occupancy.txt, graph/ (HCLG), summary.json.
 Outputs with a done marker are skipped on a re-run; --force rebuilds the tree and everything after it.
+
+--text-from SET=[FEATSET:]MANIFEST makes targets for SET from the fbank/MFCC cuts of FEATSET (default
+SET) with the transcripts of MANIFEST, aligned here with the GMM; the oracle targets of the unlabelled
+set (read by stage 13 only):
+  --sets train_sup,dev,train_unsup_oracle \
+  --text-from train_unsup_oracle=train_unsup:data/manifests/oracle/cuts_train_unsup.jsonl.gz
 See asrkit/tree/senones.py for the choices (tree features, phone boundaries at 30 ms, priors).
 """
 from __future__ import annotations
@@ -49,6 +55,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=float, default=10.0, help="alignment beam (sets aligned here)")
     p.add_argument("--retry-beam", type=float, default=40.0)
     p.add_argument("--boost-silence", type=float, default=1.0)
+    p.add_argument("--text-from", action="append", default=[], metavar="SET=[FEATSET:]MANIFEST",
+                   help="SET's features are FEATSET's (default SET), its text MANIFEST's supervisions (repeatable)")
     p.add_argument("--G", default=None, help="G.fst for the senone HCLG (omit to skip the graph)")
     p.add_argument("--out-dir", required=True, help="exp/senone")
     p.add_argument("--nj", type=int, default=1)
@@ -70,10 +78,22 @@ def main(argv=None) -> int:
         p.error("--tree-feats fbank needs --cmvn")
     from asrkit.tree.senones import SenoneConfig, make_senones
 
+    text_from = {}
+    for spec in a.text_from:
+        name, eq, rest = spec.partition("=")
+        feat, colon, manifest = rest.partition(":")
+        if not colon or "/" in feat or not feat:  # no FEATSET: part (a path may hold ':' after a '/')
+            feat, manifest = name, rest
+        if not eq or not name or not manifest:
+            p.error(f"--text-from wants SET=[FEATSET:]MANIFEST, got {spec!r}")
+        if not Path(manifest).exists():
+            p.error(f"--text-from {spec}: {manifest} does not exist")
+        text_from[name] = (feat, manifest)
+
     cfg = SenoneConfig(num_leaves=a.num_leaves, thresh=a.tree_thresh, min_count=a.tree_min_count,
                        cluster_thresh=a.cluster_thresh, tree_feats=a.tree_feats, cmn=a.cmn, train_set=a.train_set,
                        keep_oov=a.keep_oov, beam=a.beam, retry_beam=a.retry_beam, boost_silence=a.boost_silence,
-                       nj=a.nj, seed=a.seed, force=a.force)
+                       nj=a.nj, seed=a.seed, force=a.force, text_from=text_from)
     try:
         s = make_senones(ali_dir=a.ali_dir, lang=a.lang, lang_gmm=a.lang_gmm, mfcc_dir=a.mfcc_dir,
                          fbank_dir=a.fbank_dir, cmvn=a.cmvn, sets=[x for x in a.sets.split(",") if x], G=a.G,

@@ -119,8 +119,10 @@ def select_labelled(cuts, labels) -> Tuple[list, List[str]]:
 def concat_cuts(sources: Union[PathLike, Sequence]) -> list:
     """Cuts of one manifest / CutSet, or of several concatenated (the oracle: labelled + unlabelled with
     true-transcript targets); duplicate ids are refused."""
-    if isinstance(sources, (str, Path)) or hasattr(sources, "to_eager"):
-        sources = [sources]
+    sources = list(sources) if not (isinstance(sources, (str, Path)) or hasattr(sources, "to_eager")) else [sources]
+    if sources and not all(isinstance(x, (str, Path)) or hasattr(x, "to_eager") or isinstance(x, (list, tuple))
+                           for x in sources):
+        sources = [sources]  # one list of cuts
     out, seen = [], set()
     for src in sources:
         for c in load_cuts(src):

@@ -11,7 +11,10 @@ the stored MFCC (``data/mfcc``) and fbank (``data/fbank``) cuts, ``data/cmvn.npz
    lexicon (not in ``words.txt``: the GMM would align them to the OOV word's garbage phone), cuts without
    MFCC, and cuts whose alignment failed are **left out** of the targets: counted, logged with id and
    reason, and listed in ``<out>/left_out_<set>.txt``. A cut whose MFCC and fbank frame counts differ, or
-   whose alignment length differs from them, is an error naming the cut.
+   whose alignment length differs from them, is an error naming the cut. ``text_from`` makes a set of
+   another set's features with transcripts from a separate manifest, e.g. the oracle set
+   ``train_unsup_oracle`` = features of ``train_unsup`` + text of ``data/manifests/oracle/
+   cuts_train_unsup.jsonl.gz`` (matched by supervision id, else by cut id), for the oracle student.
 2. **10 ms -> 30 ms** (:mod:`asrkit.tree.convert`): phones by the frame rule, phone instances recomputed
    (a 30 ms frame belongs to the instance of the 10 ms frame whose label it takes); lost phones counted.
 3. **Tree statistics** at 30 ms (N=3, P=1, pdf-class 0: the one-state topology; silence context-
@@ -82,6 +85,8 @@ class SenoneConfig:
     nj: int = 1
     seed: int = 0
     force: bool = False
+    # set -> (set whose fbank/MFCC cuts it uses, manifest whose supervisions give the text)
+    text_from: Dict[str, Tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.tree_feats not in TREE_FEATS:
@@ -156,6 +161,38 @@ def _load_cuts(path: Path, what: str):
     return CutSet.from_file(path).to_eager()
 
 
+def _with_text(fb: list, mf: Dict[str, object], manifest: PathLike, set_name: str):
+    """The fbank cuts and MFCC cuts with their supervisions' text taken from ``manifest``."""
+    from lhotse.utils import fastcopy
+
+    by_sup: Dict[str, str] = {}
+    by_cut: Dict[str, str] = {}
+    for c in _load_cuts(Path(manifest), "transcript manifest"):
+        texts = [s.text for s in c.supervisions if s.text]
+        for s in c.supervisions:
+            if s.text:
+                by_sup[s.id] = s.text
+        if texts:
+            by_cut[c.id] = " ".join(texts)
+
+    def retext(cut):
+        if not cut.supervisions:
+            return cut
+        if all(s.id in by_sup for s in cut.supervisions):
+            sups = [fastcopy(s, text=by_sup[s.id]) for s in cut.supervisions]
+        elif len(cut.supervisions) == 1 and cut.id in by_cut:
+            sups = [fastcopy(cut.supervisions[0], text=by_cut[cut.id])]
+        else:
+            sups = [fastcopy(s, text=None) for s in cut.supervisions]
+        return fastcopy(cut, supervisions=sups)
+
+    fb = [retext(c) for c in fb]
+    mf = {k: retext(c) for k, c in mf.items()}
+    found = sum(1 for c in fb if _words(c))
+    log.info("%s: transcripts from %s for %d of %d cuts", set_name, manifest, found, len(fb))
+    return fb, mf
+
+
 def _leave_out(left: Dict[str, str], cut_id: str, reason: str, set_name: str) -> None:
     left[cut_id] = reason
     log.warning("%s: cut %s left out of the targets: %s", set_name, cut_id, reason)
@@ -198,8 +235,11 @@ def prepare_set(set_name: str, *, ali_dir: PathLike, out_dir: PathLike, lang_gmm
     """Cuts, checks, alignments and the 10 -> 30 ms conversion of one labelled set."""
     ali_dir, out_dir, mfcc_dir, fbank_dir = Path(ali_dir), Path(out_dir), Path(mfcc_dir), Path(fbank_dir)
     t0 = time.perf_counter()
-    fb = _load_cuts(fbank_dir / f"cuts_{set_name}.jsonl.gz", "fbank cuts")
-    mf = {c.id: c for c in _load_cuts(mfcc_dir / f"cuts_{set_name}.jsonl.gz", "MFCC cuts")}
+    feat_set, text_manifest = config.text_from.get(set_name, (set_name, None))
+    fb = _load_cuts(fbank_dir / f"cuts_{feat_set}.jsonl.gz", "fbank cuts")
+    mf = {c.id: c for c in _load_cuts(mfcc_dir / f"cuts_{feat_set}.jsonl.gz", "MFCC cuts")}
+    if text_manifest is not None:
+        fb, mf = _with_text(fb, mf, text_manifest, set_name)
     words = _read_symbols(Path(lang_gmm) / "words.txt")
     left: Dict[str, str] = {}
     n: Dict[str, int] = {}
@@ -208,7 +248,7 @@ def prepare_set(set_name: str, *, ali_dir: PathLike, out_dir: PathLike, lang_gmm
         m = mf.get(cut.id)
         n[cut.id] = check_frame_counts(cut, m)
         if m is None:
-            _leave_out(left, cut.id, f"no MFCC features in {mfcc_dir}/cuts_{set_name}.jsonl.gz", set_name)
+            _leave_out(left, cut.id, f"no MFCC features in {mfcc_dir}/cuts_{feat_set}.jsonl.gz", set_name)
             continue
         w = _words(cut)
         if not w:

@@ -273,3 +273,15 @@ def test_cli(toy_dir, toy_cmvn_path, unsup, tmp_path, capsys):
                                "--num-epochs", "1", "--num-workers", "0", "--progress", "false",
                                "--tensorboard", "false", "--out-dir", str(sup)]) == 0
     assert is_done(sup / "best.pt")
+
+
+def test_concat_cuts_for_the_oracle(toy_dir, unsup):
+    from asrkit.nnet.ssl import concat_cuts
+
+    lab = toy_dir / "cuts.jsonl.gz"
+    both = concat_cuts([lab, unsup["cuts"]])
+    assert len(both) == 6 + 8 and both[0].id == "utt0000" and both[-1].id.startswith("unl")
+    assert [c.id for c in concat_cuts(list(both))] == [c.id for c in both]  # a plain list of cuts
+    assert len(concat_cuts(str(lab))) == 6
+    with pytest.raises(ValueError, match="twice"):
+        concat_cuts([lab, lab])

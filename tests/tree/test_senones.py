@@ -226,3 +226,43 @@ def test_make_senones_fbank_tree_features(system, tmp_path):
     assert 0 < s.num_senones <= 30 and s.sets["train_sup"]["cuts"] == 20
     assert np.load(tmp_path / "s" / "tree_stats.npz")["sums"].shape[1] == 192
     assert not (tmp_path / "s" / "graph").exists()
+
+
+def test_text_from_another_manifest_gives_oracle_targets(system, tmp_path):
+    """An unlabelled copy of dev (no text) with its transcripts from a separate manifest gets the same
+    targets as dev itself (--text-from SET=FEATSET:MANIFEST); a cut the manifest lacks is left out. (The cut
+    dropped from the manifest is one dev leaves out before aligning too, its unknown word: per-speaker CMN
+    over the aligned cuts would otherwise make the two alignments differ slightly.)"""
+    from lhotse import CutSet
+    from lhotse.utils import fastcopy
+
+    from asrkit.bin import make_senones
+
+    d = system["d"]
+    feats = tmp_path / "feats"
+    for kind in ("mfcc", "fbank"):
+        (feats / kind).mkdir(parents=True)
+        for name in ("train_sup", "dev"):
+            (feats / kind / f"cuts_{name}.jsonl.gz").symlink_to(d / kind / f"cuts_{name}.jsonl.gz")
+        cuts = CutSet.from_file(d / kind / f"cuts_dev.jsonl.gz")
+        CutSet.from_cuts([fastcopy(c, supervisions=[fastcopy(s, text=None) for s in c.supervisions])
+                          for c in cuts]).to_file(feats / kind / "cuts_unsupx.jsonl.gz")
+    dev = list(CutSet.from_file(d / "mfcc" / "cuts_dev.jsonl.gz"))
+    dropped = next(c.id for c in dev if c.id.startswith("dv0001"))
+    CutSet.from_cuts([c for c in dev if c.id != dropped]).to_file(tmp_path / "oracle.jsonl.gz")
+    args = _args(system, tmp_path / "senone", ["--num-leaves", "60", "--tree-min-count", "8", "--tree-thresh", "20"])
+    args[args.index("--mfcc-dir") + 1] = str(feats / "mfcc")
+    args[args.index("--fbank-dir") + 1] = str(feats / "fbank")
+    args[args.index("--sets") + 1] = "train_sup,dev,unsup_oracle"
+    args += ["--text-from", f"unsup_oracle=unsupx:{tmp_path / 'oracle.jsonl.gz'}"]
+    assert make_senones.main(args) == 0
+    out = tmp_path / "senone"
+    ref = {c.id: c.custom["senones"].load() for c in CutSet.from_file(out / "cuts_dev.jsonl.gz")}
+    got = {c.id: c.custom["senones"].load() for c in CutSet.from_file(out / "cuts_unsup_oracle.jsonl.gz")}
+    assert set(got) == set(ref) and len(got) == 4
+    for k, v in got.items():
+        np.testing.assert_array_equal(v, ref[k])
+    left = dict(line.split(" ", 1) for line in (out / "left_out_unsup_oracle.txt").read_text().splitlines())
+    assert left[dropped] == "no transcript" and len(left) == 2  # + dv0002, whose alignment fails
+    with pytest.raises(SystemExit):  # a missing transcript manifest is a usage error
+        make_senones.main(args[:-2] + ["--text-from", f"unsup_oracle=unsupx:{tmp_path / 'missing.jsonl.gz'}"])

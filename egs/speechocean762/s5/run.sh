@@ -19,6 +19,7 @@ mono_gauss=1000        # Gaussians of the monophone GMM
 tri_leaves=1000        # leaves of the triphone GMM's tree
 tri_gauss=8000         # Gaussians of the triphone GMM
 num_senones=600        # leaves of the 30 ms senone tree (what 1.1 h of labelled speech supports)
+senone_tree_thresh=50  # smallest likelihood gain of a senone-tree split (Kaldi's build-tree --thresh)
 gmm_lm_weights=8:14:3  # LM weights swept when decoding dev with the GMMs
 
 help_message="Usage: $0 [options]
@@ -31,6 +32,7 @@ help_message="Usage: $0 [options]
   --strip-stress true|false    drop stress digits from the lexicon's phones (default $strip_stress)
   --mono-gauss G / --tri-leaves L / --tri-gauss G   GMM sizes (default $mono_gauss / $tri_leaves / $tri_gauss)
   --num-senones N              leaves of the 30 ms senone tree (default $num_senones)
+  --senone-tree-thresh T       smallest gain of a senone-tree split (default $senone_tree_thresh)
   --gmm-lm-weights W           LM weights swept on dev for the GMM systems (default $gmm_lm_weights)"
 
 . ./path.sh
@@ -110,7 +112,8 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: senone tree at 30 ms ($num_senones leaves at most), per-frame targets, priors, senone HCLG"
   python -m asrkit.bin.make_senones --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
     --mfcc-dir data/mfcc --fbank-dir data/fbank --cmvn data/cmvn.npz --sets train_sup,dev \
-    --num-leaves $num_senones --G data/lm/G.fst --out-dir exp/senone --nj $nj
+    --num-leaves $num_senones --tree-thresh $senone_tree_thresh --tree-min-count 30 \
+    --G data/lm/G.fst --out-dir exp/senone --nj $nj
   cat exp/senone/occupancy.txt
 fi
 

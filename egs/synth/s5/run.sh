@@ -21,6 +21,7 @@ mono_gauss=1000        # Gaussians of the monophone GMM
 tri_leaves=500         # leaves of the triphone GMM's tree
 tri_gauss=4000         # Gaussians of the triphone GMM
 num_senones=400        # leaves of the 30 ms senone tree (what 0.4 h of speech supports)
+senone_tree_thresh=50  # smallest likelihood gain of a senone-tree split (Kaldi's build-tree --thresh)
 gmm_lm_weights=8:14:3  # LM weights swept when decoding dev with the GMMs
 
 help_message="Usage: $0 [options]
@@ -35,6 +36,7 @@ help_message="Usage: $0 [options]
   --lm-order N                 n-gram order of the LM (default $lm_order)
   --mono-gauss G / --tri-leaves L / --tri-gauss G   GMM sizes (default $mono_gauss / $tri_leaves / $tri_gauss)
   --num-senones N              leaves of the 30 ms senone tree (default $num_senones)
+  --senone-tree-thresh T       smallest gain of a senone-tree split (default $senone_tree_thresh)
   --gmm-lm-weights W           LM weights swept on dev for the GMM systems (default $gmm_lm_weights)"
 
 . ./path.sh
@@ -119,7 +121,8 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: senone tree at 30 ms ($num_senones leaves at most), per-frame targets, priors, senone HCLG"
   python -m asrkit.bin.make_senones --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
     --mfcc-dir data/mfcc --fbank-dir data/fbank --cmvn data/cmvn.npz --sets train_sup,dev \
-    --num-leaves $num_senones --G data/lm/G.fst --out-dir exp/senone --nj $nj
+    --num-leaves $num_senones --tree-thresh $senone_tree_thresh --tree-min-count 30 \
+    --G data/lm/G.fst --out-dir exp/senone --nj $nj
   cat exp/senone/occupancy.txt
 fi
 
