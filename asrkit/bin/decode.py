@@ -41,13 +41,21 @@ def main(argv=None) -> int:
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--upper", action="store_true", help="score in uppercase")
     p.add_argument("--keep-noise", action="store_true", help="do not drop <UNK>/noise tokens when scoring")
+    p.add_argument("--force", action="store_true", help="decode even if the decode dir is up to date")
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args(argv)
     setup_logging(a.verbose)
+    from asrkit.utils.atomic import mark_done, up_to_date
+
+    scores_file = Path(a.scores) / "scores.scp" if Path(a.scores).is_dir() else Path(a.scores)
+    inputs = [scores_file, Path(a.graph) / "HCLG.fst", a.ref, a.lm_weight_from, a.log_priors]
+    if not a.force and up_to_date(a.out, inputs):
+        logging.getLogger("asrkit.bin.decode").info("%s is up to date; --force decodes again", a.out)
+        return 0
     from asrkit.decode.decoder import (DecodeConfig, Graph, decode_set, iter_scores, read_log_priors,
                                        with_priors, write_decode_dir)
     from asrkit.decode.score import (NOISE_TOKENS, compute_wer, make_normalizer, read_best_weight, read_text,
-                                     write_wer_files)
+                                     write_best_wer, write_wer_files)
     from asrkit.decode.sweep import parse_weights, sweep
 
     if a.lm_weights and not a.ref:
@@ -61,6 +69,7 @@ def main(argv=None) -> int:
     refs = read_text(a.ref) if a.ref else None
     if a.lm_weights:
         results = sweep(scores, graph, refs, a.out, parse_weights(a.lm_weights), cfg, a.nj, norm)
+        mark_done(a.out)
         print((Path(a.out) / "best_wer").read_text().strip())
         return 0
     if a.lm_weight_from:
@@ -77,7 +86,9 @@ def main(argv=None) -> int:
     if refs is not None:
         res = compute_wer(refs, {r.utt: r.words for r in utt_results}, norm)
         write_wer_files(res, a.out, weight)
+        write_best_wer({weight: res}, a.out)
         print(res.wer_line())
+    mark_done(a.out)
     return 0
 
 

@@ -18,16 +18,6 @@ from pathlib import Path
 from asrkit.utils.logging import setup_logging
 
 
-def _up_to_date(out: Path, inputs) -> bool:
-    """A finished graph dir whose done marker is newer than every input that exists."""
-    from asrkit.utils.atomic import done_marker, is_done
-
-    if not is_done(out):
-        return False
-    t = done_marker(out).stat().st_mtime
-    return all(Path(f).stat().st_mtime <= t for f in inputs if f is not None and Path(f).exists())
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lang", required=True, help="Kaldi lang dir (phones.txt, words.txt, L_disambig.fst, topo)")
@@ -47,7 +37,9 @@ def main(argv=None) -> int:
     from asrkit.graph.hclg import EmptyGraphError, HclgConfig, make_graph_dir
     from asrkit.graph.tree_utils import load_any_model
 
-    if not a.force and _up_to_date(Path(a.out), [Path(a.lang) / "L_disambig.fst", a.lm, a.model, a.tree, a.topo]):
+    from asrkit.utils.atomic import up_to_date
+
+    if not a.force and up_to_date(a.out, [Path(a.lang) / "L_disambig.fst", a.lm, a.model, a.tree, a.topo]):
         logging.info("%s is up to date (as mkgraph.sh: newer than its inputs); --force rebuilds it", a.out)
         return 0
     topo = a.topo or (str(Path(a.lang) / "topo") if a.model is None else None)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def main(argv=None) -> int:
     p.add_argument("--streaming", type=_parse_bool, default=False, help="chunked, state-carrying (student only)")
     p.add_argument("--chunk", type=int, default=32, help="frames per chunk in streaming mode")
     p.add_argument("--device", default="auto")
+    p.add_argument("--force", action="store_true", help="recompute even if the scores are up to date")
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args(argv)
     setup_logging(a.verbose)
@@ -49,6 +51,11 @@ def main(argv=None) -> int:
             p.error(f"not found: {path}")
     if a.output == "scores" and not a.priors:
         p.error("--output scores needs --priors")
+    from asrkit.utils.atomic import mark_done, up_to_date
+
+    if not a.force and up_to_date(a.out, [a.model, a.cuts, a.cmvn, a.priors]):
+        logging.getLogger("asrkit.bin.nnet_forward").info("%s is up to date; --force recomputes it", a.out)
+        return 0
     from asrkit.features.reader import FeatureReader
     from asrkit.nnet.dataset import load_cuts
     from asrkit.nnet.infer import load_model, log_priors_from_counts, write_scores
@@ -58,6 +65,7 @@ def main(argv=None) -> int:
     priors = log_priors_from_counts(a.priors, a.prior_floor) if a.priors else None
     summary = write_scores(model, load_cuts(a.cuts), FeatureReader(a.cmvn), a.out, priors, streaming=a.streaming,
                            chunk=a.chunk, output=a.output)
+    mark_done(a.out)
     print("nnet_forward: " + json.dumps(summary))
     return 0
 

@@ -50,6 +50,10 @@ class HclgConfig:
     max_states: int = -1  # abort determinization beyond this many states (-1: no limit)
     minimize: bool = True
     delta: float = 1.0 / 1024
+    # Kaldi removes only the epsilons it can remove locally (fstrmepslocal); kaldifst has only the full
+    # rmepsilon, which multiplied the arcs by 5-7x on real graphs. The decoders follow epsilon arcs, so
+    # by default the epsilons left by removing disambiguation ids stay.
+    rmepsilon: bool = False
 
 
 @dataclass
@@ -176,7 +180,8 @@ def make_hclg(L, G, model: HmmModel, disambig_phones: Sequence[int], wdisambig_p
     t = _stage(info, "HCLGa0", HCLG, t)
     # mkgraph: fstrmsymbols disambig_tid.int | fstrmepslocal | fstminimizeencoded
     HCLG = fstutil.remove_input_symbols(HCLG, disambig_tids, tm.num_transition_ids)
-    kaldifst.rmepsilon(HCLG)
+    if config.rmepsilon:
+        kaldifst.rmepsilon(HCLG)
     if config.minimize:
         kaldifst.minimize_encoded(HCLG, delta=config.delta)
     _check_nonempty(HCLG, "HCLGa", "nothing left after removing disambiguation symbols")

@@ -64,3 +64,12 @@ def is_done(path: PathLike) -> bool:
 
 def mark_done(path: PathLike) -> None:
     done_marker(path).touch()
+
+
+def up_to_date(path: PathLike, inputs=()) -> bool:
+    """``path`` is done and its marker is newer than every input that exists (make's rule, as in
+    Kaldi's mkgraph.sh): a stage can skip it."""
+    if not is_done(path):
+        return False
+    t = done_marker(path).stat().st_mtime
+    return all(Path(f).stat().st_mtime <= t for f in inputs if f is not None and Path(f).exists())

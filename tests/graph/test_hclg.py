@@ -112,12 +112,19 @@ def test_make_graph_cli(tmp_path):
     m = toy.toy_model(lang, 1)
     save_model(tmp_path / "final.mdl", m.transition_model, m.tree)
     (tmp_path / "tree").write_bytes(tree_to_bytes(m.tree))
-    for extra in (["--model", str(tmp_path / "final.mdl")], ["--tree", str(tmp_path / "tree")], []):
-        out = tmp_path / f"graph{len(extra)}"
+    for i, extra in enumerate((["--model", str(tmp_path / "final.mdl")], ["--tree", str(tmp_path / "tree")], [])):
+        out = tmp_path / f"graph{i}"
         r = subprocess.run([sys.executable, "-m", "asrkit.bin.make_graph", "--lang", str(lang), "--lm", str(g),
                             "--out", str(out), *extra], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         assert "states" in r.stdout and (out / "HCLG.fst").exists()
+    # an up-to-date graph is kept (as mkgraph.sh); --force rebuilds it
+    cmd = [sys.executable, "-m", "asrkit.bin.make_graph", "--lang", str(lang), "--lm", str(g), "--out",
+           str(tmp_path / "graph0"), "--model", str(tmp_path / "final.mdl")]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0 and "up to date" in r.stderr and "states" not in r.stdout
+    r = subprocess.run(cmd + ["--force"], capture_output=True, text=True)
+    assert r.returncode == 0 and "states" in r.stdout
     bad = kaldifst.compile("0 1 9999 9999\n1\n")
     bad.write(str(tmp_path / "bad.fst"))
     r = subprocess.run([sys.executable, "-m", "asrkit.bin.make_graph", "--lang", str(lang), "--lm",

@@ -20,7 +20,8 @@ tri_leaves=1000        # leaves of the triphone GMM's tree
 tri_gauss=8000         # Gaussians of the triphone GMM
 num_senones=600        # leaves of the 30 ms senone tree (what 1.1 h of labelled speech supports)
 senone_tree_thresh=50  # smallest likelihood gain of a senone-tree split (Kaldi's build-tree --thresh)
-gmm_lm_weights=8:14:3  # LM weights swept when decoding dev with the GMMs
+gmm_lm_weights=9:15:3  # LM weights swept when decoding dev with the GMMs
+gmm_decode_opts="--beam 11 --max-active 3000"
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
@@ -48,7 +49,7 @@ gmm_graph_and_decode() {
   local sys=$1
   python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --model $sys/final.mdl --out $sys/graph
   python -m asrkit.bin.decode_gmm --model $sys/final.mdl --graph $sys/graph --cuts data/mfcc/cuts_dev.jsonl.gz \
-    --lm-weights $gmm_lm_weights --out $sys/decode_dev --nj $nj
+    --lm-weights $gmm_lm_weights $gmm_decode_opts --out $sys/decode_dev --nj $nj
 }
 
 if [ -z "$corpus_dir" ]; then

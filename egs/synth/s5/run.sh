@@ -8,7 +8,7 @@
 set -euo pipefail
 
 stage=0
-stop_stage=6
+stop_stage=9
 nj=2                   # parallel jobs
 seed=1
 corpus_dir=corpus      # where stage 0 writes the synthetic corpus
@@ -17,12 +17,18 @@ unlabelled_ratio=4     # train_unsup = ratio x labelled
 eval_hours=0.167       # dev, test_clean, test_noisy each
 tiny=false             # a corpus of about 30 s per set (tests, smoke runs)
 lm_order=3
+lm_prune=1e-5          # entropy pruning of the LM: a smaller G, a smaller and faster HCLG
 mono_gauss=1000        # Gaussians of the monophone GMM
 tri_leaves=500         # leaves of the triphone GMM's tree
 tri_gauss=4000         # Gaussians of the triphone GMM
 num_senones=400        # leaves of the 30 ms senone tree (what 0.4 h of speech supports)
 senone_tree_thresh=50  # smallest likelihood gain of a senone-tree split (Kaldi's build-tree --thresh)
-gmm_lm_weights=8:14:3  # LM weights swept when decoding dev with the GMMs
+gmm_lm_weights=9:15:3  # LM weights swept when decoding dev with the GMMs
+gmm_decode_opts="--beam 11 --max-active 3000"
+nnet_lm_weights=6:14:2 # LM weights swept when decoding dev with the networks
+teacher_conf=conf/teacher.yaml
+student_conf=conf/student.yaml
+stream_chunk=32        # the student decodes streaming, 32 frames (0.96 s) at a time
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
@@ -34,9 +40,12 @@ help_message="Usage: $0 [options]
   --eval-hours H               hours in each of dev, test_clean, test_noisy (default $eval_hours)
   --tiny true|false            about 30 s of audio per set, for smoke tests (default $tiny)
   --lm-order N                 n-gram order of the LM (default $lm_order)
+  --lm-prune T                 entropy pruning threshold of the LM, 0 for none (default $lm_prune)
   --mono-gauss G / --tri-leaves L / --tri-gauss G   GMM sizes (default $mono_gauss / $tri_leaves / $tri_gauss)
   --num-senones N              leaves of the 30 ms senone tree (default $num_senones)
   --senone-tree-thresh T       smallest gain of a senone-tree split (default $senone_tree_thresh)
+  --teacher-conf / --student-conf FILE   network training configs (default $teacher_conf / $student_conf)
+  --nnet-lm-weights W          LM weights swept on dev for the networks (default $nnet_lm_weights)
   --gmm-lm-weights W           LM weights swept on dev for the GMM systems (default $gmm_lm_weights)"
 
 . ./path.sh
@@ -46,13 +55,30 @@ help_message="Usage: $0 [options]
 
 labelled_sets="train_sup dev test_clean test_noisy"
 
+eval_sets="dev test_clean test_noisy"
+num_senones() { python -c "import numpy; print(len(numpy.load('exp/senone/senone_counts.npy')))"; }
+
+# Scores of a network for every evaluation set, decoded through the senone HCLG: the LM weight is
+# swept on dev and the best one used for the test sets. $2=true: streaming (chunked) forward.
+nnet_decode() {
+  local sys=$1 streaming=$2 set
+  for set in $eval_sets; do
+    python -m asrkit.bin.nnet_forward --model $sys/best.pt --cuts data/fbank/cuts_$set.jsonl.gz \
+      --cmvn data/cmvn.npz --priors exp/senone/senone_counts.npy --streaming $streaming --chunk $stream_chunk \
+      --out $sys/decode_$set/scores
+    if [ $set = dev ]; then weights=(--lm-weights $nnet_lm_weights); else weights=(--lm-weight-from $sys/decode_dev/best_wer); fi
+    python -m asrkit.bin.decode --graph exp/senone/graph --scores $sys/decode_$set/scores --ref data/$set/text \
+      "${weights[@]}" --nj $nj --out $sys/decode_$set
+  done
+}
+
 # HCLG of a GMM system, dev decoding with an LM-weight sweep, and the share of phone boundaries of
 # its alignment of train_sup within 20/50 ms of the true segmentation (the corpus records it).
 gmm_graph_and_decode() {
   local sys=$1
   python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --model $sys/final.mdl --out $sys/graph
   python -m asrkit.bin.decode_gmm --model $sys/final.mdl --graph $sys/graph --cuts data/mfcc/cuts_dev.jsonl.gz \
-    --lm-weights $gmm_lm_weights --out $sys/decode_dev --nj $nj
+    --lm-weights $gmm_lm_weights $gmm_decode_opts --out $sys/decode_dev --nj $nj
   python -m asrkit.bin.align_gmm --model $sys/final.mdl --cuts data/mfcc/cuts_train_sup.jsonl.gz \
     --lang data/lang --out $sys/ali_eval/ali.pt --nj $nj
 }
@@ -100,7 +126,7 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   python -m asrkit.bin.prepare_lang --lexicon "$corpus_dir/lexicon.txt" \
     --text data/train_sup/text --out-dir data
   python -m asrkit.bin.train_lm --text data/train_sup/text --extra-text "$corpus_dir/lm_text.txt" \
-    --order $lm_order --words data/lang/words.txt --dev-text data/dev/text --out-dir data/lm
+    --order $lm_order --prune-threshold $lm_prune --words data/lang/words.txt --dev-text data/dev/text --out-dir data/lm
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
@@ -124,6 +150,31 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
     --num-leaves $num_senones --tree-thresh $senone_tree_thresh --tree-min-count 30 \
     --G data/lm/G.fst --out-dir exp/senone --nj $nj
   cat exp/senone/occupancy.txt
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: BLSTM teacher on train_sup ($(num_senones) senones)"
+  python -m asrkit.bin.train_nnet --config $teacher_conf --train-cuts exp/senone/cuts_train_sup.jsonl.gz \
+    --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir exp/teacher
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "Stage 8: teacher decoding"
+  nnet_decode exp/teacher false
+fi
+
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  log "Stage 9: supervised-only LSTM student on train_sup, streaming decoding"
+  python -m asrkit.bin.train_student --mode supervised --config $student_conf \
+    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --dev-cuts exp/senone/cuts_dev.jsonl.gz \
+    --tree exp/senone/tree --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir exp/student_sup
+  nnet_decode exp/student_sup true
+fi
+
+if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
+  log "Stage 16: report"
+  python -m asrkit.bin.report --exp exp --sets "$eval_sets" --out RESULTS.md
+  cat RESULTS.md
 fi
 
 log "Done: stages $stage..$stop_stage"
