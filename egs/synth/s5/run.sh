@@ -173,7 +173,8 @@ fi
 
 if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
   log "Stage 16: report"
-  python -m asrkit.bin.report --exp exp --sets "$eval_sets" --out RESULTS.md
+  python -m asrkit.bin.report --exp exp --data data --sets "$eval_sets" --out RESULTS.md \
+    --title "egs/synth/s5 results"
   cat RESULTS.md
 fi
 

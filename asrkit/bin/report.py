@@ -1,0 +1,31 @@
+"""Stage 16: RESULTS.md and RESULTS.png from the decode dirs (see asrkit.report).
+
+  python -m asrkit.bin.report --exp exp --data data --sets "dev test_clean test_noisy" --out RESULTS.md
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from asrkit.utils.logging import setup_logging
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--exp", default="exp", help="folder of the systems (default exp)")
+    p.add_argument("--data", default="data", help="folder of the Kaldi views holding <set>/text (default data)")
+    p.add_argument("--sets", required=True, help="evaluation sets, space or comma separated")
+    p.add_argument("--out", default="RESULTS.md")
+    p.add_argument("--title", default="Results")
+    p.add_argument("--no-plot", action="store_true")
+    a = p.parse_args(argv)
+    setup_logging()
+    from asrkit.report import write_report
+
+    sets = [s for s in a.sets.replace(",", " ").split() if s]
+    write_report(a.exp, a.data, sets, a.out, a.title, plot=not a.no_plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
