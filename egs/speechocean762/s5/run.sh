@@ -7,7 +7,7 @@
 set -euo pipefail
 
 stage=0
-stop_stage=6
+stop_stage=16
 nj=2
 seed=762
 corpus_dir=            # a local copy of the corpus; empty: download it
@@ -22,6 +22,12 @@ num_senones=600        # leaves of the 30 ms senone tree (what 1.1 h of labelled
 senone_tree_thresh=50  # smallest likelihood gain of a senone-tree split (Kaldi's build-tree --thresh)
 gmm_lm_weights=9:15:3  # LM weights swept when decoding dev with the GMMs
 gmm_decode_opts="--beam 11 --max-active 3000"
+nnet_lm_weights=6:14:2 # LM weights swept when decoding dev with the networks
+teacher_conf=conf/teacher.yaml
+student_conf=conf/student.yaml
+stream_chunk=32        # the student decodes streaming, 32 frames (0.96 s) at a time
+topk=20                # posteriors kept per frame by the teacher
+labelled_lr_mult=2.0   # learning-rate multiplier on labelled batches (interleaved and segregated)
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
@@ -34,6 +40,10 @@ help_message="Usage: $0 [options]
   --mono-gauss G / --tri-leaves L / --tri-gauss G   GMM sizes (default $mono_gauss / $tri_leaves / $tri_gauss)
   --num-senones N              leaves of the 30 ms senone tree (default $num_senones)
   --senone-tree-thresh T       smallest gain of a senone-tree split (default $senone_tree_thresh)
+  --teacher-conf / --student-conf FILE   network training configs (default $teacher_conf / $student_conf)
+  --nnet-lm-weights W          LM weights swept on dev for the networks (default $nnet_lm_weights)
+  --topk K                     teacher posteriors kept per frame (default $topk)
+  --labelled-lr-mult M         learning-rate multiplier on labelled batches (default $labelled_lr_mult)
   --gmm-lm-weights W           LM weights swept on dev for the GMM systems (default $gmm_lm_weights)"
 
 . ./path.sh
@@ -43,6 +53,23 @@ help_message="Usage: $0 [options]
 
 sets="train_sup train_unsup dev test"
 labelled_sets="train_sup dev test"
+
+eval_sets="dev test"
+num_senones() { python -c "import numpy; print(len(numpy.load('exp/senone/senone_counts.npy')))"; }
+
+# Scores of a network for every evaluation set, decoded through the senone HCLG: the LM weight is
+# swept on dev and the best one used for the test sets. $2=true: streaming (chunked) forward.
+nnet_decode() {
+  local sys=$1 streaming=$2 set
+  for set in $eval_sets; do
+    python -m asrkit.bin.nnet_forward --model $sys/best.pt --cuts data/fbank/cuts_$set.jsonl.gz \
+      --cmvn data/cmvn.npz --priors exp/senone/senone_counts.npy --streaming $streaming --chunk $stream_chunk \
+      --out $sys/decode_$set/scores
+    if [ $set = dev ]; then weights=(--lm-weights $nnet_lm_weights); else weights=(--lm-weight-from $sys/decode_dev/best_wer); fi
+    python -m asrkit.bin.decode --graph exp/senone/graph --scores $sys/decode_$set/scores --ref data/$set/text \
+      "${weights[@]}" --nj $nj --out $sys/decode_$set
+  done
+}
 
 # HCLG of a GMM system and its dev decoding with an LM-weight sweep.
 gmm_graph_and_decode() {
@@ -78,7 +105,8 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     python -m asrkit.bin.compute_features --cuts data/manifests/cuts_$set.jsonl.gz \
       --out-dir data/fbank --set $set --kind fbank --num-jobs $nj
   done
-  for set in $labelled_sets; do
+  # MFCC of train_unsup too: only the oracle student (stage 13) aligns it, with its true text
+  for set in $sets; do
     python -m asrkit.bin.compute_features --cuts data/manifests/cuts_$set.jsonl.gz \
       --out-dir data/mfcc --set $set --kind mfcc --num-jobs $nj
   done
@@ -116,6 +144,73 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
     --num-leaves $num_senones --tree-thresh $senone_tree_thresh --tree-min-count 30 \
     --G data/lm/G.fst --out-dir exp/senone --nj $nj
   cat exp/senone/occupancy.txt
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: BLSTM teacher on train_sup ($(num_senones) senones)"
+  python -m asrkit.bin.train_nnet --config $teacher_conf --train-cuts exp/senone/cuts_train_sup.jsonl.gz \
+    --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir exp/teacher
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "Stage 8: teacher decoding"
+  nnet_decode exp/teacher false
+fi
+
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  log "Stage 9: supervised-only LSTM student on train_sup, streaming decoding"
+  python -m asrkit.bin.train_student --mode supervised --config $student_conf \
+    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --dev-cuts exp/senone/cuts_dev.jsonl.gz \
+    --tree exp/senone/tree --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir exp/student_sup
+  nnet_decode exp/student_sup true
+fi
+
+if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
+  log "Stage 10: the teacher labels train_unsup (top $topk posteriors per frame) in $nj jobs"
+  $train_cmd JOB=1:$nj exp/pseudo/log/label.JOB.log \
+    python -m asrkit.bin.pseudo_label --model exp/teacher/best.pt --cuts data/fbank/cuts_train_unsup.jsonl.gz \
+      --cmvn data/cmvn.npz --tree exp/senone/tree --out-dir exp/pseudo --k $topk --shard-size 200 \
+      --job JOB --num-jobs $nj --num-threads 1 --no-progress
+  python -m asrkit.bin.pseudo_label --out-dir exp/pseudo --merge-index
+fi
+
+ssl_student() {  # $1: interleaved|segregated, $2: output dir
+  python -m asrkit.bin.train_student --mode $1 --config $student_conf \
+    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz \
+    --pseudo-dir exp/pseudo --tree exp/senone/tree --labelled-lr-mult $labelled_lr_mult \
+    --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir $2
+  nnet_decode $2 true
+}
+
+if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
+  log "Stage 11: semi-supervised student, labelled and machine-labelled batches interleaved"
+  ssl_student interleaved exp/student_ssl_inter
+fi
+
+if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
+  log "Stage 12: semi-supervised student, segregated (machine-labelled first, then labelled)"
+  ssl_student segregated exp/student_ssl_seg
+fi
+
+if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
+  log "Stage 13: oracle student on train_sup + train_unsup with its true transcripts (the only reader of them)"
+  python -m asrkit.bin.make_senones --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
+    --mfcc-dir data/mfcc --fbank-dir data/fbank --cmvn data/cmvn.npz --sets train_sup,dev,train_unsup_oracle \
+    --text-from train_unsup_oracle=train_unsup:data/manifests/oracle/cuts_train_unsup.jsonl.gz \
+    --num-leaves $num_senones --tree-thresh $senone_tree_thresh --tree-min-count 30 \
+    --G data/lm/G.fst --out-dir exp/senone --nj $nj
+  python -m asrkit.bin.train_student --mode supervised --config $student_conf \
+    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz \
+    --dev-cuts exp/senone/cuts_dev.jsonl.gz --tree exp/senone/tree --cmvn data/cmvn.npz \
+    --num-senones $(num_senones) --out-dir exp/student_oracle
+  nnet_decode exp/student_oracle true
+fi
+
+if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
+  log "Stage 16: report"
+  python -m asrkit.bin.report --exp exp --data data --sets "$eval_sets" --out RESULTS.md \
+    --title "egs/speechocean762/s5 results"
+  cat RESULTS.md
 fi
 
 log "Done: stages $stage..$stop_stage"

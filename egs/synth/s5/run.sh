@@ -8,7 +8,7 @@
 set -euo pipefail
 
 stage=0
-stop_stage=9
+stop_stage=16
 nj=2                   # parallel jobs
 seed=1
 corpus_dir=corpus      # where stage 0 writes the synthetic corpus
@@ -29,6 +29,8 @@ nnet_lm_weights=6:14:2 # LM weights swept when decoding dev with the networks
 teacher_conf=conf/teacher.yaml
 student_conf=conf/student.yaml
 stream_chunk=32        # the student decodes streaming, 32 frames (0.96 s) at a time
+topk=20                # posteriors kept per frame by the teacher
+labelled_lr_mult=2.0   # learning-rate multiplier on labelled batches (interleaved and segregated)
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
@@ -46,6 +48,8 @@ help_message="Usage: $0 [options]
   --senone-tree-thresh T       smallest gain of a senone-tree split (default $senone_tree_thresh)
   --teacher-conf / --student-conf FILE   network training configs (default $teacher_conf / $student_conf)
   --nnet-lm-weights W          LM weights swept on dev for the networks (default $nnet_lm_weights)
+  --topk K                     teacher posteriors kept per frame (default $topk)
+  --labelled-lr-mult M         learning-rate multiplier on labelled batches (default $labelled_lr_mult)
   --gmm-lm-weights W           LM weights swept on dev for the GMM systems (default $gmm_lm_weights)"
 
 . ./path.sh
@@ -114,7 +118,8 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     python -m asrkit.bin.compute_features --cuts data/manifests/cuts_$set.jsonl.gz \
       --out-dir data/fbank --set $set --kind fbank --num-jobs $nj
   done
-  for set in $labelled_sets; do
+  # MFCC of train_unsup too: only the oracle student (stage 13) aligns it, with its true text
+  for set in $all_sets; do
     python -m asrkit.bin.compute_features --cuts data/manifests/cuts_$set.jsonl.gz \
       --out-dir data/mfcc --set $set --kind mfcc --num-jobs $nj
   done
@@ -169,6 +174,47 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
     --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --dev-cuts exp/senone/cuts_dev.jsonl.gz \
     --tree exp/senone/tree --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir exp/student_sup
   nnet_decode exp/student_sup true
+fi
+
+if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
+  log "Stage 10: the teacher labels train_unsup (top $topk posteriors per frame) in $nj jobs"
+  $train_cmd JOB=1:$nj exp/pseudo/log/label.JOB.log \
+    python -m asrkit.bin.pseudo_label --model exp/teacher/best.pt --cuts data/fbank/cuts_train_unsup.jsonl.gz \
+      --cmvn data/cmvn.npz --tree exp/senone/tree --out-dir exp/pseudo --k $topk --shard-size 200 \
+      --job JOB --num-jobs $nj --num-threads 1 --no-progress
+  python -m asrkit.bin.pseudo_label --out-dir exp/pseudo --merge-index
+fi
+
+ssl_student() {  # $1: interleaved|segregated, $2: output dir
+  python -m asrkit.bin.train_student --mode $1 --config $student_conf \
+    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz \
+    --pseudo-dir exp/pseudo --tree exp/senone/tree --labelled-lr-mult $labelled_lr_mult \
+    --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir $2
+  nnet_decode $2 true
+}
+
+if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
+  log "Stage 11: semi-supervised student, labelled and machine-labelled batches interleaved"
+  ssl_student interleaved exp/student_ssl_inter
+fi
+
+if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
+  log "Stage 12: semi-supervised student, segregated (machine-labelled first, then labelled)"
+  ssl_student segregated exp/student_ssl_seg
+fi
+
+if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
+  log "Stage 13: oracle student on train_sup + train_unsup with its true transcripts (the only reader of them)"
+  python -m asrkit.bin.make_senones --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
+    --mfcc-dir data/mfcc --fbank-dir data/fbank --cmvn data/cmvn.npz --sets train_sup,dev,train_unsup_oracle \
+    --text-from train_unsup_oracle=train_unsup:data/manifests/oracle/cuts_train_unsup.jsonl.gz \
+    --num-leaves $num_senones --tree-thresh $senone_tree_thresh --tree-min-count 30 \
+    --G data/lm/G.fst --out-dir exp/senone --nj $nj
+  python -m asrkit.bin.train_student --mode supervised --config $student_conf \
+    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz \
+    --dev-cuts exp/senone/cuts_dev.jsonl.gz --tree exp/senone/tree --cmvn data/cmvn.npz \
+    --num-senones $(num_senones) --out-dir exp/student_oracle
+  nnet_decode exp/student_oracle true
 fi
 
 if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
