@@ -8,6 +8,13 @@ One job (of N, each labelling shards J-1, J-1+N, ...), then the merge:
         --out-dir exp/pseudo --k 20 --shard-size 500 --job JOB --num-jobs 4
     python -m asrkit.bin.pseudo_label --out-dir exp/pseudo --merge-index
 
+Under torchrun, without --job/--num-jobs, rank R of N is job R+1 of N and rank 0 merges the indices
+once every rank has finished (a barrier)::
+
+    torchrun --standalone --nproc_per_node=4 -m asrkit.bin.pseudo_label --model exp/teacher/best.pt \
+        --cuts data/fbank/cuts_train_unsup.jsonl.gz --cmvn data/cmvn.npz --tree exp/senone/tree \
+        --out-dir exp/pseudo --num-threads 1
+
 A re-run skips finished shards and redoes partial ones; the output is byte-identical to an
 uninterrupted run. Features: ``asrkit.features.FeatureReader(cmvn)`` (64-dim fbank, CMVN at 10 ms,
 stacked to 192 dims at 30 ms). The teacher is loaded from an ``asrkit.nnet`` checkpoint
@@ -41,8 +48,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-senones", type=int, help="check the teacher's output size against this")
     p.add_argument("--k", type=int, default=20, help="posteriors kept per frame (default 20)")
     p.add_argument("--shard-size", type=int, default=500, help="utterances per shard (default 500)")
-    p.add_argument("--job", type=int, default=1, help="this job's index, 1-based (JOB)")
-    p.add_argument("--num-jobs", type=int, default=1, help="number of jobs N")
+    p.add_argument("--job", type=int, default=None,
+                   help="this job's index, 1-based (JOB; default 1, or RANK+1 under torchrun)")
+    p.add_argument("--num-jobs", type=int, default=None, help="number of jobs N (default 1, or WORLD_SIZE under "
+                                                              "torchrun, then rank 0 also merges the indices)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="teacher temperature: stores softmax(logits / T) (default 1)")
     p.add_argument("--min-confidence", type=float, default=0.0,
@@ -78,9 +87,57 @@ def _resolve(spec: str):
     return getattr(importlib.import_module(mod), fn)
 
 
+def _torchrun_jobs(args) -> bool:
+    """Fills --job/--num-jobs from RANK/WORLD_SIZE under torchrun; True when this run merges at the end."""
+    import os
+
+    if args.merge_index or args.job is not None or args.num_jobs is not None or "WORLD_SIZE" not in os.environ:
+        args.job = 1 if args.job is None else args.job
+        args.num_jobs = 1 if args.num_jobs is None else args.num_jobs
+        return False
+    args.job, args.num_jobs = int(os.environ["RANK"]) + 1, int(os.environ["WORLD_SIZE"])
+    if args.job > 1:
+        logging.getLogger().setLevel(logging.WARNING)
+    return args.num_jobs > 1
+
+
+def _barrier_and_merge(args, ok: bool) -> int:
+    """torchrun: wait for every rank (all-reduce of the failures), then rank 0 merges the indices."""
+    import torch
+    import torch.distributed as dist
+
+    from asrkit.dist.launch import cleanup, init_distributed
+    from asrkit.pseudo.label import merge_indices
+    from asrkit.pseudo.stats import summary_line
+
+    init_distributed("gloo")
+    failed = torch.tensor([0 if ok else 1])
+    dist.all_reduce(failed)
+    rc = 0
+    if int(failed) == 0 and args.job == 1:
+        try:
+            index = merge_indices(args.out_dir, verify=not args.no_verify)
+            print(f"pseudo_label: {Path(args.out_dir) / 'index.json'}: {index['num_shards']} shards, "
+                  f"{index['bytes']} bytes, {summary_line(index['totals'])}")
+        except (FileNotFoundError, ValueError) as e:
+            logging.error("merge: %s", e)
+            rc = 1
+    elif int(failed):
+        logging.error("%d rank(s) failed: index not merged", int(failed))
+        rc = 1
+    cleanup()
+    return rc if ok else 1
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
+    merge_after = _torchrun_jobs(args)
+    rc = _main(args)
+    return _barrier_and_merge(args, rc == 0) if merge_after else rc
+
+
+def _main(args) -> int:
     from asrkit.pseudo.label import merge_indices
     from asrkit.pseudo.stats import summary_line
 

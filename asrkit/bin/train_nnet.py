@@ -9,6 +9,15 @@ config.yaml a run writes); every field is also a flag (--field-name VALUE) that 
 take true/false; optional fields take "none". A run restarted with the same --out-dir resumes from its
 newest checkpoint. Writes checkpoint-<step>.pt, epoch-<n>.pt, best.pt, config.yaml, history.jsonl,
 tensorboard/ and a .best.pt.done marker when training finished.
+
+Several processes (one node, CPU/gloo; see asrkit/dist/launch.py for several nodes)::
+
+  torchrun --standalone --nproc_per_node=4 [--max-restarts 1] -m asrkit.bin.train_nnet ... \
+      --sync ddp|gtc|bmuf|ma [--sync-period 50 --gtc-target-fraction 1e-3 ...]
+
+Each rank trains on its share of every epoch's batches (rank r: batches r, r+N, ...); rank 0 alone
+writes checkpoints, logs, TensorBoard and comm.json (communication accounting). A restarted group
+(torchrun --max-restarts) resumes from the newest checkpoint.
 """
 from __future__ import annotations
 
@@ -50,7 +59,12 @@ def build_parser():
     p.add_argument("--cmvn", required=True, help="data/cmvn.npz (global CMVN of the 64-dim fbank)")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--no-resume", action="store_true", help="refuse to start if out-dir holds checkpoints")
+    p.add_argument("--tree", default=None, help="optional: the senone tree; under torchrun every rank must have "
+                                                "the same file (checksum compared at start)")
     p.add_argument("--verbose", action="store_true")
+    from asrkit.nnet.train import add_dist_args
+
+    add_dist_args(p)
     g = p.add_argument_group("TrainConfig fields (override the yaml)")
     for f in fields(TrainConfig):
         type_name = f.type if isinstance(f.type, str) else f.type.__name__
@@ -81,18 +95,34 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     setup_logging(a.verbose)
     overrides = {k[4:]: v for k, v in vars(a).items() if k.startswith("cfg_")}
-    from asrkit.nnet.train import train
+    from asrkit.dist.launch import ConfigMismatchError as DistConfigMismatch
+    from asrkit.dist.launch import cleanup, file_checksum
+    from asrkit.nnet.train import setup_distributed, sync_config_from_args, train
     from asrkit.utils.atomic import mark_done
 
-    cfg = load_config(a.config, overrides)
-    for path in (a.train_cuts, a.dev_cuts, a.cmvn):
+    try:
+        cfg = load_config(a.config, overrides)
+        sync = sync_config_from_args(a)
+    except (FileNotFoundError, ValueError) as e:
+        p.error(str(e))
+    for path in (a.train_cuts, a.dev_cuts, a.cmvn, a.tree):
         if path and not Path(path).exists():
             p.error(f"not found: {path}")
-    res = train(cfg, a.train_cuts, a.dev_cuts, a.cmvn, a.out_dir, resume=not a.no_resume)
-    if res.stopped in ("done", "newbob") and (Path(a.out_dir) / "best.pt").exists():
-        mark_done(Path(a.out_dir) / "best.pt")
-    print(f"train_nnet: {res.step} steps, {res.epoch} epochs, best dev frame accuracy {res.best_dev_acc:.4f}, "
-          f"stopped: {res.stopped}, out: {res.out_dir}")
+    info = setup_distributed(a.dist_backend)
+    consistency = {"tree": file_checksum(a.tree)} if a.tree else None
+    try:
+        res = train(cfg, a.train_cuts, a.dev_cuts, a.cmvn, a.out_dir, resume=not a.no_resume, sync=sync,
+                    consistency=consistency, check_sync_every=a.check_sync_every, dist_backend=a.dist_backend)
+    except DistConfigMismatch as e:
+        logging.error("train_nnet (rank %d): %s", info.rank, e)
+        cleanup()
+        return 1
+    if info.rank == 0:
+        if res.stopped in ("done", "newbob") and (Path(a.out_dir) / "best.pt").exists():
+            mark_done(Path(a.out_dir) / "best.pt")
+        print(f"train_nnet: {res.step} steps, {res.epoch} epochs, best dev frame accuracy {res.best_dev_acc:.4f}, "
+              f"stopped: {res.stopped}, out: {res.out_dir}")
+    cleanup()
     return 0
 
 

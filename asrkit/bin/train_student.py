@@ -18,6 +18,11 @@ TrainConfig fields come from --config (flat, or under ``train:``) and are overri
 asrkit.bin.train_nnet. A run restarted with the same --out-dir resumes (exactly, schedule position
 included). Writes checkpoint-<step>.pt, epoch-<n>.pt, best.pt, config.yaml (with an ``ssl:`` section),
 history.jsonl, tensorboard/ and a .best.pt.done marker when training finished.
+
+Several processes: ``torchrun --standalone --nproc_per_node=N [--max-restarts 1] -m asrkit.bin.train_student
+... --sync ddp|gtc|bmuf|ma`` (as asrkit.bin.train_nnet): every rank takes its positions of each epoch's
+schedule; the tree checksum, num_senones, model and sync settings must agree across ranks; rank 0
+writes checkpoints, logs, TensorBoard and comm.json.
 """
 from __future__ import annotations
 
@@ -59,6 +64,9 @@ def build_parser():
     p.add_argument("--no-verify", action="store_true", help="do not verify the shards' checksums")
     p.add_argument("--no-resume", action="store_true", help="refuse to start if out-dir holds checkpoints")
     p.add_argument("--verbose", action="store_true")
+    from asrkit.nnet.train import add_dist_args
+
+    add_dist_args(p)
     g = p.add_argument_group("TrainConfig fields (override the yaml)")
     for f in fields(TrainConfig):
         type_name = f.type if isinstance(f.type, str) else f.type.__name__
@@ -72,7 +80,10 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     setup_logging(a.verbose)
     from asrkit.bin.train_nnet import load_config
+    from asrkit.dist.launch import ConfigMismatchError as DistConfigMismatch
+    from asrkit.dist.launch import cleanup, file_checksum
     from asrkit.nnet.ssl import SslConfig, SslTrainer, open_pseudo_labels
+    from asrkit.nnet.train import setup_distributed, sync_config_from_args
     from asrkit.pseudo.shards import LabelMismatchError, ShardError
     from asrkit.utils.atomic import mark_done
 
@@ -81,6 +92,7 @@ def main(argv=None) -> int:
         cfg = load_config(a.config, overrides)
         ssl = SslConfig(a.mode, a.ratio, a.labelled_lr_mult if a.mode != "supervised" else 1.0,
                         a.machine_lr_mult, a.machine_max_frames)
+        sync = sync_config_from_args(a)
     except (FileNotFoundError, ValueError) as e:
         p.error(str(e))
     if a.mode == "supervised" and a.labelled_lr_mult != 1.0:
@@ -94,19 +106,26 @@ def main(argv=None) -> int:
             p.error(f"not found: {path}")
     from asrkit.features.reader import FeatureReader
 
+    info = setup_distributed(a.dist_backend)
+    consistency = {"tree": file_checksum(a.tree)} if a.tree else None
     try:
         labels = (open_pseudo_labels(a.pseudo_dir, cfg.num_senones, a.tree, verify=not a.no_verify)
                   if a.mode != "supervised" else None)
         trainer = SslTrainer(cfg, a.labelled_cuts, a.unlabelled_cuts, a.dev_cuts, FeatureReader(a.cmvn, stack=True),
-                             a.out_dir, ssl, labels, resume=not a.no_resume)
-    except (LabelMismatchError, ShardError, FileNotFoundError, FileExistsError, ValueError) as e:
-        logging.error("train_student: %s", e)
+                             a.out_dir, ssl, labels, resume=not a.no_resume, sync=sync, consistency=consistency,
+                             check_sync_every=a.check_sync_every, dist_backend=a.dist_backend)
+    except (LabelMismatchError, ShardError, FileNotFoundError, FileExistsError, ValueError,
+            DistConfigMismatch) as e:
+        logging.error("train_student (rank %d): %s", info.rank, e)
+        cleanup()
         return 1
     res = trainer.run()
-    if res.stopped in ("done", "newbob") and (Path(a.out_dir) / "best.pt").exists():
-        mark_done(Path(a.out_dir) / "best.pt")
-    print(f"train_student ({a.mode}): {res.step} steps, {res.epoch} epochs, best dev frame accuracy "
-          f"{res.best_dev_acc:.4f}, stopped: {res.stopped}, out: {res.out_dir}")
+    if info.rank == 0:
+        if res.stopped in ("done", "newbob") and (Path(a.out_dir) / "best.pt").exists():
+            mark_done(Path(a.out_dir) / "best.pt")
+        print(f"train_student ({a.mode}): {res.step} steps, {res.epoch} epochs, best dev frame accuracy "
+              f"{res.best_dev_acc:.4f}, stopped: {res.stopped}, out: {res.out_dir}")
+    cleanup()
     return 0
 
 

@@ -78,3 +78,16 @@ class BucketingBatchSampler:
 
     def __iter__(self) -> Iterator[List[int]]:
         yield from self.batches()[self.start_batch:]
+
+
+def shard_positions(n: int, rank: int, world_size: int, drop_last: bool = False) -> List[int]:
+    """Positions of an epoch's ``n`` batches that rank ``rank`` of ``world_size`` trains on.
+
+    Every rank sees the same seeded order; rank r takes positions r, r+N, r+2N, ... After padding the
+    list by repeating its head (or, with ``drop_last``, truncating it) to a multiple of N, so that all
+    ranks take the same number of optimiser steps and their collectives stay in step. World 1: all of
+    ``range(n)``.
+    """
+    from asrkit.dist.launch import shard_items
+
+    return list(shard_items(range(n), rank=rank, world_size=world_size, drop_last=drop_last))

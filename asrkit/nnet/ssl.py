@@ -29,6 +29,12 @@ machine-labelled batches with the teacher's top-k posteriors, in one loop.
   and TensorBoard (``train_labelled/*``, ``train_machine/*``); the machine "accuracy" is the agreement
   of the student's argmax with the teacher's top-1.
 
+* **Distributed** (torchrun, ``--sync``): each batch list is sharded on its own (rank r takes batches r,
+  r+N, ... of the same seeded order, padded by repeating the head so that every rank has as many), and
+  the schedule runs over the local lists, the same on every rank: each update is of one kind and one
+  learning-rate multiplier on all ranks (different multipliers would make ddp/gtc replicas diverge).
+  ``batch_in_epoch`` counts this rank's updates.
+
 With ``num_workers > 0`` each kind has its own DataLoader (created when the schedule first asks for
 that kind in an epoch), so interleaved training runs up to twice ``num_workers`` worker processes.
 """
@@ -41,7 +47,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from asrkit.nnet.dataset import ChunkDataset, label_frames, load_cuts, make_loader
-from asrkit.nnet.sampler import BucketingBatchSampler
+from asrkit.nnet.sampler import BucketingBatchSampler, shard_positions
 from asrkit.nnet.train import Trainer, TrainConfig, TrainResult, _to_yaml
 from asrkit.pseudo.schedule import LABELLED, MACHINE, Schedule, ScheduleConfig
 from asrkit.utils.atomic import atomic_write_text
@@ -141,7 +147,7 @@ class SslTrainer(Trainer):
 
     def __init__(self, cfg: TrainConfig, labelled_cuts, unlabelled_cuts, dev_cuts, reader, out_dir: PathLike,
                  ssl: Optional[SslConfig] = None, labels=None, step_hook: Optional[Callable[[int], None]] = None,
-                 resume: bool = True):
+                 resume: bool = True, **dist_kw):
         self.ssl = ssl or SslConfig()
         self.kind_names = dict(KIND_NAMES)
         self.current: Optional[Dict] = None
@@ -160,8 +166,12 @@ class SslTrainer(Trainer):
             self.machine_set = ChunkDataset.from_cuts(kept, reader, cfg.chunk_size, cfg.left_context,
                                                       cfg.effective_right_context, cfg.min_chunk, "soft",
                                                       cfg.num_senones, labels=labels)
+        self._labels_meta = None
+        if labels is not None:
+            idx = getattr(labels, "index", {}) or {}
+            self._labels_meta = {k: idx.get(k) for k in ("num_senones", "tree_checksum", "k", "num_shards", "teacher")}
         super().__init__(cfg, concat_cuts(labelled_cuts), dev_cuts, reader, out_dir, step_hook=step_hook,
-                         resume=resume)
+                         resume=resume, **dist_kw)
         self.machine_sampler = None
         if self.machine_set is not None:
             self.machine_sampler = BucketingBatchSampler(
@@ -172,13 +182,22 @@ class SslTrainer(Trainer):
                      len(self.left_out))
         if self._resumed_ssl is not None:
             self._check_resume(self._resumed_ssl)
-        atomic_write_text(self.out_dir / "config.yaml", _to_yaml({"train": cfg.to_dict(),
-                                                                  "model": self.model_cfg.to_dict(),
-                                                                  "ssl": self.ssl.to_dict()}))
+        if self.is_main:
+            atomic_write_text(self.out_dir / "config.yaml", _to_yaml({"train": cfg.to_dict(),
+                                                                      "model": self.model_cfg.to_dict(),
+                                                                      "ssl": self.ssl.to_dict()}))
         sch = self.schedule(self.epoch)
         log.info("schedule: mode %s, %d labelled + %d machine batches an epoch, ratio %s, lr x%g labelled, "
                  "x%g machine", self.ssl.mode, sch.n_l, sch.n_m, sch.ratio, sch.config.labelled_lr_mult,
                  sch.config.machine_lr_mult)
+
+    def _consistency_items(self) -> Dict:
+        items = super()._consistency_items()
+        items["ssl"] = self.ssl.to_dict()
+        items["machine_data"] = ([len(self.machine_set), self.machine_set.scored_frames()]
+                                 if self.machine_set is not None else None)
+        items["pseudo_labels"] = self._labels_meta
+        return items
 
     # ------------------------------------------------------------------ schedule
     def schedule(self, epoch: int) -> Schedule:
@@ -196,14 +215,23 @@ class SslTrainer(Trainer):
         lists = {LABELLED: (self.train_set, self.sampler.batches(epoch))}
         if self.machine_sampler is not None:
             lists[MACHINE] = (self.machine_set, self.machine_sampler.batches(epoch))
+        if self.world_size > 1:
+            # each list sharded on its own (rank r: batches r, r+N, ...), then the same schedule over the
+            # local lists on every rank: each update is of one kind with one LR multiplier on all ranks
+            share = {k: shard_positions(len(lists[k][1]), self.rank, self.world_size) for k in lists}
+            lists = {k: (ds, [b[i] for i in share[k]]) for k, (ds, b) in lists.items()}
+            sch = Schedule(range(len(lists[LABELLED][1])), range(len(lists[MACHINE][1])) if MACHINE in lists
+                           else range(0), sch.config)
         done = dict(zip((LABELLED, MACHINE), sch.position(start)))
+        todo, n_mine = sch.iter_from(start), len(sch)
+        order = {k: lists[k][1][done[k]:] for k in lists}
 
         def gen():
             iters = {}
-            for item in sch.iter_from(start):
+            for item in todo:
                 ds, batches = lists[item.kind]
                 if item.kind not in iters:  # a loader per kind, from where this epoch's schedule stands
-                    iters[item.kind] = iter(make_loader(ds, batches[done[item.kind]:], self.cfg.num_workers,
+                    iters[item.kind] = iter(make_loader(ds, order[item.kind], self.cfg.num_workers,
                                                         self.cfg.seed, epoch, pin_memory=self.device.type == "cuda"))
                 batch = next(iters[item.kind])
                 want = [ds.cuts[ds.segments[i].cut].id for i in batches[item.batch]]
@@ -215,7 +243,7 @@ class SslTrainer(Trainer):
                                 "starts": batch["starts"].tolist()}
                 yield batch, item.lr_mult
 
-        return len(sch), gen()
+        return n_mine, gen()
 
     # ------------------------------------------------------------------ checkpoints
     def _state(self) -> Dict:
@@ -247,7 +275,7 @@ class SslTrainer(Trainer):
 
 def train_student(cfg: TrainConfig, ssl: SslConfig, labelled_cuts, dev_cuts, cmvn, out_dir: PathLike,
                   unlabelled_cuts=None, pseudo_dir: Optional[PathLike] = None, tree: Optional[PathLike] = None,
-                  step_hook: Optional[Callable[[int], None]] = None, resume: bool = True) -> TrainResult:
+                  step_hook: Optional[Callable[[int], None]] = None, resume: bool = True, **dist_kw) -> TrainResult:
     """Train (or resume) a student in ``out_dir`` (module doc). ``labelled_cuts``: a manifest, a CutSet or
     a list of them (concatenated); ``pseudo_dir``: the shards and ``index.json`` of stage 10; ``tree``: the
     student's senone tree, whose checksum the labels must carry."""
@@ -260,4 +288,4 @@ def train_student(cfg: TrainConfig, ssl: SslConfig, labelled_cuts, dev_cuts, cmv
         labels = open_pseudo_labels(pseudo_dir, cfg.num_senones, tree)
     reader = FeatureReader(cmvn, stack=True)
     return SslTrainer(cfg, labelled_cuts, unlabelled_cuts, dev_cuts, reader, out_dir, ssl, labels,
-                      step_hook=step_hook, resume=resume).run()
+                      step_hook=step_hook, resume=resume, **dist_kw).run()

@@ -29,16 +29,20 @@ what a subclass added to the checkpoint.
 """
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import logging
 import math
+import os
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
+import torch.distributed as dist
 
 from asrkit.nnet.checkpoint import (ConfigMismatchError, check_model_config, latest_checkpoint, load_checkpoint,
                                     prune_checkpoints, rng_state, save_checkpoint, seed_everything, set_rng_state)
@@ -46,13 +50,22 @@ from asrkit.nnet.dataset import ChunkDataset, batch_to, load_cuts, make_loader
 from asrkit.nnet.losses import compute_loss
 from asrkit.nnet.models import LstmAcousticModel, ModelConfig, build_model
 from asrkit.nnet.presets import preset
-from asrkit.nnet.sampler import BucketingBatchSampler
+from asrkit.nnet.sampler import BucketingBatchSampler, shard_positions
 from asrkit.utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "ConfigMismatchError", "LrScheduler", "train",
-           "Trainer", "model_config_of", "pick_device"]
+           "Trainer", "model_config_of", "pick_device", "add_dist_args", "sync_config_from_args",
+           "setup_distributed", "SyncDivergedError"]
+
+KILL_ENV = "ASRKIT_TEST_KILL_AT_STEP"  # test hook: rank 1 os._exit(1)s after this step on its first attempt
+_ACCT_FIELDS = ("steps", "payload_bytes", "wire_bytes", "dense_bytes", "comm_seconds", "collectives",
+                "elements_sent", "elements_total")
+
+
+class SyncDivergedError(RuntimeError):
+    """Ranks' parameters differ where the sync mode says they must be identical."""
 
 
 @dataclass
@@ -208,11 +221,78 @@ def _amp_settings(cfg: TrainConfig, device: torch.device):
     return on, dtype
 
 
+# ---------------------------------------------------------------------------------------- distributed
+def add_dist_args(p) -> None:
+    """``--sync none|ddp|gtc|bmuf|ma`` (default none: one process; ddp under torchrun) and the other options
+    of :func:`asrkit.dist.sync.add_sync_args`, plus ``--dist-backend`` and ``--check-sync-every``."""
+    from asrkit.dist.sync import MODES, add_sync_args
+
+    add_sync_args(p)
+    for action in p._actions:  # the committed helper defaults to ddp; a plain run must stay a plain run
+        if action.dest == "sync":
+            action.choices = ("none",) + tuple(MODES)
+            action.default = "none"
+            action.help = ("none (one process; under torchrun: ddp) | ddp | gtc | bmuf | ma; launch several "
+                           "processes with torchrun --nproc_per_node=N -m ...")
+    g = p.add_argument_group("distributed launch")
+    g.add_argument("--dist-backend", default="auto", choices=("auto", "gloo", "nccl"),
+                   help="torch.distributed backend under torchrun (auto: nccl on GPUs, gloo on CPU)")
+    g.add_argument("--check-sync-every", type=int, default=0,
+                   help="debug: every N steps (ddp/gtc) or at every block sync (bmuf/ma) compare a hash of "
+                        "the parameters across ranks and stop if they differ (0: only at the end)")
+
+
+def sync_config_from_args(a):
+    """A :class:`asrkit.dist.sync.SyncConfig` from the parsed flags, None for ``--sync none``."""
+    from asrkit.dist.sync import SyncConfig
+
+    if getattr(a, "sync", "none") in (None, "none"):
+        return None
+    return SyncConfig.from_args(a)
+
+
+def setup_distributed(backend: str = "auto"):
+    """Joins torchrun's process group when WORLD_SIZE is set (nothing otherwise); ranks other than 0 only
+    log warnings and errors. Returns :class:`asrkit.dist.launch.DistInfo`."""
+    from asrkit.dist.launch import init_distributed
+
+    info = init_distributed(backend)
+    if info.rank > 0:
+        logging.getLogger().setLevel(logging.WARNING)
+    return info
+
+
+def _broadcast_obj(obj: Any, src: int = 0) -> Any:
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def _param_hash(module: torch.nn.Module) -> str:
+    h = hashlib.blake2b(digest_size=8)
+    with torch.no_grad():
+        for t in module.state_dict().values():
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 class Trainer:
-    """Holds the state of one run; :func:`train` is the convenient entry."""
+    """Holds the state of one run; :func:`train` is the convenient entry.
+
+    Distributed (module doc of :mod:`asrkit.dist.sync`): under torchrun (WORLD_SIZE set) or with a ``sync``
+    config, each rank trains on positions r, r+N, ... of every epoch's seeded batch order (padded to a
+    multiple of N by repeating its head, so every rank takes the same number of steps), the synchroniser
+    (``ddp`` by default under torchrun) runs around each optimiser step, evaluation and saved models use
+    ``sync.eval_weights()`` (BMUF: the filtered model W_g), and rank 0 alone writes checkpoints, logs,
+    TensorBoard and ``comm.json``. A checkpoint also holds the sync state and each rank's own state
+    (RNG, communication counters; GTC residuals; for bmuf/ma the local weights and optimiser) so a
+    restart with the same world size resumes exactly.
+    """
 
     def __init__(self, cfg: TrainConfig, train_cuts, dev_cuts, reader, out_dir: Union[str, Path],
-                 step_hook: Optional[Callable[[int], None]] = None, resume: bool = True):
+                 step_hook: Optional[Callable[[int], None]] = None, resume: bool = True, sync=None,
+                 consistency: Optional[Dict[str, Any]] = None, check_sync_every: int = 0,
+                 dist_backend: str = "auto"):
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -221,6 +301,28 @@ class Trainer:
         if cfg.num_threads > 0:
             torch.set_num_threads(cfg.num_threads)
         self.device = pick_device(cfg.device)
+        # distributed: a world of one (nothing initialised) unless torchrun set WORLD_SIZE
+        from asrkit.dist.launch import init_distributed
+
+        self.dist_info = init_distributed(dist_backend)
+        self.rank, self.world_size = self.dist_info.rank, self.dist_info.world_size
+        self.is_main = self.rank == 0
+        if self.dist_info.device.startswith("cuda") and cfg.device in ("auto", "cuda"):
+            self.device = torch.device(self.dist_info.device)
+        if sync is None and self.world_size > 1:
+            from asrkit.dist.sync import SyncConfig
+
+            sync = SyncConfig(mode="ddp")
+            log.info("%d processes and no sync mode given: dense gradient all-reduce (ddp)", self.world_size)
+        self.sync_cfg = sync
+        self.sync = None
+        self.check_sync_every = int(check_sync_every)
+        self.sync_checks = 0
+        self.synced = False  # whether the last optimiser step ended a bmuf/ma block
+        self._consistency_extra = dict(consistency or {})
+        self._kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
+        self._resume_dist: Optional[Dict] = None
+        self._resume_world = 1
         self.amp, self.amp_dtype = _amp_settings(cfg, self.device)
 
         # data: every cut checked before anything trains
@@ -234,6 +336,10 @@ class Trainer:
         log.info("data: %d train cuts -> %d chunks (%d scored frames), %d dev cuts; checked in %.1f s",
                  len(self.train_set.cuts), len(self.train_set), self.train_set.scored_frames(),
                  len(self.dev_set.cuts) if self.dev_set else 0, time.perf_counter() - t0)
+        if self.world_size > 1:
+            from asrkit.dist.launch import check_consistency
+
+            check_consistency(self._consistency_items())  # raises on every rank, naming the odd ones
 
         seed_everything(cfg.seed)
         self.model: LstmAcousticModel = build_model(self.model_cfg).to(self.device)
@@ -259,6 +365,8 @@ class Trainer:
         self.resumed_from: Optional[Path] = None
         # batch kind -> name in logs for per-kind statistics (None: off); set by subclasses before resuming
         self.kind_names: Optional[Dict[str, str]] = getattr(self, "kind_names", None)
+        if self.world_size > 1 and self.rank > 0:
+            torch.manual_seed(cfg.seed * 1000003 + self.rank)  # own dropout masks (model init is rank 0's)
         if resume:
             self._maybe_resume()
         else:
@@ -266,10 +374,26 @@ class Trainer:
             from asrkit.nnet.checkpoint import list_checkpoints
             if list_checkpoints(self.out_dir):
                 raise FileExistsError(f"{self.out_dir} holds checkpoints of another run; use resume or a new dir")
-        atomic_write_text(self.out_dir / "config.yaml", _to_yaml({"train": cfg.to_dict(),
-                                                                  "model": self.model_cfg.to_dict()}))
+        self.train_model: torch.nn.Module = self.model
+        if self.sync_cfg is not None:
+            from asrkit.dist.sync import make_sync
+
+            # after the resume: DDP / BMUF / MA broadcast rank 0's weights; then each rank's own state
+            self.sync = make_sync(self.sync_cfg, self.model, self.opt,
+                                  device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            self.train_model = self.sync.model
+            self._load_dist_state(self._resume_dist)
+            log.info("sync %s over %d processes (rank %d): %s", self.sync_cfg.mode, self.world_size, self.rank,
+                     {k: v for k, v in self.sync_cfg.to_dict().items() if v is not None})
+        elif self._resume_dist is not None:
+            log.warning("%s was written by a %s run; continuing without sync", self.resumed_from,
+                        self._resume_dist.get("sync_config", {}).get("mode"))
+            self._rescale_position()
+        if self.is_main:
+            atomic_write_text(self.out_dir / "config.yaml", _to_yaml({"train": cfg.to_dict(),
+                                                                      "model": self.model_cfg.to_dict()}))
         self.tb = None
-        if cfg.tensorboard:
+        if cfg.tensorboard and self.is_main:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
@@ -278,22 +402,129 @@ class Trainer:
                 log.warning("tensorboard disabled: %s", e)
 
     # ------------------------------------------------------------------ checkpoints
+    def _consistency_items(self) -> Dict[str, Any]:
+        """What every rank must agree on before training (all-gathered hashes; subclasses add theirs)."""
+        per_rank = ("device", "num_workers", "num_threads", "progress")
+        items = {"model_config": self.model_cfg.to_dict(), "num_senones": self.cfg.num_senones,
+                 "train_config": {k: v for k, v in self.cfg.to_dict().items() if k not in per_rank},
+                 "sync": self.sync_cfg.to_dict() if self.sync_cfg is not None else None,
+                 "sync_mode": self.sync_cfg.mode if self.sync_cfg is not None else None,
+                 "train_data": [len(self.train_set), self.train_set.scored_frames()],
+                 "dev_data": len(self.dev_set) if self.dev_set is not None else None}
+        items.update(self._consistency_extra)
+        return items
+
+    def _model_state(self) -> Dict:
+        """The weights to save (BMUF: the filtered model W_g)."""
+        if self.sync is None:
+            return self.model.state_dict()
+        with self.sync.eval_weights() as m:
+            return {k: v.detach().clone() for k, v in m.state_dict().items()}
+
+    @contextmanager
+    def _eval_weights(self):
+        if self.sync is None:
+            yield self.model
+        else:
+            with self.sync.eval_weights() as m:
+                yield m
+
     def _state(self) -> Dict:
         return {
             "model_config": self.model_cfg.to_dict(), "train_config": self.cfg.to_dict(),
-            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "model": self._model_state(), "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
             "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "step": self.step,
             "best": dict(self.best), "history": list(self.history), "rng": rng_state(),
         }
 
-    def save(self, name: str) -> Path:
-        path = save_checkpoint(self.out_dir / name, self._state())
+    def save(self, name: str) -> Optional[Path]:
+        """Writes a checkpoint (rank 0; a collective under torchrun: every rank calls it). None on other ranks."""
+        extra = self._gather_dist_state()
+        if not self.is_main:
+            return None
+        state = self._state()
+        if extra is not None:
+            state["dist"] = extra
+            state["world_size"] = self.world_size
+        path = save_checkpoint(self.out_dir / name, state)
         prune_checkpoints(self.out_dir, self.cfg.keep_last)
         return path
 
+    def _gather_dist_state(self) -> Optional[Dict]:
+        """Sync state (once) and each rank's own state, gathered on rank 0 (None elsewhere / without sync)."""
+        if self.sync is None:
+            return None
+        mode = self.sync_cfg.mode
+        acct = self.sync.accounting
+        mine: Dict[str, Any] = {"rank": self.rank, "rng": rng_state(),
+                                "accounting": {k: getattr(acct, k) for k in _ACCT_FIELDS}}
+        if mode == "gtc":
+            mine["sync"] = self.sync.state_dict()  # residuals: each rank's own
+        if mode in ("bmuf", "ma"):  # between block syncs each rank has its own weights and optimiser state
+            mine["model"] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            mine["optimizer"] = copy.deepcopy(self.opt.state_dict())
+        if self.world_size > 1:
+            ranks = [None] * self.world_size if self.is_main else None
+            dist.gather_object(mine, ranks, dst=0)
+        else:
+            ranks = [mine]
+        if not self.is_main:
+            return None
+        out = {"world_size": self.world_size, "sync_config": self.sync_cfg.to_dict(), "ranks": ranks}
+        if mode != "gtc":
+            out["sync"] = self.sync.state_dict()  # BMUF's W_init, W_g, momentum; MA's counters: the same everywhere
+        return out
+
+    def _load_dist_state(self, d: Optional[Dict]) -> None:
+        if d is None:
+            if self.resumed_from is not None and self._resume_world != self.world_size:
+                self._rescale_position()
+            return
+        saved_mode = d.get("sync_config", {}).get("mode")
+        if saved_mode != self.sync_cfg.mode:
+            log.warning("%s was written with --sync %s, now %s: the sync state starts afresh", self.resumed_from,
+                        saved_mode, self.sync_cfg.mode)
+            self._rescale_position()
+            return
+        mine = None
+        if d.get("world_size") == self.world_size:
+            mine = d["ranks"][self.rank]
+        else:
+            log.warning("%s was written by %s processes, now %d: rank-local state (residuals, local weights, "
+                        "RNG) is not restored and the run will not match an uninterrupted one",
+                        self.resumed_from, d.get("world_size"), self.world_size)
+            self._rescale_position()
+        sd = d.get("sync") if "sync" in d else (mine or {}).get("sync")
+        if sd is not None:
+            self.sync.load_state_dict(sd)
+        if mine is not None:
+            if "model" in mine:
+                self.model.load_state_dict(mine["model"])
+            if "optimizer" in mine:
+                self.opt.load_state_dict(mine["optimizer"])
+            set_rng_state(mine["rng"])
+            for k, v in mine.get("accounting", {}).items():
+                setattr(self.sync.accounting, k, v)
+        elif self.sync_cfg.mode == "bmuf":  # continue the block from W_init
+            from asrkit.dist.bmuf import vector_to_parameters
+
+            vector_to_parameters(self.sync.impl.w_init, self.sync.impl.params)
+
+    def _rescale_position(self) -> None:
+        """A checkpoint of another world size: the same share of the epoch, approximately."""
+        if self._resume_world != self.world_size and self.batch_in_epoch:
+            new = (self.batch_in_epoch * self._resume_world) // self.world_size
+            log.warning("world size %d -> %d: position in epoch %d moves from batch %d to %d of each rank",
+                        self._resume_world, self.world_size, self.epoch + 1, self.batch_in_epoch, new)
+            self.batch_in_epoch = new
+            self._resume_world = self.world_size
+
     def _maybe_resume(self) -> None:
-        path = latest_checkpoint(self.out_dir)
+        if self.world_size > 1:  # rank 0 picks the checkpoint, every rank loads the same file
+            path = _broadcast_obj(latest_checkpoint(self.out_dir) if self.is_main else None)
+        else:
+            path = latest_checkpoint(self.out_dir)
         if path is None:
             return
         ck = load_checkpoint(path, map_location=self.device)
@@ -311,6 +542,8 @@ class Trainer:
         self.best = ck["best"]
         self.history = ck.get("history", [])
         set_rng_state(ck["rng"])
+        self._resume_dist = ck.get("dist")
+        self._resume_world = int(ck.get("world_size", 1))
         self._load_extra_state(ck)
         self.resumed_from = path
         log.info("resumed from %s: step %d, epoch %d, batch %d", path, self.step, self.epoch, self.batch_in_epoch)
@@ -327,18 +560,20 @@ class Trainer:
     def train_step(self, batch: Dict, batch_idx: int, lr_mult: float = 1.0) -> Dict:
         """One optimiser step on ``batch`` (already on the device) at the scheduler's learning rate times
         ``lr_mult``; returns float statistics."""
-        self.model.train()
+        self.train_model.train()
         lr = self.sched.lr(self.step + 1) * lr_mult
         for g in self.opt.param_groups:
             g["lr"] = lr
         with self._autocast():
-            logits, _ = self.model(batch["features"], batch["lengths"])
+            logits, _ = self.train_model(batch["features"], batch["lengths"])
         stats = compute_loss(logits, batch)
         loss = stats.loss
         if not torch.isfinite(loss):
             raise NonFiniteLossError(self.step + 1, self.epoch, batch_idx, batch["cut_ids"])
         self.opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(loss).backward()  # ddp/gtc: gradients averaged across ranks here (comm hook)
+        if self.sync is not None:
+            self.sync.before_optimizer_step(self.step)  # bmuf/ma warm-up: gradient averaging
         grad_norm = float("nan")
         if self.cfg.grad_clip > 0:
             self.scaler.unscale_(self.opt)
@@ -347,6 +582,7 @@ class Trainer:
                 raise NonFiniteLossError(self.step + 1, self.epoch, batch_idx, batch["cut_ids"], "gradient")
         self.scaler.step(self.opt)
         self.scaler.update()
+        self.synced = self.sync.after_optimizer_step(self.step) if self.sync is not None else False
         self.step += 1
         return {"loss_sum": float(stats.loss_sum.detach()), "frames": int(stats.frames), "correct": int(stats.correct),
                 "lr": lr, "grad_norm": grad_norm, "kind": batch.get("kind", "hard")}
@@ -354,11 +590,91 @@ class Trainer:
     def epoch_batches(self, epoch: int, start: int):
         """``(number of batches of epoch, iterator of (batch, lr_mult))`` from batch ``start`` of ``epoch``
         on; the batch order must be a function of ``(seed, epoch)`` so that resuming is exact."""
+        if self.world_size > 1:  # this rank's share of the same seeded order
+            batches = self.sampler.batches(epoch)
+            mine = [batches[i] for i in shard_positions(len(batches), self.rank, self.world_size)]
+            loader = make_loader(self.train_set, mine[start:], self.cfg.num_workers, self.cfg.seed, epoch,
+                                 pin_memory=self.device.type == "cuda")
+            return len(mine), ((b, 1.0) for b in loader)
         self.sampler.set_epoch(epoch, start)
         n_batches = self.sampler.num_batches()
         loader = make_loader(self.train_set, self.sampler, self.cfg.num_workers, self.cfg.seed, epoch,
                              pin_memory=self.device.type == "cuda")
         return n_batches, ((b, 1.0) for b in loader)
+
+    def _dev_scores(self) -> Optional[Dict]:
+        """Dev loss/accuracy of the eval weights: rank 0 evaluates, every rank gets the numbers."""
+        if self.dev_set is None:
+            return None
+        dev = None
+        if self.is_main:
+            with self._eval_weights():
+                dev = self.evaluate()
+        if self.world_size > 1:
+            dev = _broadcast_obj(dev)
+        return dev
+
+    def _check_sync(self, what: str = "step") -> List[str]:
+        """All-gathers a hash of the parameters; raises :class:`SyncDivergedError` where they differ."""
+        hashes = self._gather(_param_hash(self.model))
+        self.sync_checks += 1
+        if len(set(hashes)) > 1:
+            odd = [r for r, h in enumerate(hashes) if h != hashes[0]]
+            raise SyncDivergedError(f"--sync {self.sync_cfg.mode}: parameters of rank(s) {odd} differ from rank 0's "
+                                    f"after {what} {self.step}")
+        return hashes
+
+    def _gather(self, obj: Any) -> List[Any]:
+        if self.world_size == 1:
+            return [obj]
+        out: List[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def _reduce_epoch(self, ep: Dict) -> Dict:
+        """Epoch totals over all ranks (loss, frames, correct) for the log line."""
+        if self.world_size == 1:
+            return ep
+        t = torch.tensor([ep["loss_sum"], ep["frames"], ep["correct"]], dtype=torch.float64)
+        dist.all_reduce(t)
+        return dict(ep, loss_sum=float(t[0]), frames=int(t[1]), correct=int(t[2]))
+
+    def _log_comm(self) -> None:
+        if self.sync is None:
+            return
+        log.info("communication (rank %d of %d): %s", self.rank, self.world_size, self.sync.accounting.format())
+        if self.tb is not None:
+            self.sync.accounting.log_to(self.tb, self.step)
+
+    def _write_comm_summary(self, seconds: float, steps_this_run: int) -> None:
+        """``comm.json`` (rank 0): the accounting of every rank, wall time and a cross-rank weight check."""
+        if self.sync is None:
+            return
+        mode = self.sync_cfg.mode
+        summaries = self._gather(self.sync.accounting.summary())
+        local = self._gather(_param_hash(self.model))
+        with self._eval_weights() as m:
+            evalw = self._gather(_param_hash(m))
+        if not self.is_main:
+            return
+        s0 = summaries[0]
+        out = {"mode": mode, "world_size": self.world_size, "sync_config": self.sync_cfg.to_dict(),
+               "steps": self.step, "steps_this_run": steps_this_run, "train_seconds": round(seconds, 3),
+               "seconds_per_step": seconds / max(1, steps_this_run),
+               "num_parameters": self.model.num_parameters(),
+               "payload_bytes_per_step": s0["payload_bytes_per_step"], "wire_bytes_per_step": s0["wire_bytes_per_step"],
+               "payload_bytes": s0["payload_bytes"], "wire_bytes": s0["wire_bytes"], "dense_bytes": s0["dense_bytes"],
+               "compression_ratio": s0["compression_ratio"], "wire_compression_ratio": s0["wire_compression_ratio"],
+               "comm_seconds": s0["comm_seconds"], "fraction_sent": s0["fraction_sent"],
+               "payload_bytes_all_ranks": sum(s["payload_bytes"] for s in summaries),
+               "per_rank": summaries, "param_hash": local, "eval_param_hash": evalw,
+               "ranks_identical": len(set(local)) == 1, "eval_ranks_identical": len(set(evalw)) == 1,
+               "sync_checks": self.sync_checks}
+        if mode in ("bmuf", "ma"):
+            out["num_syncs"] = self.sync.impl.num_syncs
+        text = json.dumps(out, indent=1, default=lambda x: None if x == float("inf") else str(x))
+        atomic_write_text(self.out_dir / "comm.json", text.replace("Infinity", "null") + "\n")
+        log.info("wrote %s: %s", self.out_dir / "comm.json", self.sync.accounting.format())
 
     @torch.no_grad()
     def evaluate(self, dataset: Optional[ChunkDataset] = None) -> Dict:
@@ -385,6 +701,8 @@ class Trainer:
         cfg = self.cfg
         log.info("model: %s %s, %.2f M parameters, device %s, amp %s", cfg.role, self.model_cfg,
                  self.model.num_parameters() / 1e6, self.device, self.amp)
+        t_run, step0 = time.perf_counter(), self.step
+        restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
         stopped = "done"
         while self.epoch < cfg.num_epochs:
             if self.sched.stop:
@@ -395,7 +713,8 @@ class Trainer:
             ep = {"loss_sum": 0.0, "frames": 0, "correct": 0, "t0": time.perf_counter()}
             win = {"loss_sum": 0.0, "frames": 0, "correct": 0, "t0": time.perf_counter()}
             bar = tqdm(total=n_batches, initial=self.batch_in_epoch, desc=f"epoch {epoch + 1}/{cfg.num_epochs}",
-                       unit="batch", disable=not cfg.progress, mininterval=1.0, dynamic_ncols=True)
+                       unit="batch", disable=not cfg.progress or not self.is_main, mininterval=1.0,
+                       dynamic_ncols=True)
             hit_max = False
             for batch, lr_mult in batches:
                 batch_idx = self.batch_in_epoch
@@ -430,6 +749,14 @@ class Trainer:
                             self.tb.add_scalar(f"train_{name}/loss", kd["loss_sum"] / nk, self.step)
                             self.tb.add_scalar(f"train_{name}/frame_acc", kd["correct"] / nk, self.step)
                     win = {"loss_sum": 0.0, "frames": 0, "correct": 0, "t0": time.perf_counter()}
+                if self.sync is not None and self.check_sync_every > 0 and self.world_size > 1:
+                    if (self.synced if self.sync_cfg.mode in ("bmuf", "ma")
+                            else self.step % self.check_sync_every == 0):
+                        self._check_sync()
+                if self._kill_at and self.rank == 1 and restart == 0 and self.step == self._kill_at:
+                    log.error("%s=%d: rank 1 exits at step %d (first attempt only)", KILL_ENV, self._kill_at,
+                              self.step)
+                    os._exit(1)
                 if cfg.checkpoint_every > 0 and self.step % cfg.checkpoint_every == 0:
                     self.save(f"checkpoint-{self.step}.pt")
                 if self.step_hook is not None:
@@ -442,9 +769,10 @@ class Trainer:
                 if not (cfg.checkpoint_every > 0 and self.step % cfg.checkpoint_every == 0):
                     self.save(f"checkpoint-{self.step}.pt")
                 stopped = "max_steps"
-                self._epoch_line(ep, None, partial=True)
+                self._epoch_line(self._reduce_epoch(ep), None, partial=True)
+                self._log_comm()
                 break
-            dev = self.evaluate() if self.dev_set is not None else None
+            dev = self._dev_scores()
             if dev is not None:
                 self.sched.epoch_end(dev["loss"])
                 if self.tb is not None:
@@ -453,15 +781,19 @@ class Trainer:
                 if dev["acc"] > self.best["dev_acc"]:
                     self.best = {"dev_acc": dev["acc"], "dev_loss": dev["loss"], "step": self.step,
                                  "epoch": epoch + 1}
-                    save_checkpoint(self.out_dir / "best.pt", {
-                        "model_config": self.model_cfg.to_dict(), "model": self.model.state_dict(),
-                        "step": self.step, "epoch": epoch + 1, "dev": dev, "train_config": cfg.to_dict()})
-            self.history.append(self._epoch_line(ep, dev))
+                    if self.is_main:
+                        save_checkpoint(self.out_dir / "best.pt", {
+                            "model_config": self.model_cfg.to_dict(), "model": self._model_state(),
+                            "step": self.step, "epoch": epoch + 1, "dev": dev, "train_config": cfg.to_dict()})
+            self.history.append(self._epoch_line(self._reduce_epoch(ep), dev))
+            self._log_comm()
             self.epoch += 1
             self.batch_in_epoch = 0
             self.save(f"epoch-{self.epoch}.pt")
-            with open(self.out_dir / "history.jsonl", "a") as f:
-                f.write(json.dumps(self.history[-1]) + "\n")
+            if self.is_main:
+                with open(self.out_dir / "history.jsonl", "a") as f:
+                    f.write(json.dumps(self.history[-1]) + "\n")
+        self._write_comm_summary(time.perf_counter() - t_run, self.step - step0)
         if self.tb is not None:
             self.tb.flush()
             self.tb.close()
@@ -498,10 +830,13 @@ def _to_yaml(d: Dict) -> str:
 
 
 def train(cfg: TrainConfig, train_cuts, dev_cuts, cmvn, out_dir: Union[str, Path],
-          step_hook: Optional[Callable[[int], None]] = None, resume: bool = True) -> TrainResult:
+          step_hook: Optional[Callable[[int], None]] = None, resume: bool = True, **dist_kw) -> TrainResult:
     """Train (or resume) in ``out_dir``. ``train_cuts`` / ``dev_cuts``: manifest paths or CutSets;
-    ``cmvn``: ``data/cmvn.npz`` path, CmvnStats or None (no normalisation)."""
+    ``cmvn``: ``data/cmvn.npz`` path, CmvnStats or None (no normalisation). ``dist_kw``: ``sync``
+    (:class:`asrkit.dist.sync.SyncConfig`), ``consistency``, ``check_sync_every``, ``dist_backend``
+    (see :class:`Trainer`)."""
     from asrkit.features.reader import FeatureReader
 
     reader = FeatureReader(cmvn, stack=True)
-    return Trainer(cfg, train_cuts, dev_cuts, reader, out_dir, step_hook=step_hook, resume=resume).run()
+    return Trainer(cfg, train_cuts, dev_cuts, reader, out_dir, step_hook=step_hook, resume=resume,
+                   **dist_kw).run()

@@ -1,0 +1,204 @@
+"""Teacher/student training under ``torchrun --standalone --nproc_per_node 2`` (gloo, CPU) with every sync mode.
+
+Each test launches torchrun as a subprocess with this file as the entry script (``__main__`` below): it
+records which rank wrote which file (checkpoints, config.yaml, comm.json), optionally appends extra flags
+on rank 1 (a configuration mismatch), then runs ``asrkit.bin.train_nnet`` or ``asrkit.bin.train_student``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+NUM_SENONES = 12
+WRITES_ENV = "ASRKIT_TEST_WRITES_DIR"
+RANK1_ARGS_ENV = "ASRKIT_TEST_RANK1_ARGS"
+
+
+# --------------------------------------------------------------------------- the torchrun entry
+def _entry() -> int:
+    rank = int(os.environ.get("RANK", "0"))
+    argv = sys.argv[2:]
+    if rank == 1 and os.environ.get(RANK1_ARGS_ENV):
+        argv = argv + os.environ[RANK1_ARGS_ENV].split()
+    wdir = os.environ.get(WRITES_ENV)
+    if wdir:
+        import asrkit.nnet.ssl as ssl_mod
+        import asrkit.nnet.train as train_mod
+
+        def record(fn):
+            def wrapped(path, *a, **kw):
+                with open(Path(wdir) / f"writes-rank{rank}.txt", "a") as f:
+                    f.write(Path(path).name + "\n")
+                return fn(path, *a, **kw)
+            return wrapped
+
+        train_mod.save_checkpoint = record(train_mod.save_checkpoint)
+        train_mod.atomic_write_text = record(train_mod.atomic_write_text)
+        ssl_mod.atomic_write_text = record(ssl_mod.atomic_write_text)
+    if sys.argv[1] == "train_student":
+        from asrkit.bin.train_student import main
+    else:
+        from asrkit.bin.train_nnet import main
+    return main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(_entry())
+
+# --------------------------------------------------------------------------- the tests
+import pytest  # noqa: E402
+
+_RESULTS = {}
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    import torch
+    from lhotse import CutSet
+
+    from asrkit.features.reader import FeatureReader
+    from asrkit.nnet.models import build_model
+    from asrkit.nnet.presets import preset
+    from asrkit.nnet.toydata import make_toy_cuts, toy_cmvn
+    from asrkit.pseudo.label import label_cuts, merge_indices
+    from asrkit.pseudo.shards import tree_checksum
+
+    d = tmp_path_factory.mktemp("torchrun_toy")
+    cuts = make_toy_cuts(d / "lab", num_cuts=12, num_senones=NUM_SENONES, seed=1, frames_range=(60, 160))
+    toy_cmvn(cuts).save(d / "cmvn.npz")
+    unl = list(make_toy_cuts(d / "unl", num_cuts=8, num_senones=NUM_SENONES, seed=5, prefix="unl",
+                             frames_range=(60, 160), manifest=None))
+    for c in unl:
+        c.custom = None
+    CutSet.from_cuts(unl).to_file(d / "cuts_unsup.jsonl.gz")
+    (d / "tree").write_bytes(b"toy senone tree")
+    torch.manual_seed(3)
+    teacher = build_model(preset("teacher", "tiny", num_senones=NUM_SENONES))
+    label_cuts(teacher, unl, FeatureReader(d / "cmvn.npz"), d / "pseudo", shard_size=4, k=5,
+               tree_checksum=tree_checksum(d / "tree"), progress=False)
+    merge_indices(d / "pseudo")
+    return d
+
+
+def _common(toy: Path, out: Path):
+    return ["--cmvn", str(toy / "cmvn.npz"), "--dev-cuts", str(toy / "lab" / "cuts.jsonl.gz"),
+            "--num-senones", str(NUM_SENONES), "--preset", "tiny", "--num-epochs", "2", "--num-workers", "0",
+            "--max-frames", "120", "--chunk-size", "20", "--left-context", "5", "--min-chunk", "5",
+            "--progress", "false", "--num-threads", "1", "--warmup-steps", "2", "--checkpoint-every", "3",
+            "--keep-last", "10", "--out-dir", str(out)]
+
+
+def _nnet_args(toy, out, *extra):
+    return ["train_nnet", "--train-cuts", str(toy / "lab" / "cuts.jsonl.gz"), *_common(toy, out), *extra]
+
+
+def _student_args(toy, out, *extra):
+    return ["train_student", "--mode", "interleaved", "--labelled-cuts", str(toy / "lab" / "cuts.jsonl.gz"),
+            "--unlabelled-cuts", str(toy / "cuts_unsup.jsonl.gz"), "--pseudo-dir", str(toy / "pseudo"),
+            "--tree", str(toy / "tree"), *_common(toy, out), *extra]
+
+
+def _torchrun(args, tmp: Path, max_restarts: int = 0, env=None, timeout: float = 90.0):
+    e = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+             OMP_NUM_THREADS="1", **{WRITES_ENV: str(tmp)}, **(env or {}))
+    e.pop("WORLD_SIZE", None)
+    cmd = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node", "2",
+           "--max-restarts", str(max_restarts), "--monitor-interval", "0.2", __file__, *args]
+    return subprocess.run(cmd, cwd=tmp, env=e, capture_output=True, text=True, timeout=timeout)
+
+
+def _writes(tmp: Path, rank: int):
+    f = tmp / f"writes-rank{rank}.txt"
+    return f.read_text().split() if f.exists() else []
+
+
+@pytest.mark.parametrize("mode", ["ddp", "gtc", "bmuf", "ma"])
+def test_sync_mode_under_torchrun(mode, toy, tmp_path):
+    out = tmp_path / "out"
+    extra = ["--sync", mode, "--check-sync-every", "1", "--sync-period", "5", "--gtc-target-fraction", "0.01"]
+    # gtc through the semi-supervised student (the SslTrainer's sharded schedule), the others train_nnet
+    args = _student_args(toy, out, *extra) if mode == "gtc" else _nnet_args(toy, out, *extra)
+    r = _torchrun(args, tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+    comm = json.loads((out / "comm.json").read_text())
+    steps = 20 if mode == "gtc" else 10  # the student adds the machine-labelled batches
+    assert comm["mode"] == mode and comm["world_size"] == 2 and comm["steps"] == steps
+    # the same weights on both ranks: ddp/gtc checked after every step, bmuf/ma after each block sync
+    assert comm["ranks_identical"] and comm["eval_ranks_identical"]
+    if mode in ("ddp", "gtc"):
+        assert comm["sync_checks"] >= steps
+    else:
+        assert comm["num_syncs"] == 2 and comm["sync_checks"] == 2
+    if mode == "gtc":
+        assert comm["compression_ratio"] > 1 and comm["fraction_sent"] < 0.5
+    elif mode == "ddp":
+        assert comm["compression_ratio"] == pytest.approx(1.0)
+    else:
+        assert comm["compression_ratio"] == pytest.approx(5.0)  # one parameter exchange per 5 steps
+    # rank 0 alone wrote checkpoints, config and comm.json
+    w0, w1 = _writes(tmp_path, 0), _writes(tmp_path, 1)
+    assert w1 == [], w1
+    assert {"checkpoint-3.pt", "epoch-2.pt", "best.pt", "config.yaml", "comm.json"} <= set(w0)
+    ck = __import__("torch").load(out / "epoch-2.pt", weights_only=False)
+    assert ck["world_size"] == 2 and len(ck["dist"]["ranks"]) == 2
+    if mode == "bmuf":
+        assert {"w_init", "w_global", "delta"} <= set(ck["dist"]["sync"]["impl"])
+    assert f"step {steps}" in r.stderr and "communication (rank 0 of 2)" in r.stderr
+    assert "rank 1 of 2" not in r.stderr  # rank 1 logs warnings and errors only
+    _RESULTS[mode] = comm
+
+
+def test_killed_worker_restarts_from_checkpoint(toy, tmp_path):
+    out = tmp_path / "out"
+    extra = ["--sync", "bmuf", "--sync-period", "5"]
+    r = _torchrun(_nnet_args(toy, out, *extra), tmp_path, max_restarts=1,
+                  env={"ASRKIT_TEST_KILL_AT_STEP": "7"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+    assert "rank 1 exits at step 7" in r.stderr
+    assert "resumed from" in r.stderr and "checkpoint-6.pt" in r.stderr
+    comm = json.loads((out / "comm.json").read_text())
+    assert comm["steps"] == 10 and comm["steps_this_run"] == 4 and comm["ranks_identical"]
+    # exact resume (mid-block: local weights, optimiser and BMUF state restored): the uninterrupted run's weights
+    ref = _RESULTS.get("bmuf")
+    if ref is None:
+        r2 = _torchrun(_nnet_args(toy, tmp_path / "ref", *extra), tmp_path)
+        assert r2.returncode == 0, r2.stderr[-3000:]
+        ref = json.loads((tmp_path / "ref" / "comm.json").read_text())
+    assert comm["param_hash"] == ref["param_hash"] and comm["eval_param_hash"] == ref["eval_param_hash"]
+    assert comm["payload_bytes"] == ref["payload_bytes"]  # counters survive the restart
+
+
+def test_mismatched_config_is_refused_naming_the_rank(toy, tmp_path):
+    out = tmp_path / "out"
+    r = _torchrun(_nnet_args(toy, out, "--sync", "ddp"), tmp_path, env={RANK1_ARGS_ENV: "--sync bmuf"})
+    assert r.returncode != 0
+    assert "rank 1 differs from rank 0" in r.stderr and "sync_mode" in r.stderr, r.stderr[-3000:]
+    assert not list(out.glob("*.pt"))
+
+
+def test_pseudo_label_jobs_from_torchrun_ranks(toy, tmp_path):
+    import torch
+
+    from asrkit.nnet.checkpoint import save_checkpoint
+    from asrkit.nnet.models import build_model
+    from asrkit.nnet.presets import preset
+
+    cfg = preset("teacher", "tiny", num_senones=NUM_SENONES)
+    torch.manual_seed(3)
+    save_checkpoint(tmp_path / "teacher.pt", {"model_config": cfg.to_dict(), "model": build_model(cfg).state_dict()})
+    out = tmp_path / "pseudo"
+    e = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    e.pop("WORLD_SIZE", None)
+    cmd = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node", "2", "-m",
+           "asrkit.bin.pseudo_label", "--model", str(tmp_path / "teacher.pt"), "--cuts",
+           str(toy / "cuts_unsup.jsonl.gz"), "--cmvn", str(toy / "cmvn.npz"), "--out-dir", str(out), "--k", "5",
+           "--shard-size", "3", "--no-progress", "--num-threads", "1"]
+    r = subprocess.run(cmd, cwd=tmp_path, env=e, capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (out / "index.job1.json").exists() and (out / "index.job2.json").exists()
+    index = json.loads((out / "index.json").read_text())
+    assert index["num_shards"] == 3 and index["totals"]["utts"] == 8  # 8 cuts in shards of 3, both jobs merged
