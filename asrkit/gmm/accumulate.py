@@ -83,7 +83,7 @@ def accumulate(stats: GmmStats, params: Sequence[tuple], tid2pdf: np.ndarray, fe
 
     ``params`` from :func:`asrkit.gmm.model.gmm_params` (the model the posteriors come from). BLAS runs
     single-threaded here: the products are small, and OpenBLAS threads made them ~100x slower."""
-    from asrkit.gmm._blas import blas_threads
+    from asrkit.utils.blas import blas_threads
 
     with blas_threads(1):
         return _accumulate(stats, params, tid2pdf, feats, alis)

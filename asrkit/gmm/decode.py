@@ -36,7 +36,7 @@ class GmmScorer:
         self.single = bool((sizes == 1).all())
 
     def __call__(self, feats: np.ndarray) -> np.ndarray:
-        from asrkit.gmm._blas import blas_threads
+        from asrkit.utils.blas import blas_threads
 
         x = np.asarray(feats, dtype=np.float32)
         with blas_threads(1):

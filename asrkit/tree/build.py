@@ -33,7 +33,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from asrkit.tree._blas import blas_threads
+from asrkit.utils.blas import blas_threads
 from asrkit.tree.event_map import ConstantNode, ContextTree, Node, SplitNode, TableNode, map_leaves
 from asrkit.tree.mono import NumPdfClasses, num_pdf_classes_of
 from asrkit.tree.questions import Questions

@@ -1,6 +1,6 @@
 """Best-effort limit on numpy's OpenBLAS threads (what threadpoolctl does, without the dependency).
 
-Tree building does thousands of small matrix products; OpenBLAS threading them costs more than it gives
+Tree building and GMM accumulation do thousands of small matrix products; OpenBLAS threading them costs more than it gives
 (and is much worse when other processes share the cores). A no-op where the library is not found.
 """
 from __future__ import annotations
