@@ -85,3 +85,62 @@ def test_gmm_scorer_matches_kaldi(mono_system, toy_data):
         gmm = model.am.get_pdf(pdf)
         ref = [gmm.log_likelihood(np.ascontiguousarray(f, dtype=np.float32)) for f in feats]
         np.testing.assert_allclose(ours[:, pdf], ref, rtol=1e-4, atol=1e-2)
+
+
+def test_tri_tree_agrees_with_alignments_and_convert_ali(mono_system, toy_data, tmp_path):
+    """Guards the triphone invariants: (1) convert-ali of the monophone alignments to a real triphone tree
+    keeps every frame's phone, HMM state and self-loop flag; (2) for every frame of the converted and the
+    final triphone alignments, the Kaldi tree asked with the frame's (left, centre, right) context (0 at
+    utterance edges) and the pdf-class of its transition id gives the transition id's pdf."""
+    pytest.importorskip("asrkit.tree.build")
+    from asrkit.gmm.train_tri import frame_contexts
+
+    model, out = mono_system
+    d = tmp_path / "tri"
+    tri = train_tri(toy_data["corpus"], toy_data["lang"], d, out,
+                    TriConfig(num_leaves=90, tot_gauss=200, num_iters=3, realign_iters=[2], tree_min_count=20))
+    assert tri.tree.context_width == 3 and tri.tree.central_position == 1 and tri.num_pdfs > model.num_pdfs
+    mono_ali = load_alignments(out)["alis"]
+    conv = AlignmentConverter(model.info, tri.transition_model, tri.tree)
+    mi, ti = model.info, tri.info
+
+    def contexts(a, info):  # computed here, independently of the code under test
+        starts = [t for t in range(len(a)) if t == 0 or (info.hmm_state[a[t]] == 0 and not info.is_self_loop[a[t]])]
+        phones = [int(info.phone[a[t]]) for t in starts]
+        out = np.zeros((len(a), 3), dtype=np.int64)
+        for k, (b, e) in enumerate(zip(starts, starts[1:] + [len(a)])):
+            out[b:e] = [phones[k - 1] if k > 0 else 0, phones[k], phones[k + 1] if k + 1 < len(phones) else 0]
+        return out
+
+    # (0) the tree statistics are keyed by (left, centre, right) and pdf-class, silence context-free
+    from collections import Counter
+
+    from asrkit.tree.stats import TreeStats
+
+    sil = set(LangInfo.read(toy_data["lang"]).silence)
+    want = Counter()
+    for u, a in mono_ali.items():
+        a = np.asarray(a, dtype=np.int64)
+        for (l, c, r), pc in zip(contexts(a, mi).tolist(), mi.pdf_class[a].tolist()):
+            want[(0, c, 0, pc) if c in sil else (l, c, r, pc)] += 1
+    st = TreeStats.load(d / "tree_stats.npz")
+    got = {(*map(int, x), int(pc)): float(n) for x, pc, n in zip(st.contexts, st.pdf_classes, st.counts)}
+    assert got == {k: float(v) for k, v in want.items()}
+
+    def check_tree(a):
+        ctx = contexts(a, ti)
+        assert np.array_equal(ctx, frame_contexts(a, ti, 3, 1))
+        for t in range(len(a)):
+            ok, pdf = tri.tree.compute([int(v) for v in ctx[t]], int(ti.pdf_class[a[t]]))
+            assert ok and pdf == ti.pdf[a[t]], (t, ctx[t])
+        assert ctx[0, 0] == 0 and ctx[-1, 2] == 0  # utterance edges
+
+    for u, a in list(mono_ali.items())[:8]:
+        a = np.asarray(a, dtype=np.int64)
+        c = np.asarray(conv.convert(a), dtype=np.int64)
+        assert np.array_equal(mi.phone[a], ti.phone[c])
+        assert np.array_equal(mi.hmm_state[a], ti.hmm_state[c])
+        assert np.array_equal(mi.is_self_loop[a], ti.is_self_loop[c])
+        check_tree(c)
+    for u, a in list(load_alignments(d)["alis"].items())[:8]:
+        check_tree(np.asarray(a, dtype=np.int64))
