@@ -8,7 +8,7 @@
 set -euo pipefail
 
 stage=0
-stop_stage=16
+stop_stage=3            # the last stage of a resolved issue; stages up to 16 run with --stop-stage 16
 nj=2                   # parallel jobs
 seed=1
 corpus_dir=corpus      # where stage 0 writes the synthetic corpus
