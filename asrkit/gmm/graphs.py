@@ -13,24 +13,14 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from asrkit.fst import kaldi_hmm_gmm, kaldifst
+from asrkit.graph.hclg import read_symbol_table
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
 
 
-def _symbols(path: Path) -> Dict[str, int]:
-    table = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        f = line.split()
-        if not f:
-            continue
-        if len(f) != 2:
-            raise ValueError(f"{path}:{n}: expected 'symbol id', got {line!r}")
-        table[f[0]] = int(f[1])
-    return table
-
-
-def _int_list(path: Path) -> List[int]:
+def _ints(path: Path) -> List[int]:
+    """Kaldi's .int files, or a .csl (colon-separated) list."""
     return [int(x) for x in path.read_text().replace(":", " ").split()]
 
 
@@ -59,14 +49,14 @@ class LangInfo:
         L = kaldifst.StdVectorFst.read(str(lfile))
         kaldifst.arcsort(L, sort_type="olabel")
         if (d / "phones/silence.int").exists():
-            sil = _int_list(d / "phones/silence.int")
+            sil = _ints(d / "phones/silence.int")
         elif (d / "phones/silence.csl").exists():
-            sil = _int_list(d / "phones/silence.csl")
+            sil = _ints(d / "phones/silence.csl")
         else:
             sil = []
             log.warning("lang dir %s lists no silence phones (phones/silence.int)", d)
         oov = int((d / "oov.int").read_text().split()[0]) if (d / "oov.int").exists() else None
-        return cls(d, _symbols(d / "phones.txt"), _symbols(d / "words.txt"), _int_list(d / "phones/disambig.int"),
+        return cls(d, read_symbol_table(d / "phones.txt"), read_symbol_table(d / "words.txt"), _ints(d / "phones/disambig.int"),
                    sil, (d / "topo").read_text(), oov, L)
 
     def word_ids(self, words: Sequence[str], utt: str = "") -> Tuple[List[int], int]:
