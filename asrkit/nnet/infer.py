@@ -67,8 +67,16 @@ def log_posteriors(model: LstmAcousticModel, feats, streaming: bool = False, chu
     return out[0].cpu().numpy()
 
 
+# The log prior of a senone that never occurred in training: its score (log-posterior minus log-prior)
+# becomes hugely negative, so the decoder never picks it. As Kaldi nnet1's PdfPrior does: with a
+# floored prior instead, the network's tiny but non-zero posterior for an untrained output divided by the
+# floor outscored every real senone (a 98% WER of deletions on the synthetic recipe's dev set).
+UNSEEN_LOG_PRIOR = 1e10
+
+
 def log_priors_from_counts(counts, floor: float = DEFAULT_PRIOR_FLOOR) -> np.ndarray:
-    """log(max(count / total, floor)) as float32; ``counts`` an array or a .npy path."""
+    """log(max(count / total, floor)) as float32, and :data:`UNSEEN_LOG_PRIOR` for zero counts;
+    ``counts`` an array or a .npy path."""
     if isinstance(counts, (str, Path)):
         p = Path(counts)
         if not p.exists():
@@ -77,7 +85,9 @@ def log_priors_from_counts(counts, floor: float = DEFAULT_PRIOR_FLOOR) -> np.nda
     c = np.asarray(counts, dtype=np.float64).reshape(-1)
     if c.sum() <= 0 or (c < 0).any():
         raise ValueError("senone counts must be non-negative with a positive total")
-    return np.log(np.maximum(c / c.sum(), floor)).astype(np.float32)
+    out = np.log(np.maximum(c / c.sum(), floor))
+    out[c == 0] = UNSEEN_LOG_PRIOR
+    return out.astype(np.float32)
 
 
 def write_scores(model: LstmAcousticModel, cuts, reader, out_dir: PathLike, log_priors: Optional[np.ndarray],

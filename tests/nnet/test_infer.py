@@ -21,9 +21,12 @@ def student_ckpt(tmp_path):
     return p
 
 
-def test_priors_floored():
-    lp = log_priors_from_counts(np.array([0.0, 1.0, 3.0]), floor=1e-6)
-    np.testing.assert_allclose(lp, np.log([1e-6, 0.25, 0.75]).astype(np.float32), rtol=1e-6)
+def test_priors_floored_and_unseen_senones_disabled():
+    lp = log_priors_from_counts(np.array([0.0, 1e-9, 1.0, 3.0]), floor=1e-6)
+    np.testing.assert_allclose(lp[1:], np.log([1e-6, 0.25, 0.75]).astype(np.float32), rtol=1e-6)
+    # a senone never seen in training can never win: even a certain posterior scores far below the rest
+    scores = np.log(np.array([[0.97, 0.01, 0.01, 0.01]], dtype=np.float32)) - lp
+    assert scores.argmax() != 0 and scores[0, 0] < -1e9
 
 
 def test_streaming_log_posteriors_equal_offline(student_ckpt, toy_cuts, toy_cmvn_path):
