@@ -98,3 +98,9 @@ def test_decode_cli_sweep(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "%WER 7.69" in r.stdout
+    assert (tmp_path / "dt" / "best_wer").read_text().startswith("%WER 7.69")
+    # an up-to-date decode dir is kept; --force decodes again
+    r = subprocess.run(cmd + ["--lm-weights", "1,2"], capture_output=True, text=True)
+    assert r.returncode == 0 and "up to date" in r.stderr and "%WER" not in r.stdout
+    r = subprocess.run(cmd + ["--lm-weights", "1,2", "--force"], capture_output=True, text=True)
+    assert r.returncode == 0 and "%WER" in r.stdout
