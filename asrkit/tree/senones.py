@@ -59,6 +59,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from asrkit.features.stack import STACKED_FRAME_SHIFT, label_frame_indices, num_frames, num_stacked_frames
+from asrkit.graph.hclg import read_symbol_table
 from asrkit.tree.convert import ConvertCounts, convert_to_30ms
 from asrkit.utils.atomic import atomic_path, atomic_write_text, done_marker, is_done, mark_done
 
@@ -120,15 +121,6 @@ class SenoneSummary:
 
 
 # ----------------------------------------------------------------------------- inputs
-
-
-def _read_symbols(path: Path) -> Dict[str, int]:
-    out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        f = line.split()
-        if len(f) == 2:
-            out[f[0]] = int(f[1])
-    return out
 
 
 def check_frame_counts(fbank_cut, mfcc_cut) -> int:
@@ -240,7 +232,7 @@ def prepare_set(set_name: str, *, ali_dir: PathLike, out_dir: PathLike, lang_gmm
     mf = {c.id: c for c in _load_cuts(mfcc_dir / f"cuts_{feat_set}.jsonl.gz", "MFCC cuts")}
     if text_manifest is not None:
         fb, mf = _with_text(fb, mf, text_manifest, set_name)
-    words = _read_symbols(Path(lang_gmm) / "words.txt")
+    words = read_symbol_table(Path(lang_gmm) / "words.txt")
     left: Dict[str, str] = {}
     n: Dict[str, int] = {}
     eligible = []
@@ -370,7 +362,7 @@ def tree_features(data: SetData, config: SenoneConfig, cmvn: Optional[PathLike] 
 
 
 def _silence_and_topo(lang: Path) -> Tuple[List[int], str, List[int]]:
-    from asrkit.gmm.graphs import _int_list
+    from asrkit.graph.hclg import read_int_list
     from asrkit.graph.tree_utils import read_topo
 
     topo_text = (lang / "topo").read_text()
@@ -382,7 +374,7 @@ def _silence_and_topo(lang: Path) -> Tuple[List[int], str, List[int]]:
         raise ValueError(f"{lang}/topo is not a one-state topology: phones {multi[:10]} have "
                          f"{int(p2n[multi[0]])} pdf-classes (give data/lang_senone as --lang)")
     sil_file = lang / "phones" / "silence.int"
-    sil = _int_list(sil_file) if sil_file.exists() else []
+    sil = read_int_list(sil_file) if sil_file.exists() else []
     if not sil:
         log.warning("%s lists no silence phones: every phone gets a split root", lang)
     return [p for p in sil if p in phones], topo_text, phones
@@ -500,7 +492,7 @@ def make_senones(*, ali_dir: PathLike, lang: PathLike, lang_gmm: PathLike, mfcc_
             raise FileNotFoundError(f"{what} not found: {p}")
     if G is not None and not Path(G).exists():
         raise FileNotFoundError(f"G.fst not found: {G}")
-    if _read_symbols(lang / "phones.txt") != _read_symbols(lang_gmm / "phones.txt"):
+    if read_symbol_table(lang / "phones.txt") != read_symbol_table(lang_gmm / "phones.txt"):
         raise ValueError(f"{lang}/phones.txt and {lang_gmm}/phones.txt differ: the senone lang must share the "
                          f"GMM lang's phones")
     sets = list(dict.fromkeys([config.train_set] + [s for s in sets if s]))
