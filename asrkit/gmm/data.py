@@ -15,31 +15,10 @@ from typing import Dict, Iterable, List, Optional, Union
 
 import numpy as np
 
+from asrkit.features.deltas import add_deltas
+
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
-
-
-def add_deltas(feats: np.ndarray, order: int = 2, window: int = 2) -> np.ndarray:
-    try:
-        from asrkit.features.deltas import add_deltas as _impl
-    except ImportError:  # pragma: no cover - the features package is a sibling; keep a private copy
-        _impl = _add_deltas
-    return _impl(feats, order=order, window=window)
-
-
-def _add_deltas(feats: np.ndarray, order: int = 2, window: int = 2) -> np.ndarray:
-    ramp = np.arange(-window, window + 1, dtype=np.float64)
-    scales = [np.ones(1)]
-    for _ in range(order):
-        scales.append(np.convolve(scales[-1], ramp) / float(np.sum(ramp ** 2)))
-    n, dim = feats.shape
-    m = (len(scales[-1]) - 1) // 2
-    x = np.concatenate([np.repeat(feats[:1], m, 0), feats, np.repeat(feats[-1:], m, 0)]).astype(np.float64)
-    out = np.empty((n, dim * (order + 1)), dtype=np.float32)
-    for i, sc in enumerate(scales):
-        h = (len(sc) - 1) // 2
-        out[:, i * dim:(i + 1) * dim] = sum(sc[j + h] * x[m + j: m + j + n] for j in range(-h, h + 1))
-    return out
 
 
 @dataclass
