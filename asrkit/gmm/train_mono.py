@@ -26,8 +26,7 @@ from asrkit.gmm.data import Corpus
 from asrkit.gmm.graphs import GraphCompiler, LangInfo
 from asrkit.gmm.model import GmmModel, global_stats, init_mono
 from asrkit.gmm.trainer import (IterRecord, Schedule, finish, latest_iter, load_ali_state, log_iter,
-                                mono_realign_iters, run_em, save_ali_state)
-from asrkit.utils.atomic import done_marker, is_done
+                                mono_realign_iters, run_em, save_ali_state, start_system)
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
@@ -51,18 +50,9 @@ class MonoConfig:
 def train_mono(corpus: Corpus, lang: Union[LangInfo, PathLike], out_dir: PathLike,
                config: MonoConfig = MonoConfig()) -> GmmModel:
     """Train (or resume, or load a finished) monophone system in ``out_dir``; returns the final model."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if not isinstance(lang, LangInfo):
-        lang = LangInfo.read(lang)
-    if is_done(out / "final.mdl") and not config.force:
-        log.info("%s/final.mdl is done; not retraining (force to redo)", out)
-        return GmmModel.load(out / "final.mdl")
-    if config.force:
-        done_marker(out / "final.mdl").unlink(missing_ok=True)
-        for p in out.glob("*.mdl"):
-            p.unlink()
-        (out / "ali_train.pt").unlink(missing_ok=True)
+    out, lang, finished = start_system(out_dir, lang, config.force)
+    if finished is not None:
+        return finished
     opts = AlignOptions(beam=config.beam, retry_beam=config.retry_beam, boost_silence=config.boost_silence)
     upd = UpdateConfig(power=config.power)
     n_iters = max(1, config.num_iters)

@@ -25,14 +25,14 @@ from typing import Callable, Dict, Optional, Sequence, Union
 import numpy as np
 
 from asrkit.fst import kaldi_hmm_gmm
-from asrkit.gmm.accumulate import GmmStats, UpdateConfig, init_from_stats
+from asrkit.gmm.accumulate import UpdateConfig, init_from_stats
 from asrkit.gmm.align import AlignOptions, run_jobs
 from asrkit.gmm.data import Corpus
 from asrkit.gmm.graphs import GraphCompiler, LangInfo
-from asrkit.gmm.model import GmmModel, TransitionInfo, global_stats, gmm_params, read_topo, single_gauss
-from asrkit.gmm.trainer import (Schedule, finish, latest_iter, load_ali_state, load_alignments, run_em,
+from asrkit.gmm.model import GmmModel, TransitionInfo, global_stats, read_topo, single_gauss
+from asrkit.gmm.trainer import (Schedule, finish, latest_iter, load_ali_state, load_alignments, run_em, start_system,
                                 save_ali_state, tri_realign_iters)
-from asrkit.utils.atomic import atomic_path, done_marker, is_done
+from asrkit.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
@@ -197,18 +197,9 @@ def train_tri(corpus: Corpus, lang: Union[LangInfo, PathLike], out_dir: PathLike
 
     ``ali``: the monophone system's directory (``final.mdl`` + ``ali.pt``), an ``ali.pt`` path, or a loaded
     alignment dict (then ``mono`` must be given). ``tree`` / ``tree_fn``: see the module doc."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if not isinstance(lang, LangInfo):
-        lang = LangInfo.read(lang)
-    if is_done(out / "final.mdl") and not config.force:
-        log.info("%s/final.mdl is done; not retraining (force to redo)", out)
-        return GmmModel.load(out / "final.mdl")
-    if config.force:
-        done_marker(out / "final.mdl").unlink(missing_ok=True)
-        for p in out.glob("*.mdl"):
-            p.unlink()
-        (out / "ali_train.pt").unlink(missing_ok=True)
+    out, lang, finished = start_system(out_dir, lang, config.force)
+    if finished is not None:
+        return finished
     opts = AlignOptions(beam=config.beam, retry_beam=config.retry_beam, boost_silence=config.boost_silence)
     upd = UpdateConfig(power=config.power)
     n_iters = max(2, config.num_iters)

@@ -173,3 +173,25 @@ def finish(model: GmmModel, feats, graphs, failed, out_dir: Path, silence, opts:
              len(r.alis), len(r.failed), len(r.retried), r.seconds, r.frames / max(r.seconds, 1e-9))
     mark_done(out_dir / "final.mdl")
     return model
+
+
+def start_system(out_dir, lang, force: bool):
+    """The prologue of a GMM training run: ``(out, LangInfo, finished model or None)``. A finished system
+    (``final.mdl`` marked done) is loaded unless ``force``, which clears its models and alignments."""
+    from asrkit.gmm.graphs import LangInfo
+    from asrkit.gmm.model import GmmModel
+    from asrkit.utils.atomic import done_marker, is_done
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not isinstance(lang, LangInfo):
+        lang = LangInfo.read(lang)
+    if is_done(out / "final.mdl") and not force:
+        log.info("%s/final.mdl is done; not retraining (force to redo)", out)
+        return out, lang, GmmModel.load(out / "final.mdl")
+    if force:
+        done_marker(out / "final.mdl").unlink(missing_ok=True)
+        for p in out.glob("*.mdl"):
+            p.unlink()
+        (out / "ali_train.pt").unlink(missing_ok=True)
+    return out, lang, None
