@@ -50,26 +50,12 @@ help_message="Usage: $0 [options]
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/log.sh
+. utils/nnet_stages.sh
 
 sets="train_sup train_unsup dev test"
 labelled_sets="train_sup dev test"
 
 eval_sets="dev test"
-num_senones() { python -c "import numpy; print(len(numpy.load('exp/senone/senone_counts.npy')))"; }
-
-# Scores of a network for every evaluation set, decoded through the senone HCLG: the LM weight is
-# swept on dev and the best one used for the test sets. $2=true: streaming (chunked) forward.
-nnet_decode() {
-  local sys=$1 streaming=$2 set
-  for set in $eval_sets; do
-    python -m asrkit.bin.nnet_forward --model $sys/best.pt --cuts data/fbank/cuts_$set.jsonl.gz \
-      --cmvn data/cmvn.npz --priors exp/senone/senone_counts.npy --streaming $streaming --chunk $stream_chunk \
-      --out $sys/decode_$set/scores
-    if [ $set = dev ]; then weights=(--lm-weights $nnet_lm_weights); else weights=(--lm-weight-from $sys/decode_dev/best_wer); fi
-    python -m asrkit.bin.decode --graph exp/senone/graph --scores $sys/decode_$set/scores --ref data/$set/text \
-      "${weights[@]}" --nj $nj --out $sys/decode_$set
-  done
-}
 
 # HCLG of a GMM system and its dev decoding with an LM-weight sweep.
 gmm_graph_and_decode() {
@@ -173,14 +159,6 @@ if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
       --job JOB --num-jobs $nj --num-threads 1 --no-progress
   python -m asrkit.bin.pseudo_label --out-dir exp/pseudo --merge-index
 fi
-
-ssl_student() {  # $1: interleaved|segregated, $2: output dir
-  python -m asrkit.bin.train_student --mode $1 --config $student_conf \
-    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz \
-    --pseudo-dir exp/pseudo --tree exp/senone/tree --labelled-lr-mult $labelled_lr_mult \
-    --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir $2
-  nnet_decode $2 true
-}
 
 if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
   log "Stage 11: semi-supervised student, labelled and machine-labelled batches interleaved"

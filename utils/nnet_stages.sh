@@ -1,0 +1,29 @@
+# Stage functions shared by the recipes (sourced by egs/*/s5/run.sh after parse_options.sh).
+# They read the recipe's variables: nj, eval_sets, nnet_lm_weights, stream_chunk, student_conf,
+# labelled_lr_mult; and its layout: data/, exp/senone/, exp/pseudo/.
+
+# The number of senones of exp/senone (its prior counts).
+num_senones() { python -c "import numpy; print(len(numpy.load('exp/senone/senone_counts.npy')))"; }
+
+# Scores of a network for every evaluation set, decoded through the senone HCLG: the LM weight is
+# swept on dev and the best one used for the test sets. $2=true: streaming (chunked) forward.
+nnet_decode() {
+  local sys=$1 streaming=$2 set weights
+  for set in $eval_sets; do
+    python -m asrkit.bin.nnet_forward --model $sys/best.pt --cuts data/fbank/cuts_$set.jsonl.gz \
+      --cmvn data/cmvn.npz --priors exp/senone/senone_counts.npy --streaming $streaming --chunk $stream_chunk \
+      --out $sys/decode_$set/scores
+    if [ $set = dev ]; then weights=(--lm-weights $nnet_lm_weights); else weights=(--lm-weight-from $sys/decode_dev/best_wer); fi
+    python -m asrkit.bin.decode --graph exp/senone/graph --scores $sys/decode_$set/scores --ref data/$set/text \
+      "${weights[@]}" --nj $nj --out $sys/decode_$set
+  done
+}
+
+# A semi-supervised student and its streaming decoding. $1: interleaved|segregated, $2: output dir.
+ssl_student() {
+  python -m asrkit.bin.train_student --mode $1 --config $student_conf \
+    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz \
+    --pseudo-dir exp/pseudo --tree exp/senone/tree --labelled-lr-mult $labelled_lr_mult \
+    --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir $2
+  nnet_decode $2 true
+}
