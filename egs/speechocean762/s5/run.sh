@@ -50,20 +50,13 @@ help_message="Usage: $0 [options]
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/log.sh
-. utils/nnet_stages.sh
+. utils/stages.sh
 
 sets="train_sup train_unsup dev test"
 labelled_sets="train_sup dev test"
 
 eval_sets="dev test"
 
-# HCLG of a GMM system and its dev decoding with an LM-weight sweep.
-gmm_graph_and_decode() {
-  local sys=$1
-  python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --model $sys/final.mdl --out $sys/graph
-  python -m asrkit.bin.decode_gmm --model $sys/final.mdl --graph $sys/graph --cuts data/mfcc/cuts_dev.jsonl.gz \
-    --lm-weights $gmm_lm_weights $gmm_decode_opts --out $sys/decode_dev --nj $nj
-}
 
 if [ -z "$corpus_dir" ]; then
   corpus_dir=$download_dir/speechocean762

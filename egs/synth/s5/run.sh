@@ -15,12 +15,12 @@ corpus_dir=corpus      # where stage 0 writes the synthetic corpus
 labelled_hours=0.4     # train_sup
 unlabelled_ratio=4     # train_unsup = ratio x labelled
 eval_hours=0.167       # dev, test_clean, test_noisy each
-tiny=false             # a corpus of about 30 s per set (tests, smoke runs)
+tiny=false             # a corpus of about 30 s per set with GMMs and networks to match (tests, smoke runs)
 lm_order=3
 lm_prune=1e-5          # entropy pruning of the LM: a smaller G, a smaller and faster HCLG
 mono_gauss=1000        # Gaussians of the monophone GMM
-tri_leaves=150         # leaves of the triphone GMM's tree (0.4 h of speech)
-tri_gauss=1200         # Gaussians of the triphone GMM (about 120 frames each)
+tri_leaves=250         # leaves of the triphone GMM's tree (chosen on dev: 200-1500 tried)
+tri_gauss=2000         # Gaussians of the triphone GMM (8 per leaf: many voices per state)
 num_senones=400        # leaves of the 30 ms senone tree (what 0.4 h of speech supports)
 senone_tree_thresh=50  # smallest likelihood gain of a senone-tree split (Kaldi's build-tree --thresh)
 gmm_lm_weights=9:15:3  # LM weights swept when decoding dev with the GMMs
@@ -40,7 +40,8 @@ help_message="Usage: $0 [options]
   --labelled-hours H           labelled hours (default $labelled_hours)
   --unlabelled-ratio R         unlabelled hours / labelled hours (default $unlabelled_ratio)
   --eval-hours H               hours in each of dev, test_clean, test_noisy (default $eval_hours)
-  --tiny true|false            about 30 s of audio per set, for smoke tests (default $tiny)
+  --tiny true|false            about 30 s of audio per set, small GMMs, tiny networks trained 2 epochs,
+                               for smoke tests; it overrides the sizes below (default $tiny)
   --lm-order N                 n-gram order of the LM (default $lm_order)
   --lm-prune T                 entropy pruning threshold of the LM, 0 for none (default $lm_prune)
   --mono-gauss G / --tri-leaves L / --tri-gauss G   GMM sizes (default $mono_gauss / $tri_leaves / $tri_gauss)
@@ -56,22 +57,18 @@ help_message="Usage: $0 [options]
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/log.sh
-. utils/nnet_stages.sh
+. utils/stages.sh
+
+nnet_opts=             # TrainConfig overrides given to every network training (after the yaml)
+if $tiny; then         # what 30 s of speech supports; every stage runs in seconds
+  mono_gauss=100; tri_leaves=60; tri_gauss=150; num_senones=40
+  nnet_opts="--preset tiny --num-epochs 2"
+fi
 
 labelled_sets="train_sup dev test_clean test_noisy"
 
 eval_sets="dev test_clean test_noisy"
 
-# HCLG of a GMM system, dev decoding with an LM-weight sweep, and the share of phone boundaries of
-# its alignment of train_sup within 20/50 ms of the true segmentation (the corpus records it).
-gmm_graph_and_decode() {
-  local sys=$1
-  python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --model $sys/final.mdl --out $sys/graph
-  python -m asrkit.bin.decode_gmm --model $sys/final.mdl --graph $sys/graph --cuts data/mfcc/cuts_dev.jsonl.gz \
-    --lm-weights $gmm_lm_weights $gmm_decode_opts --out $sys/decode_dev --nj $nj
-  python -m asrkit.bin.align_gmm --model $sys/final.mdl --cuts data/mfcc/cuts_train_sup.jsonl.gz \
-    --lang data/lang --out $sys/ali_eval/ali.pt --nj $nj
-}
 all_sets="train_sup train_unsup dev test_clean test_noisy"
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
@@ -124,14 +121,14 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: monophone GMM-HMM at 10 ms, dev decoding, alignment accuracy"
   python -m asrkit.bin.train_gmm --type mono --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
     --out-dir exp/mono --num-gauss $mono_gauss --nj $nj
-  gmm_graph_and_decode exp/mono
+  gmm_graph_and_decode exp/mono align
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: triphone GMM-HMM from the monophone alignments, dev decoding, alignment accuracy"
   python -m asrkit.bin.train_gmm --type tri --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
     --ali-dir exp/mono --out-dir exp/tri --num-leaves $tri_leaves --num-gauss $tri_gauss --nj $nj
-  gmm_graph_and_decode exp/tri
+  gmm_graph_and_decode exp/tri align
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
@@ -146,7 +143,7 @@ fi
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   log "Stage 7: BLSTM teacher on train_sup ($(num_senones) senones)"
   python -m asrkit.bin.train_nnet --config $teacher_conf --train-cuts exp/senone/cuts_train_sup.jsonl.gz \
-    --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir exp/teacher
+    --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir exp/teacher $nnet_opts
 fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
@@ -158,7 +155,7 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   log "Stage 9: supervised-only LSTM student on train_sup, streaming decoding"
   python -m asrkit.bin.train_student --mode supervised --config $student_conf \
     --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --dev-cuts exp/senone/cuts_dev.jsonl.gz \
-    --tree exp/senone/tree --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir exp/student_sup
+    --tree exp/senone/tree --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir exp/student_sup $nnet_opts
   nnet_decode exp/student_sup true
 fi
 
@@ -191,7 +188,7 @@ if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
   python -m asrkit.bin.train_student --mode supervised --config $student_conf \
     --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz \
     --dev-cuts exp/senone/cuts_dev.jsonl.gz --tree exp/senone/tree --cmvn data/cmvn.npz \
-    --num-senones $(num_senones) --out-dir exp/student_oracle
+    --num-senones $(num_senones) --out-dir exp/student_oracle $nnet_opts
   nnet_decode exp/student_oracle true
 fi
 

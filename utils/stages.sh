@@ -1,6 +1,25 @@
 # Stage functions shared by the recipes (sourced by egs/*/s5/run.sh after parse_options.sh).
-# They read the recipe's variables: nj, eval_sets, nnet_lm_weights, stream_chunk, student_conf,
-# labelled_lr_mult; and its layout: data/, exp/senone/, exp/pseudo/.
+# They read the recipe's variables: nj, eval_sets, gmm_lm_weights, gmm_decode_opts, nnet_lm_weights,
+# stream_chunk, student_conf, labelled_lr_mult, nnet_opts (optional); and its layout: data/,
+# exp/senone/, exp/pseudo/.
+
+# HCLG of a GMM system and decoding of every evaluation set: the LM weight is swept on dev and the
+# best one used for the test sets. $2 (optional): the alignment of train_sup is written to
+# $1/ali_eval with, where the corpus records the true segmentation (synth), the share of phone
+# boundaries within 20/50 ms of it (ali_eval/boundaries.json).
+gmm_graph_and_decode() {
+  local sys=$1 set weights
+  python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --model $sys/final.mdl --out $sys/graph
+  for set in $eval_sets; do
+    if [ $set = dev ]; then weights=(--lm-weights $gmm_lm_weights); else weights=(--lm-weight-from $sys/decode_dev/best_wer); fi
+    python -m asrkit.bin.decode_gmm --model $sys/final.mdl --graph $sys/graph --cuts data/mfcc/cuts_$set.jsonl.gz \
+      "${weights[@]}" $gmm_decode_opts --out $sys/decode_$set --nj $nj
+  done
+  if [ "${2:-}" = align ]; then
+    python -m asrkit.bin.align_gmm --model $sys/final.mdl --cuts data/mfcc/cuts_train_sup.jsonl.gz \
+      --lang data/lang --out $sys/ali_eval/ali.pt --nj $nj
+  fi
+}
 
 # The number of senones of exp/senone (its prior counts).
 num_senones() { python -c "import numpy; print(len(numpy.load('exp/senone/senone_counts.npy')))"; }
@@ -24,6 +43,6 @@ ssl_student() {
   python -m asrkit.bin.train_student --mode $1 --config $student_conf \
     --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz \
     --pseudo-dir exp/pseudo --tree exp/senone/tree --labelled-lr-mult $labelled_lr_mult \
-    --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir $2
+    --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir $2 ${nnet_opts:-}
   nnet_decode $2 true
 }
