@@ -8,9 +8,19 @@ Comparisons, for each set:
   bootstrap of Bisani and Ney (kaldialign): the 95% intervals of both systems and the probability that
   the semi-supervised one is better; a difference whose intervals overlap is reported as "none";
 * the share of the supervised-to-oracle gap that it recovers (when the oracle student exists).
+
+Two optional sections, kept out of the main table (they would repeat one system many times there):
+* the unlabelled-data sweep (stage 14): WER against the unlabelled/labelled hour ratio, from the
+  ``student_ssl_inter_x<R>`` dirs and the ``sweep.json`` each holds (what its subset of train_unsup
+  holds), with ``student_sup`` at 0 and ``student_ssl_inter`` (the whole set) at the top; plotted in
+  ``RESULTS_sweep.png``;
+* distributed training (stage 15): per sync mode (``student_dist_<mode>``), WER, bytes sent per worker,
+  compression against dense all-reduce and wall time, from the ``comm.json`` rank 0 writes.
 """
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +39,11 @@ SYSTEMS = [
     ("student_oracle", "LSTM student, oracle (all data labelled)"),
 ]
 SSL_SYSTEMS = ("student_ssl_inter", "student_ssl_seg")
+SWEEP_PREFIX = "student_ssl_inter_x"  # stage 14: exp/student_ssl_inter_x<R>, R = unlabelled/labelled hours
+SWEEP_JSON = "sweep.json"  # written there by asrkit.bin.subset_cuts --summary
+DIST_PREFIX = "student_dist_"  # stage 15: exp/student_dist_<sync mode>
+COMM_JSON = "comm.json"  # written there by rank 0 (asrkit.nnet.train.Trainer._write_comm_summary)
+DIST_ORDER = ("ddp", "gtc", "bmuf", "ma")
 _WER = re.compile(r"%WER\s+([\d.]+)\s+\[\s*(\d+)\s*/\s*(\d+)")
 
 
@@ -64,6 +79,129 @@ def collect(exp_dir: PathLike, sets: Sequence[str]) -> Dict[str, Dict[str, Wer]]
     return out
 
 
+def is_sweep_or_dist(name: str) -> bool:
+    """Systems of stages 14-15: reported in their own sections, not in the main table."""
+    return name.startswith(SWEEP_PREFIX) or name.startswith(DIST_PREFIX)
+
+
+def _read_json(path: Path, required: Sequence[str]) -> dict:
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read it as json: {e}") from e
+    missing = [k for k in required if not isinstance(d, dict) or k not in d]
+    if missing:
+        raise ValueError(f"{path}: missing {', '.join(missing)}")
+    return d
+
+
+@dataclass
+class SweepPoint:
+    system: str
+    ratio: float  # unlabelled hours / labelled hours the student trained on
+    requested: str  # the ratio asked for ("0" for the supervised student, "all" for the whole set)
+    unlabelled_hours: float
+    wers: Dict[str, Wer]
+
+
+def collect_sweep(exp_dir: PathLike, sets: Sequence[str]) -> List[SweepPoint]:
+    """The sweep's points by ratio: every decoded ``student_ssl_inter_x<R>`` (its ratio from its
+    ``sweep.json``), then ``student_sup`` at 0 and ``student_ssl_inter`` at the whole set's ratio (the
+    source and labelled hours the sweep.json files record). Empty when no sweep point is decoded."""
+    exp = Path(exp_dir)
+    table = collect(exp, sets)
+    points, infos = [], []
+    for name in sorted(n for n in table if n.startswith(SWEEP_PREFIX)):
+        f = exp / name / SWEEP_JSON
+        if not f.exists():
+            raise ValueError(f"{f}: not found; stage 14 writes it beside the subset that {name} was trained on")
+        info = _read_json(f, ("ratio", "ratio_requested", "hours", "labelled_hours", "source", "source_hours",
+                              "seed"))
+        if not info["labelled_hours"] or info["ratio"] is None:
+            raise ValueError(f"{f}: no labelled hours or ratio (the subset was not asked as a ratio)")
+        infos.append((f, info))
+        req = info["ratio_requested"]
+        points.append(SweepPoint(name, float(info["ratio"]), f"{req:g}", float(info["hours"]), table[name]))
+    if not points:
+        return []
+    f0, i0 = infos[0]
+    for f, info in infos[1:]:  # one labelled set, one unlabelled set, one shuffle
+        for k in ("source", "source_hours", "labelled_hours", "seed"):
+            same = (math.isclose(info[k], i0[k], rel_tol=1e-9) if isinstance(i0[k], float) else info[k] == i0[k])
+            if not same:
+                raise ValueError(f"{f}: {k} {info[k]!r} differs from {i0[k]!r} in {f0}: the points of a sweep "
+                                 f"must be subsets of one set, by one seed")
+    if "student_sup" in table:
+        points.append(SweepPoint("student_sup", 0.0, "0", 0.0, table["student_sup"]))
+    if "student_ssl_inter" in table:
+        points.append(SweepPoint("student_ssl_inter", i0["source_hours"] / i0["labelled_hours"], "all",
+                                 float(i0["source_hours"]), table["student_ssl_inter"]))
+    return sorted(points, key=lambda p: p.ratio)
+
+
+@dataclass
+class DistRun:
+    system: str
+    mode: str
+    world_size: int
+    wers: Dict[str, Wer]
+    payload_per_worker: float  # bytes each worker contributed over the run, mean over workers
+    wire_per_worker: float  # bytes each worker put on the network (ring collectives), mean over workers
+    compression: Optional[float]  # dense all-reduce payload over the same steps / payload (None: nothing sent)
+    train_seconds: float  # rank 0's training run: loop, dev evaluation and checkpoints
+    steps: int  # updates of each worker
+    steps_timed: int  # of which this last launch ran (fewer after a resume)
+
+
+def collect_dist(exp_dir: PathLike, sets: Sequence[str]) -> List[DistRun]:
+    """One row per ``student_dist_<mode>`` dir that holds a ``comm.json`` (decoded or not yet); a decoded
+    dir without one is an error naming the file."""
+    exp = Path(exp_dir)
+    table = collect(exp, sets)
+    names = {p.name for p in exp.glob(DIST_PREFIX + "*") if p.is_dir() and (p / COMM_JSON).exists()}
+    names |= {n for n in table if n.startswith(DIST_PREFIX)}
+    rank = {m: i for i, m in enumerate(DIST_ORDER)}
+    runs = []
+    for name in sorted(names, key=lambda n: (rank.get(n[len(DIST_PREFIX):], len(rank)), n)):
+        f = exp / name / COMM_JSON
+        if not f.exists():
+            raise ValueError(f"{f}: not found; rank 0 writes it when distributed training of {name} ends")
+        c = _read_json(f, ("mode", "world_size", "train_seconds", "steps", "steps_this_run"))
+        ranks = c.get("per_rank") or [c]  # the mean over workers; rank 0's numbers where no per-rank list
+        for i, r in enumerate(ranks):
+            missing = [k for k in ("payload_bytes", "wire_bytes", "dense_bytes") if k not in r]
+            if missing:
+                raise ValueError(f"{f}: rank {i}: missing {', '.join(missing)}")
+        payload = sum(r["payload_bytes"] for r in ranks)
+        dense = sum(r["dense_bytes"] for r in ranks)
+        runs.append(DistRun(name, c["mode"], int(c["world_size"]), table.get(name, {}), payload / len(ranks),
+                            sum(r["wire_bytes"] for r in ranks) / len(ranks), dense / payload if payload else None,
+                            float(c["train_seconds"]), int(c["steps"]), int(c["steps_this_run"])))
+    return runs
+
+
+def _history_steps(sys_dir: Path) -> Optional[int]:
+    """The step count of the last epoch line of history.jsonl, None where there is none."""
+    f = sys_dir / "history.jsonl"
+    if not f.exists():
+        return None
+    last = None
+    for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                last = json.loads(line)["step"]
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"{f}: line {i}: not an epoch line with a step: {e}") from e
+    return last
+
+
+def fmt_bytes(n: float) -> str:
+    for unit, k in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= k:
+            return f"{n / k:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
 def _read_text(path: Path) -> Dict[str, List[str]]:
     out = {}
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -93,7 +231,8 @@ def write_report(exp_dir: PathLike, data_dir: PathLike, sets: Sequence[str], out
     """Write RESULTS.md (and RESULTS.png beside it); returns the markdown."""
     from asrkit.utils.atomic import atomic_write_text
 
-    table = collect(exp_dir, sets)
+    full = collect(exp_dir, sets)
+    table = {n: row for n, row in full.items() if not is_sweep_or_dist(n)}
     lines = [f"# {title}", "", "Written by `python -m asrkit.bin.report` from the decode dirs under "
              f"`{exp_dir}/`; WER in %, best LM weight on dev, the same weight on the test sets.", ""]
     lines += ["| system | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
@@ -101,6 +240,9 @@ def write_report(exp_dir: PathLike, data_dir: PathLike, sets: Sequence[str], out
         cells = [f"{row[s].wer:.2f}" if s in row else "" for s in sets]
         lines.append(f"| {_label(name)} (`{name}`) | " + " | ".join(cells) + " |")
     lines.append("")
+    if len(full) > len(table):
+        lines += ["The sweep over the amount of unlabelled data (`student_ssl_inter_x<R>`) and the distributed "
+                  "runs (`student_dist_<mode>`) have their own sections below.", ""]
     sup = table.get("student_sup", {})
     oracle = table.get("student_oracle", {})
     rows = []
@@ -131,6 +273,8 @@ def write_report(exp_dir: PathLike, data_dir: PathLike, sets: Sequence[str], out
         png = Path(out).with_suffix(".png")
         _plot(table, sets, png)
         lines += [f"![WER per system]({png.name})", ""]
+    lines += _sweep_section(exp_dir, sets, Path(out), plot)
+    lines += _dist_section(exp_dir, sets)
     text = "\n".join(lines)
     atomic_write_text(out, text)
     return text
@@ -153,5 +297,89 @@ def _plot(table: Dict[str, Dict[str, Wer]], sets: Sequence[str], png: Path) -> N
     ax.set_ylabel("WER (%)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(png, dpi=100)
+    from asrkit.utils.atomic import atomic_path
+
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+def _sweep_section(exp_dir: PathLike, sets: Sequence[str], out: Path, plot: bool) -> List[str]:
+    points = collect_sweep(exp_dir, sets)
+    if not points:
+        return []
+    lines = ["## Amount of unlabelled data (stage 14)", "",
+             "The interleaved student trained on nested random subsets of the unlabelled set (one seeded shuffle, "
+             "each subset a prefix of it, so each holds the smaller ones; `sweep.json` in each dir records it). "
+             "Ratio: unlabelled hours / labelled hours; 0 is the supervised-only student, `all` the whole "
+             "unlabelled set (stage 11). WER in %.", "",
+             "| unlabelled / labelled | requested | unlabelled hours | system | " + " | ".join(sets) + " |",
+             "|---|---|---|---|" + "---|" * len(sets)]
+    for p in points:
+        cells = [f"{p.wers[s].wer:.2f}" if s in p.wers else "" for s in sets]
+        lines.append(f"| {p.ratio:.2f} | {p.requested} | {p.unlabelled_hours:.4g} | `{p.system}` | "
+                     + " | ".join(cells) + " |")
+    lines.append("")
+    if plot:
+        png = out.with_name(out.stem + "_sweep.png")
+        _plot_sweep(points, sets, png)
+        lines += [f"![WER against the amount of unlabelled data]({png.name})", ""]
+    return lines
+
+
+def _dist_section(exp_dir: PathLike, sets: Sequence[str]) -> List[str]:
+    runs = collect_dist(exp_dir, sets)
+    if not runs:
+        return []
+    exp = Path(exp_dir)
+    lines = ["## Distributed training (stage 15)", "",
+             "The interleaved student trained by several processes under torchrun, once per sync mode, from "
+             "`comm.json` (rank 0). Sent: the payload each worker contributes over the run (gradients for ddp, "
+             "GTC's index/sign codes, BMUF's parameters at each block sync), mean over workers; wire: what ring "
+             "collectives put on the network per worker. Compression: the payload dense gradient all-reduce "
+             "would have sent in the same steps, over the payload sent. Steps: updates of each worker. Wall "
+             "time: the training run of rank 0 (dev evaluation and checkpoints included, decoding not). WER in %.",
+             "", "| sync | workers | " + " | ".join(sets) + " | sent per worker | wire per worker | "
+             "compression vs dense all-reduce | steps | wall time (s) |",
+             "|---|---|" + "---|" * len(sets) + "---|---|---|---|---|"]
+    ref = collect(exp, sets).get("student_ssl_inter")
+    if ref:
+        steps = _history_steps(exp / "student_ssl_inter")
+        cells = [f"{ref[s].wer:.2f}" if s in ref else "" for s in sets]
+        lines.append("| none: one process (`student_ssl_inter`) | 1 | " + " | ".join(cells)
+                     + f" | - | - | - | {steps if steps is not None else ''} | - |")
+    for r in runs:
+        cells = [f"{r.wers[s].wer:.2f}" if s in r.wers else "" for s in sets]
+        comp = f"x{r.compression:.3g}" if r.compression is not None else "n/a (nothing sent)"
+        wall = f"{r.train_seconds:.1f}"
+        if r.steps_timed < r.steps:  # a resumed run times only its last launch
+            wall += f" (last launch: {r.steps_timed} of {r.steps} steps)"
+        lines.append(f"| {r.mode} (`{r.system}`) | {r.world_size} | " + " | ".join(cells)
+                     + f" | {fmt_bytes(r.payload_per_worker)} | {fmt_bytes(r.wire_per_worker)} | {comp} | "
+                       f"{r.steps} | {wall} |")
+    lines.append("")
+    return lines
+
+
+def _plot_sweep(points: List[SweepPoint], sets: Sequence[str], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from asrkit.utils.atomic import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for s in sets:
+        xy = [(p.ratio, p.wers[s].wer) for p in points if s in p.wers]
+        if xy:
+            ax.plot([x for x, _ in xy], [y for _, y in xy], marker="o", label=s)
+    ax.set_xlabel("unlabelled hours / labelled hours")
+    ax.set_ylabel("WER (%)")
+    ax.set_title("Interleaved student against the amount of unlabelled data")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)

@@ -1,7 +1,7 @@
 # Stage functions shared by the recipes (sourced by egs/*/s5/run.sh after parse_options.sh).
 # They read the recipe's variables: nj, eval_sets, gmm_lm_weights, gmm_decode_opts, nnet_lm_weights,
-# stream_chunk, student_conf, labelled_lr_mult, nnet_opts (optional); and its layout: data/,
-# exp/senone/, exp/pseudo/.
+# stream_chunk, student_conf, labelled_lr_mult, nnet_opts, sweep_seed, dist_nproc, dist_opts (the last
+# four optional); and its layout: data/, exp/senone/, exp/pseudo/.
 
 # HCLG of a GMM system and decoding of every evaluation set: the LM weight is swept on dev and the
 # best one used for the test sets. $2 (optional): the alignment of train_sup is written to
@@ -45,4 +45,41 @@ ssl_student() {
     --pseudo-dir exp/pseudo --tree exp/senone/tree --labelled-lr-mult $labelled_lr_mult \
     --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir $2 ${nnet_opts:-}
   nnet_decode $2 true
+}
+
+# Stage 14: the interleaved student on nested random subsets of train_unsup holding $1 (e.g. "1 2")
+# times the labelled hours each, into exp/student_ssl_inter_x<R>, each decoded; the full set is stage
+# 11's exp/student_ssl_inter. One seed ($sweep_seed, default 0) shuffles the cuts once and each point
+# takes a prefix, so x1 is inside x2. <dir>/sweep.json records what the subset holds (the report reads it).
+ssl_sweep() {
+  local r dir
+  for r in $1; do
+    dir=exp/student_ssl_inter_x$r
+    python -m asrkit.bin.subset_cuts --cuts data/fbank/cuts_train_unsup.jsonl.gz \
+      --ratio-of exp/senone/cuts_train_sup.jsonl.gz --ratio $r --seed ${sweep_seed:-0} \
+      --out $dir/cuts_unsup.jsonl.gz --summary $dir/sweep.json
+    python -m asrkit.bin.train_student --mode interleaved --config $student_conf \
+      --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --unlabelled-cuts $dir/cuts_unsup.jsonl.gz \
+      --pseudo-dir exp/pseudo --tree exp/senone/tree --labelled-lr-mult $labelled_lr_mult \
+      --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) \
+      --out-dir $dir ${nnet_opts:-}
+    nnet_decode $dir true
+  done
+}
+
+# Stage 15: the interleaved student (stage 11's data and settings) trained by ${dist_nproc:-2} processes
+# under torchrun (gloo on CPU) with sync mode $1 (ddp|gtc|bmuf|ma) and the sync options $dist_opts, into
+# exp/student_dist_$1, decoded. Rank 0 writes <dir>/comm.json: bytes sent per worker, compression
+# against dense all-reduce, training wall time. A finished run is not relaunched: a relaunch would
+# resume with nothing left to do and rewrite comm.json with that empty run's wall time.
+dist_student() {
+  local dir=exp/student_dist_$1
+  if [ ! -f $dir/.best.pt.done ]; then
+    torchrun --standalone --nproc-per-node ${dist_nproc:-2} -m asrkit.bin.train_student --mode interleaved \
+      --config $student_conf --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz \
+      --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz --pseudo-dir exp/pseudo --tree exp/senone/tree \
+      --labelled-lr-mult $labelled_lr_mult --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz \
+      --num-senones $(num_senones) --sync $1 ${dist_opts:-} --out-dir $dir ${nnet_opts:-}
+  fi
+  nnet_decode $dir true
 }

@@ -1,6 +1,10 @@
 """Stage 16: RESULTS.md and RESULTS.png from the decode dirs (see asrkit.report).
 
   python -m asrkit.bin.report --exp exp --data data --sets "dev test_clean test_noisy" --out RESULTS.md
+
+Where stage 14 ran (exp/student_ssl_inter_x<R>/sweep.json), a section of WER against the amount of
+unlabelled data and RESULTS_sweep.png; where stage 15 ran (exp/student_dist_<mode>/comm.json), a section
+per sync mode: WER, bytes sent per worker, compression against dense all-reduce, wall time.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ def main(argv=None) -> int:
     p.add_argument("--sets", required=True, help="evaluation sets, space or comma separated")
     p.add_argument("--out", default="RESULTS.md")
     p.add_argument("--title", default="Results")
-    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--no-plot", action="store_true", help="no PNGs (RESULTS.png, RESULTS_sweep.png)")
     a = p.parse_args(argv)
     setup_logging()
     from asrkit.report import write_report
