@@ -11,10 +11,10 @@ Comparisons, for each set:
 
 Two optional sections, kept out of the main table (they would repeat one system many times there):
 * the unlabelled-data sweep (stage 14): WER against the unlabelled/labelled hour ratio, from the
-  ``student_ssl_inter_x<R>`` dirs and the ``sweep.json`` each holds (what its subset of train_unsup
+  ``sweep/x<R>`` dirs and the ``sweep.json`` each holds (what its subset of train_unsup
   holds), with ``student_sup`` at 0 and ``student_ssl_inter`` (the whole set) at the top; plotted in
   ``RESULTS_sweep.png``;
-* distributed training (stage 15): per sync mode (``student_dist_<mode>``), WER, bytes sent per worker,
+* distributed training (stage 15): per sync mode (``dist_<mode>``), WER, bytes sent per worker,
   compression against dense all-reduce and wall time, from the ``comm.json`` rank 0 writes.
 """
 from __future__ import annotations
@@ -39,9 +39,9 @@ SYSTEMS = [
     ("student_oracle", "LSTM student, oracle (all data labelled)"),
 ]
 SSL_SYSTEMS = ("student_ssl_inter", "student_ssl_seg")
-SWEEP_PREFIX = "student_ssl_inter_x"  # stage 14: exp/student_ssl_inter_x<R>, R = unlabelled/labelled hours
+SWEEP_PREFIX = "sweep/x"  # stage 14: exp/sweep/x<R>, R = unlabelled/labelled hours (design.md)
 SWEEP_JSON = "sweep.json"  # written there by asrkit.bin.subset_cuts --summary
-DIST_PREFIX = "student_dist_"  # stage 15: exp/student_dist_<sync mode>
+DIST_PREFIX = "dist_"  # stage 15: exp/dist_<sync mode> (design.md)
 COMM_JSON = "comm.json"  # written there by rank 0 (asrkit.nnet.train.Trainer._write_comm_summary)
 DIST_ORDER = ("ddp", "gtc", "bmuf", "ma")
 _WER = re.compile(r"%WER\s+([\d.]+)\s+\[\s*(\d+)\s*/\s*(\d+)")
@@ -71,6 +71,7 @@ def collect(exp_dir: PathLike, sets: Sequence[str]) -> Dict[str, Dict[str, Wer]]
     exp = Path(exp_dir)
     names = [s for s, _ in SYSTEMS] + sorted(p.name for p in exp.glob("*") if p.is_dir()
                                              and p.name not in dict(SYSTEMS))
+    names += sorted(f"sweep/{p.name}" for p in (exp / "sweep").glob("*") if p.is_dir())
     out: Dict[str, Dict[str, Wer]] = {}
     for name in names:
         row = {s: w for s in sets if (w := read_wer(exp / name / f"decode_{s}")) is not None}
@@ -105,7 +106,7 @@ class SweepPoint:
 
 
 def collect_sweep(exp_dir: PathLike, sets: Sequence[str]) -> List[SweepPoint]:
-    """The sweep's points by ratio: every decoded ``student_ssl_inter_x<R>`` (its ratio from its
+    """The sweep's points by ratio: every decoded ``sweep/x<R>`` (its ratio from its
     ``sweep.json``), then ``student_sup`` at 0 and ``student_ssl_inter`` at the whole set's ratio (the
     source and labelled hours the sweep.json files record). Empty when no sweep point is decoded."""
     exp = Path(exp_dir)
@@ -154,7 +155,7 @@ class DistRun:
 
 
 def collect_dist(exp_dir: PathLike, sets: Sequence[str]) -> List[DistRun]:
-    """One row per ``student_dist_<mode>`` dir that holds a ``comm.json`` (decoded or not yet); a decoded
+    """One row per ``dist_<mode>`` dir that holds a ``comm.json`` (decoded or not yet); a decoded
     dir without one is an error naming the file."""
     exp = Path(exp_dir)
     table = collect(exp, sets)
@@ -241,8 +242,8 @@ def write_report(exp_dir: PathLike, data_dir: PathLike, sets: Sequence[str], out
         lines.append(f"| {_label(name)} (`{name}`) | " + " | ".join(cells) + " |")
     lines.append("")
     if len(full) > len(table):
-        lines += ["The sweep over the amount of unlabelled data (`student_ssl_inter_x<R>`) and the distributed "
-                  "runs (`student_dist_<mode>`) have their own sections below.", ""]
+        lines += ["The sweep over the amount of unlabelled data (`sweep/x<R>`) and the distributed "
+                  "runs (`dist_<mode>`) have their own sections below.", ""]
     sup = table.get("student_sup", {})
     oracle = table.get("student_oracle", {})
     rows = []

@@ -84,26 +84,26 @@ def test_sweep_section_and_plot(tmp_path):
     refs = _refs_and_data(tmp_path)  # 20 utterances of 4 words: one error is 1.25%
     exp = tmp_path / "exp"
     _decode_dir(exp, "student_sup", "test", _with_errors(refs, 1), refs)  # 25%
-    _decode_dir(exp, "student_ssl_inter_x1", "test", _with_errors(refs, 2), refs)  # 12.5%
-    _sweep_json(exp, "student_ssl_inter_x1", 1, 1.02)
-    _decode_dir(exp, "student_ssl_inter_x2", "test", _with_errors(refs, 4), refs)  # 6.25%
-    _sweep_json(exp, "student_ssl_inter_x2", 2, 2.01)
+    _decode_dir(exp, "sweep/x1", "test", _with_errors(refs, 2), refs)  # 12.5%
+    _sweep_json(exp, "sweep/x1", 1, 1.02)
+    _decode_dir(exp, "sweep/x2", "test", _with_errors(refs, 4), refs)  # 6.25%
+    _sweep_json(exp, "sweep/x2", 2, 2.01)
     _decode_dir(exp, "student_ssl_inter", "test", _with_errors(refs, 5), refs)  # 5%
     pts = collect_sweep(exp, ["test"])
-    assert [(p.system, p.requested) for p in pts] == [("student_sup", "0"), ("student_ssl_inter_x1", "1"),
-                                                      ("student_ssl_inter_x2", "2"), ("student_ssl_inter", "all")]
+    assert [(p.system, p.requested) for p in pts] == [("student_sup", "0"), ("sweep/x1", "1"),
+                                                      ("sweep/x2", "2"), ("student_ssl_inter", "all")]
     assert [p.ratio for p in pts] == [0.0, 1.02, 2.01, 4.0]
     assert [p.wers["test"].wer for p in pts] == [25.0, 12.5, 6.25, 5.0]
     text = write_report(exp, tmp_path / "data", ["test"], tmp_path / "RESULTS.md")
     assert "| 0.00 | 0 | 0 | `student_sup` | 25.00 |" in text
-    assert "| 1.02 | 1 | 1.02 | `student_ssl_inter_x1` | 12.50 |" in text
-    assert "| 2.01 | 2 | 2.01 | `student_ssl_inter_x2` | 6.25 |" in text
+    assert "| 1.02 | 1 | 1.02 | `sweep/x1` | 12.50 |" in text
+    assert "| 2.01 | 2 | 2.01 | `sweep/x2` | 6.25 |" in text
     assert "| 4.00 | all | 4 | `student_ssl_inter` | 5.00 |" in text
     assert "![WER against the amount of unlabelled data](RESULTS_sweep.png)" in text
     assert (tmp_path / "RESULTS_sweep.png").read_bytes()[:4] == b"\x89PNG"
     # the sweep points stay out of the main table, which says where they are
     main = text.split("\n## ")[0]
-    assert "student_ssl_inter_x1" not in main.replace("`student_ssl_inter_x<R>`", "")
+    assert "sweep/x1" not in main.replace("`sweep/x<R>`", "")
     assert "| LSTM student, semi-supervised, interleaved (`student_ssl_inter`) | 5.00 |" in main
     assert "have their own sections below" in main
 
@@ -111,22 +111,22 @@ def test_sweep_section_and_plot(tmp_path):
 def test_sweep_needs_its_json_and_one_source(tmp_path):
     refs = _refs_and_data(tmp_path, 4)
     exp = tmp_path / "exp"
-    _decode_dir(exp, "student_ssl_inter_x1", "test", dict(refs), refs)
-    with pytest.raises(ValueError, match=r"student_ssl_inter_x1/sweep.json: not found"):
+    _decode_dir(exp, "sweep/x1", "test", dict(refs), refs)
+    with pytest.raises(ValueError, match=r"sweep/x1/sweep.json: not found"):
         collect_sweep(exp, ["test"])
-    (exp / "student_ssl_inter_x1" / "sweep.json").write_text("{}")
+    (exp / "sweep/x1" / "sweep.json").write_text("{}")
     with pytest.raises(ValueError, match=r"sweep.json: missing ratio, ratio_requested"):
         collect_sweep(exp, ["test"])
-    _sweep_json(exp, "student_ssl_inter_x1", 1, 1.0)
-    _decode_dir(exp, "student_ssl_inter_x2", "test", dict(refs), refs)
-    _sweep_json(exp, "student_ssl_inter_x2", 2, 2.0, seed=7)
+    _sweep_json(exp, "sweep/x1", 1, 1.0)
+    _decode_dir(exp, "sweep/x2", "test", dict(refs), refs)
+    _sweep_json(exp, "sweep/x2", 2, 2.0, seed=7)
     with pytest.raises(ValueError, match=r"x2/sweep.json: seed 7 differs from 0"):
         collect_sweep(exp, ["test"])
     assert collect_sweep(tmp_path / "nothing", ["test"]) == []
 
 
 def _comm_json(exp: Path, mode: str, payload, dense, wire, seconds=12.34, steps=20, steps_this_run=20) -> None:
-    d = exp / f"student_dist_{mode}"
+    d = exp / f"dist_{mode}"
     d.mkdir(parents=True, exist_ok=True)
     per_rank = [{"payload_bytes": p, "dense_bytes": dn, "wire_bytes": w} for p, dn, w in zip(payload, dense, wire)]
     (d / "comm.json").write_text(json.dumps({
@@ -140,9 +140,9 @@ def test_dist_section(tmp_path):
     exp = tmp_path / "exp"
     _decode_dir(exp, "student_ssl_inter", "test", _with_errors(refs, 5), refs)  # 5%
     (exp / "student_ssl_inter" / "history.jsonl").write_text('{"epoch": 1, "step": 20}\n{"epoch": 2, "step": 40}\n')
-    _decode_dir(exp, "student_dist_gtc", "test", _with_errors(refs, 4), refs)  # 6.25%
-    _decode_dir(exp, "student_dist_ddp", "test", _with_errors(refs, 5), refs)
-    _decode_dir(exp, "student_dist_bmuf", "test", _with_errors(refs, 2), refs)  # 12.5%
+    _decode_dir(exp, "dist_gtc", "test", _with_errors(refs, 4), refs)  # 6.25%
+    _decode_dir(exp, "dist_ddp", "test", _with_errors(refs, 5), refs)
+    _decode_dir(exp, "dist_bmuf", "test", _with_errors(refs, 2), refs)  # 12.5%
     # ddp: 2 MB each rank, all dense; gtc: 10 kB and 30 kB of codes against 2 MB dense each (x100);
     # bmuf: one parameter exchange per 5 steps (x5), resumed mid-run
     _comm_json(exp, "ddp", [2_000_000] * 2, [2_000_000] * 2, [2_000_000] * 2)
@@ -154,23 +154,23 @@ def test_dist_section(tmp_path):
     text = write_report(exp, tmp_path / "data", ["test"], tmp_path / "RESULTS.md", plot=False)
     sec = text.split("## Distributed training (stage 15)")[1]
     assert "| none: one process (`student_ssl_inter`) | 1 | 5.00 | - | - | - | 40 | - |" in sec
-    assert "| ddp (`student_dist_ddp`) | 2 | 5.00 | 2 MB | 2 MB | x1 | 20 | 12.3 |" in sec
-    assert "| gtc (`student_dist_gtc`) | 2 | 6.25 | 20 kB | 30 kB | x100 | 20 | 9.5 |" in sec
-    assert ("| bmuf (`student_dist_bmuf`) | 2 | 12.50 | 400 kB | 400 kB | x5 | 20 | 3.0 (last launch: 8 of 20 "
+    assert "| ddp (`dist_ddp`) | 2 | 5.00 | 2 MB | 2 MB | x1 | 20 | 12.3 |" in sec
+    assert "| gtc (`dist_gtc`) | 2 | 6.25 | 20 kB | 30 kB | x100 | 20 | 9.5 |" in sec
+    assert ("| bmuf (`dist_bmuf`) | 2 | 12.50 | 400 kB | 400 kB | x5 | 20 | 3.0 (last launch: 8 of 20 "
             "steps) |") in sec
     main = text.split("\n## ")[0]
-    assert "student_dist" not in main.replace("`student_dist_<mode>`", "")
+    assert "dist_gtc" not in main and "dist_ddp" not in main
     assert not (tmp_path / "RESULTS_sweep.png").exists()  # no sweep, no sweep plot
 
 
 def test_dist_comm_json_problems_name_the_file(tmp_path):
     refs = _refs_and_data(tmp_path, 4)
     exp = tmp_path / "exp"
-    _decode_dir(exp, "student_dist_gtc", "test", dict(refs), refs)
-    with pytest.raises(ValueError, match=r"student_dist_gtc/comm.json: not found"):
+    _decode_dir(exp, "dist_gtc", "test", dict(refs), refs)
+    with pytest.raises(ValueError, match=r"dist_gtc/comm.json: not found"):
         collect_dist(exp, ["test"])
-    (exp / "student_dist_gtc" / "comm.json").write_text("{broken")
-    with pytest.raises(ValueError, match=r"student_dist_gtc/comm.json: cannot read it as json"):
+    (exp / "dist_gtc" / "comm.json").write_text("{broken")
+    with pytest.raises(ValueError, match=r"dist_gtc/comm.json: cannot read it as json"):
         collect_dist(exp, ["test"])
     _comm_json(exp, "gtc", [0, 0], [100, 100], [0, 0])
     assert collect_dist(exp, ["test"])[0].compression is None  # nothing sent: no ratio

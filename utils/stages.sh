@@ -48,13 +48,13 @@ ssl_student() {
 }
 
 # Stage 14: the interleaved student on nested random subsets of train_unsup holding $1 (e.g. "1 2")
-# times the labelled hours each, into exp/student_ssl_inter_x<R>, each decoded; the full set is stage
+# times the labelled hours each, into exp/sweep/x<R>, each decoded; the full set is stage
 # 11's exp/student_ssl_inter. One seed ($sweep_seed, default 0) shuffles the cuts once and each point
 # takes a prefix, so x1 is inside x2. <dir>/sweep.json records what the subset holds (the report reads it).
 ssl_sweep() {
   local r dir
   for r in $1; do
-    dir=exp/student_ssl_inter_x$r
+    dir=exp/sweep/x$r
     python -m asrkit.bin.subset_cuts --cuts data/fbank/cuts_train_unsup.jsonl.gz \
       --ratio-of exp/senone/cuts_train_sup.jsonl.gz --ratio $r --seed ${sweep_seed:-0} \
       --out $dir/cuts_unsup.jsonl.gz --summary $dir/sweep.json
@@ -69,11 +69,11 @@ ssl_sweep() {
 
 # Stage 15: the interleaved student (stage 11's data and settings) trained by ${dist_nproc:-2} processes
 # under torchrun (gloo on CPU) with sync mode $1 (ddp|gtc|bmuf|ma) and the sync options $dist_opts, into
-# exp/student_dist_$1, decoded. Rank 0 writes <dir>/comm.json: bytes sent per worker, compression
+# exp/dist_$1, decoded. Rank 0 writes <dir>/comm.json: bytes sent per worker, compression
 # against dense all-reduce, training wall time. A finished run is not relaunched: a relaunch would
 # resume with nothing left to do and rewrite comm.json with that empty run's wall time.
 dist_student() {
-  local dir=exp/student_dist_$1
+  local dir=exp/dist_$1
   if [ ! -f $dir/.best.pt.done ]; then
     torchrun --standalone --nproc-per-node ${dist_nproc:-2} -m asrkit.bin.train_student --mode interleaved \
       --config $student_conf --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz \

@@ -2,8 +2,8 @@
 
   python -m asrkit.bin.report --exp exp --data data --sets "dev test_clean test_noisy" --out RESULTS.md
 
-Where stage 14 ran (exp/student_ssl_inter_x<R>/sweep.json), a section of WER against the amount of
-unlabelled data and RESULTS_sweep.png; where stage 15 ran (exp/student_dist_<mode>/comm.json), a section
+Where stage 14 ran (exp/sweep/x<R>/sweep.json), a section of WER against the amount of
+unlabelled data and RESULTS_sweep.png; where stage 15 ran (exp/dist_<mode>/comm.json), a section
 per sync mode: WER, bytes sent per worker, compression against dense all-reduce, wall time.
 """
 from __future__ import annotations

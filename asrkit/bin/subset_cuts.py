@@ -2,7 +2,7 @@
 
   python -m asrkit.bin.subset_cuts --cuts data/fbank/cuts_train_unsup.jsonl.gz \\
       --ratio-of exp/senone/cuts_train_sup.jsonl.gz --ratio 2 --seed 0 \\
-      --out exp/student_ssl_inter_x2/cuts_unsup.jsonl.gz --summary exp/student_ssl_inter_x2/sweep.json
+      --out exp/sweep/x2/cuts_unsup.jsonl.gz --summary exp/sweep/x2/sweep.json
 
   python -m asrkit.bin.subset_cuts --cuts data/fbank/cuts_train_unsup.jsonl.gz --hours 0.5 --out sub.jsonl.gz
 

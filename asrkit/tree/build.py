@@ -328,6 +328,10 @@ def _build_tree(stats: TreeStats, questions: Questions, roots: Optional[Sequence
         log.log(level, msg)
 
     note(f"build_tree: stub map has {num_stub} leaves for {len(roots)} roots")
+    if 0 < cfg.max_leaves < num_stub:
+        # every root keeps at least its own leaves: no tree can be smaller than the stub map
+        note(f"build_tree: asked for {cfg.max_leaves} leaves, fewer than the {num_stub} leaves of the roots; "
+             f"returning the unsplit roots", logging.WARNING)
 
     # ---- splitting (SplitDecisionTree)
     ev = _Evaluator(stats, questions, cfg)

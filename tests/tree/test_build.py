@@ -91,9 +91,12 @@ def test_max_leaves_respected_and_data_limit_logged(planted, caplog):
         res = build_tree(planted, q, silence_phones=[SIL], max_leaves=5000, thresh=200.0, min_count=20)
     assert res.data_limited and res.num_leaves_split < 5000
     assert any("support only" in r.getMessage() for r in caplog.records)
-    # fewer leaves asked than roots: no split at all
-    res = build_tree(planted, q, silence_phones=[SIL], max_leaves=3)
+    # fewer leaves asked than roots: no split at all, and it says so
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="asrkit.tree.build"):
+        res = build_tree(planted, q, silence_phones=[SIL], max_leaves=3)
     assert res.num_splits == 0 and res.num_leaves == 6
+    assert any("fewer than the 6 leaves of the roots" in r.getMessage() for r in caplog.records)
 
 
 def test_min_count_respected(planted):
