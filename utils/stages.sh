@@ -1,7 +1,9 @@
 # Stage functions shared by the recipes (sourced by egs/*/s5/run.sh after parse_options.sh).
 # They read the recipe's variables: nj, eval_sets, gmm_lm_weights, gmm_decode_opts, nnet_lm_weights,
-# stream_chunk, student_conf, labelled_lr_mult, nnet_opts, sweep_seed, dist_nproc, dist_opts (the last
-# four optional); and its layout: data/, exp/senone/, exp/pseudo/.
+# stream_chunk, student_conf, labelled_lr_mult; optional: nnet_opts (TrainConfig overrides of every
+# network), ssl_opts (of the students trained on labelled + unlabelled data, e.g. fewer epochs: each
+# of their epochs passes over both), sweep_seed, dist_nproc, dist_opts; and its layout: data/,
+# exp/senone/, exp/pseudo/.
 
 # HCLG of a GMM system and decoding of every evaluation set: the LM weight is swept on dev and the
 # best one used for the test sets. $2 (optional): the alignment of train_sup is written to
@@ -43,7 +45,7 @@ ssl_student() {
   python -m asrkit.bin.train_student --mode $1 --config $student_conf \
     --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz \
     --pseudo-dir exp/pseudo --tree exp/senone/tree --labelled-lr-mult $labelled_lr_mult \
-    --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir $2 ${nnet_opts:-}
+    --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) --out-dir $2 ${nnet_opts:-} ${ssl_opts:-}
   nnet_decode $2 true
 }
 
@@ -62,7 +64,7 @@ ssl_sweep() {
       --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --unlabelled-cuts $dir/cuts_unsup.jsonl.gz \
       --pseudo-dir exp/pseudo --tree exp/senone/tree --labelled-lr-mult $labelled_lr_mult \
       --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones $(num_senones) \
-      --out-dir $dir ${nnet_opts:-}
+      --out-dir $dir ${nnet_opts:-} ${ssl_opts:-}
     nnet_decode $dir true
   done
 }
@@ -79,7 +81,7 @@ dist_student() {
       --config $student_conf --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz \
       --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz --pseudo-dir exp/pseudo --tree exp/senone/tree \
       --labelled-lr-mult $labelled_lr_mult --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz \
-      --num-senones $(num_senones) --sync $1 ${dist_opts:-} --out-dir $dir ${nnet_opts:-}
+      --num-senones $(num_senones) --sync $1 ${dist_opts:-} --out-dir $dir ${nnet_opts:-} ${ssl_opts:-}
   fi
   nnet_decode $dir true
 }
