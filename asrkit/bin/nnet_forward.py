@@ -42,6 +42,9 @@ def main(argv=None) -> int:
     p.add_argument("--streaming", type=_parse_bool, default=False, help="chunked, state-carrying (student only)")
     p.add_argument("--chunk", type=int, default=32, help="frames per chunk in streaming mode")
     p.add_argument("--device", default="auto")
+    p.add_argument("--num-threads", type=int, default=1,
+                   help="torch CPU threads (default 1: on busy cores a second spinning thread made the forward "
+                        "2.5-20x slower in our runs; run parallel jobs instead)")
     p.add_argument("--force", action="store_true", help="recompute even if the scores are up to date")
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args(argv)
@@ -61,6 +64,10 @@ def main(argv=None) -> int:
     from asrkit.nnet.infer import load_model, log_priors_from_counts, write_scores
     from asrkit.nnet.train import pick_device
 
+    import torch
+
+    if a.num_threads > 0:
+        torch.set_num_threads(a.num_threads)
     model, cfg, meta = load_model(a.model, pick_device(a.device))
     priors = log_priors_from_counts(a.priors, a.prior_floor) if a.priors else None
     summary = write_scores(model, load_cuts(a.cuts), FeatureReader(a.cmvn), a.out, priors, streaming=a.streaming,
