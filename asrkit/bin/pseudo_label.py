@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -58,7 +59,7 @@ def get_parser() -> argparse.ArgumentParser:
                    help="drop utterances whose mean top-1 posterior is under this (counted; default 0: keep all)")
     p.add_argument("--batch-frames", type=int, default=20000, help="padded frames per inference batch")
     p.add_argument("--max-batch-size", type=int, default=64, help="utterances per inference batch")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu; cuda under torchrun: cuda:LOCAL_RANK)")
     p.add_argument("--num-threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--load-model-fn", help="module:function(path, device) -> nn.Module, replacing the "
                                            "asrkit.nnet checkpoint loader")
@@ -164,6 +165,8 @@ def _main(args) -> int:
         from asrkit.pseudo.label import label_cuts
         from asrkit.pseudo.shards import file_checksum, tree_checksum
 
+        if args.device == "cuda" and "LOCAL_RANK" in os.environ:
+            args.device = f"cuda:{os.environ['LOCAL_RANK']}"  # under torchrun: one GPU per process
         loader = _resolve(args.load_model_fn) if args.load_model_fn else load_teacher
         model = loader(args.model, args.device)
         reader = FeatureReader(args.cmvn) if args.cmvn else FeatureReader(None)
