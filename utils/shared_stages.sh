@@ -1,0 +1,277 @@
+# utils/shared_stages.sh: stages 2-16 (design.md's numbers) as functions stage_2 ... stage_16 driven by
+# the recipe's variables, so that a recipe is its options, its corpus stages (0-1) and
+#
+#   . utils/shared_stages.sh
+#   shared_stages 2 16        # runs stage_N for each N in $stage..$stop_stage within 2..16
+#
+# A recipe replaces one stage by defining its own stage_N after sourcing this file (stage 3's work is
+# also lang_stage, for a recipe that prepares more input first). Sourced after
+# parse_options.sh and utils/log.sh by egs/librispeech/s5 and egs/TEMPLATE/s5 (egs/synth and
+# egs/speechocean762 write their stages out with utils/stages.sh).
+#
+# Variables read (defaults in brackets):
+#   sets            every set: train_sup, train_unsup (optional: stages 10-15 need it), evaluation sets
+#   eval_sets       the sets decoded and reported; dev_set [dev] validates the networks and picks the LM
+#                   weight of a test set; test_X takes it from dev_X when dev_X is an evaluation set
+#   nj              parallel jobs (CPU); ngpu [0]: networks on N GPUs (1: one process; N>1: torchrun,
+#                   NCCL, --sync $sync [ddp] with $sync_opts; torchrun_opts [--standalone] for several nodes)
+#   lexicon_opts    prepare_lang's source: "--lexicon FILE ...", "--cmudict", "--graphemic ..."; vocab_text
+#                   [""] a word list or text whose words join the lexicon
+#   lm_order, lm_prune, lm_text [""]: extra LM training text besides train_sup's transcripts
+#   mono_gauss, tri_leaves, tri_gauss, num_senones, senone_tree_thresh, gmm_lm_weights, gmm_decode_opts
+#   teacher_conf, student_conf, nnet_opts [""] (TrainConfig overrides), nnet_lm_weights, stream_chunk,
+#   topk, labelled_lr_mult, pseudo_shard_size [500]
+#   sweep [false], sweep_ratios ["1 2"]; dist [false], dist_modes ["ddp gtc bmuf"], dist_nproc [2], dist_opts
+#   report_title
+# Outputs: those of design.md's stage table (data/, exp/<system>/, RESULTS.md).
+
+shared_stages() {
+  local n
+  for n in $(seq $1 $2); do
+    if [ $stage -le $n ] && [ $stop_stage -ge $n ]; then
+      stage_$n
+    fi
+  done
+}
+
+has_set() { [[ " $sets " == *" $1 "* ]]; }
+
+# The evaluation sets, dev sets first: a test set's LM weight comes from a dev set's decoding.
+ordered_eval_sets() {
+  local s
+  for s in $eval_sets; do case $s in dev|dev_*) echo $s ;; esac; done
+  for s in $eval_sets; do case $s in dev|dev_*) ;; *) echo $s ;; esac; done
+}
+
+# LM-weight options of system $1 on set $2: a sweep of $3 on a dev set, else the best weight of its dev set.
+lm_weight_opts() {
+  local sys=$1 set=$2 src=${dev_set:-dev}
+  case $set in dev|dev_*) echo "--lm-weights $3"; return ;; esac
+  if [[ $set == test_* && " $eval_sets " == *" dev_${set#test_} "* ]]; then src=dev_${set#test_}; fi
+  echo "--lm-weight-from $sys/decode_$src/best_wer"
+}
+
+senone_count() { python -c "import numpy; print(len(numpy.load('exp/senone/senone_counts.npy')))"; }
+
+# Networks and labelling on GPUs when ngpu > 0.
+nnet_device_opts() { if [ "${ngpu:-0}" -gt 0 ]; then echo "--device cuda"; fi; }
+
+# Train a network into $1 with module $2 and its arguments: through $train_cmd (a Slurm job with
+# --gpus on a cluster), under torchrun with ngpu > 1. A finished run (best.pt done) is not relaunched:
+# a relaunch would only reload it, and under torchrun would rewrite comm.json with an empty run.
+nnet_train() {
+  local dir=$1 mod=$2
+  shift 2
+  if [ -f $dir/.best.pt.done ]; then log "$dir is trained: skipping"; return 0; fi
+  local launch=(python -m $mod) extra=($(nnet_device_opts))
+  if [ "${ngpu:-0}" -gt 1 ]; then
+    launch=(torchrun ${torchrun_opts:---standalone} --nproc-per-node $ngpu -m $mod)
+    extra+=(--sync ${sync:-ddp} ${sync_opts:-})
+  fi
+  mkdir -p $dir/log
+  $train_cmd --gpus ${ngpu:-0} $dir/log/train.log "${launch[@]}" "$@" "${extra[@]}" ${nnet_opts:-}
+}
+
+# A student of mode $1 (supervised|interleaved|segregated) into $2; more train_student arguments after.
+train_student_into() {
+  local mode=$1 dir=$2
+  shift 2
+  local unsup=()
+  [ $mode = supervised ] || unsup=(--unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz --pseudo-dir exp/pseudo
+                                   --labelled-lr-mult $labelled_lr_mult)
+  nnet_train $dir asrkit.bin.train_student --mode $mode --config $student_conf --tree exp/senone/tree \
+    --dev-cuts exp/senone/cuts_${dev_set:-dev}.jsonl.gz --cmvn data/cmvn.npz --num-senones $(senone_count) \
+    --out-dir $dir "${unsup[@]}" "$@"
+}
+
+# HCLG of GMM system $1 and decoding of every evaluation set.
+shared_gmm_decode() {
+  local sys=$1 set
+  python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --model $sys/final.mdl --out $sys/graph
+  for set in $(ordered_eval_sets); do
+    python -m asrkit.bin.decode_gmm --model $sys/final.mdl --graph $sys/graph --cuts data/mfcc/cuts_$set.jsonl.gz \
+      $(lm_weight_opts $sys $set "$gmm_lm_weights") $gmm_decode_opts --out $sys/decode_$set --nj $nj
+  done
+}
+
+# Network $1's scores on every evaluation set decoded through the senone HCLG; $2=true: streaming.
+shared_nnet_decode() {
+  local sys=$1 streaming=$2 set
+  for set in $(ordered_eval_sets); do
+    python -m asrkit.bin.nnet_forward --model $sys/best.pt --cuts data/fbank/cuts_$set.jsonl.gz \
+      --cmvn data/cmvn.npz --priors exp/senone/senone_counts.npy --streaming $streaming --chunk $stream_chunk \
+      $(nnet_device_opts) --out $sys/decode_$set/scores
+    python -m asrkit.bin.decode --graph exp/senone/graph --scores $sys/decode_$set/scores --ref data/$set/text \
+      $(lm_weight_opts $sys $set "$nnet_lm_weights") --nj $nj --out $sys/decode_$set
+  done
+}
+
+need_unsup() {
+  has_set train_unsup && return 0
+  log "Stage $1: skipped (no train_unsup set: semi-supervised stages need unlabelled data)"
+  return 1
+}
+
+stage_2() {
+  log "Stage 2: fbank for every set, MFCC for every set (train_unsup's only for the oracle), CMVN from train_sup"
+  local set kind
+  for kind in fbank mfcc; do
+    for set in $sets; do
+      python -m asrkit.bin.compute_features --cuts data/manifests/cuts_$set.jsonl.gz \
+        --out-dir data/$kind --set $set --kind $kind --num-jobs $nj
+    done
+  done
+  python -m asrkit.bin.compute_cmvn --cuts data/fbank/cuts_train_sup.jsonl.gz --out data/cmvn.npz
+}
+
+# Stage 3's work, callable from a recipe's own stage_3 that prepares its inputs first.
+lang_stage() {
+  log "Stage 3: lexicon ($lexicon_opts), data/lang, data/lang_senone, $lm_order-gram LM${lm_text:+ (+ $lm_text)}"
+  python -m asrkit.bin.prepare_lang $lexicon_opts --text data/train_sup/text ${vocab_text:+--text $vocab_text} \
+    --out-dir data
+  python -m asrkit.bin.train_lm --text data/train_sup/text ${lm_text:+--extra-text $lm_text} --order $lm_order \
+    --prune-threshold ${lm_prune:-0} --words data/lang/words.txt --dev-text data/${dev_set:-dev}/text --out-dir data/lm
+}
+
+stage_3() { lang_stage; }
+
+stage_4() {
+  log "Stage 4: monophone GMM-HMM at 10 ms, decoding"
+  python -m asrkit.bin.train_gmm --type mono --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
+    --out-dir exp/mono --num-gauss $mono_gauss --nj $nj
+  shared_gmm_decode exp/mono
+}
+
+stage_5() {
+  log "Stage 5: triphone GMM-HMM ($tri_leaves leaves, $tri_gauss Gaussians), decoding, final alignments"
+  python -m asrkit.bin.train_gmm --type tri --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
+    --ali-dir exp/mono --out-dir exp/tri --num-leaves $tri_leaves --num-gauss $tri_gauss --nj $nj
+  shared_gmm_decode exp/tri
+}
+
+# make_senones for train_sup, the dev set and, for the oracle (stage 13), more sets ($1, optional).
+make_senones_for() {
+  python -m asrkit.bin.make_senones --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
+    --mfcc-dir data/mfcc --fbank-dir data/fbank --cmvn data/cmvn.npz --sets train_sup,${dev_set:-dev}${1:-} \
+    --num-leaves $num_senones --tree-thresh $senone_tree_thresh --tree-min-count 30 \
+    --G data/lm/G.fst --out-dir exp/senone --nj $nj "${@:2}"
+}
+
+stage_6() {
+  log "Stage 6: senone tree at 30 ms ($num_senones leaves at most), per-frame targets, priors, senone HCLG"
+  make_senones_for
+  cat exp/senone/occupancy.txt
+  local kept
+  kept=$(python -c "import gzip, sys; print(sum(1 for _ in gzip.open(sys.argv[1], 'rt')))" exp/senone/cuts_${dev_set:-dev}.jsonl.gz)
+  if [ "$kept" -eq 0 ]; then  # the networks' validation would have nothing to score
+    log "Stage 6: no ${dev_set:-dev} utterance has senone targets (words missing from the lexicon or failed" \
+        "alignments; see the warnings above): give a lexicon or vocabulary that covers ${dev_set:-dev}"
+    return 1
+  fi
+}
+
+stage_7() {
+  log "Stage 7: BLSTM teacher on train_sup ($(senone_count) senones)"
+  nnet_train exp/teacher asrkit.bin.train_nnet --config $teacher_conf --train-cuts exp/senone/cuts_train_sup.jsonl.gz \
+    --dev-cuts exp/senone/cuts_${dev_set:-dev}.jsonl.gz --cmvn data/cmvn.npz --num-senones $(senone_count) \
+    --out-dir exp/teacher
+}
+
+stage_8() {
+  log "Stage 8: teacher decoding"
+  shared_nnet_decode exp/teacher false
+}
+
+stage_9() {
+  log "Stage 9: supervised-only LSTM student on train_sup, streaming decoding"
+  train_student_into supervised exp/student_sup --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
+  shared_nnet_decode exp/student_sup true
+}
+
+stage_10() {
+  need_unsup 10 || return 0
+  local common=(--model exp/teacher/best.pt --cuts data/fbank/cuts_train_unsup.jsonl.gz --cmvn data/cmvn.npz
+                --tree exp/senone/tree --out-dir exp/pseudo --k $topk --shard-size ${pseudo_shard_size:-500} --no-progress)
+  if [ "${ngpu:-0}" -gt 0 ]; then
+    log "Stage 10: the teacher labels train_unsup (top $topk posteriors per frame) on $ngpu GPU(s)"
+    $train_cmd --gpus $ngpu exp/pseudo/log/label.log \
+      torchrun ${torchrun_opts:---standalone} --nproc-per-node $ngpu -m asrkit.bin.pseudo_label "${common[@]}" --device cuda
+  else
+    log "Stage 10: the teacher labels train_unsup (top $topk posteriors per frame) in $nj CPU jobs"
+    $train_cmd JOB=1:$nj exp/pseudo/log/label.JOB.log \
+      python -m asrkit.bin.pseudo_label "${common[@]}" --job JOB --num-jobs $nj --num-threads 1
+  fi
+  python -m asrkit.bin.pseudo_label --out-dir exp/pseudo --merge-index
+}
+
+stage_11() {
+  need_unsup 11 || return 0
+  log "Stage 11: semi-supervised student, labelled and machine-labelled batches interleaved"
+  train_student_into interleaved exp/student_ssl_inter --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
+  shared_nnet_decode exp/student_ssl_inter true
+}
+
+stage_12() {
+  need_unsup 12 || return 0
+  log "Stage 12: semi-supervised student, segregated (machine-labelled first, then labelled)"
+  train_student_into segregated exp/student_ssl_seg --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
+  shared_nnet_decode exp/student_ssl_seg true
+}
+
+stage_13() {
+  need_unsup 13 || return 0
+  if [ ! -f data/manifests/oracle/cuts_train_unsup.jsonl.gz ]; then
+    log "Stage 13: skipped (train_unsup has no transcripts: no oracle)"; return 0
+  fi
+  log "Stage 13: oracle student on train_sup + train_unsup with its true transcripts (the only reader of them)"
+  make_senones_for ,train_unsup_oracle \
+    --text-from train_unsup_oracle=train_unsup:data/manifests/oracle/cuts_train_unsup.jsonl.gz
+  train_student_into supervised exp/student_oracle \
+    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz
+  shared_nnet_decode exp/student_oracle true
+}
+
+stage_14() {
+  ${sweep:-false} || return 0
+  need_unsup 14 || return 0
+  log "Stage 14: interleaved students on nested subsets of train_unsup (${sweep_ratios:-1 2} x the labelled hours)"
+  local r dir
+  for r in ${sweep_ratios:-1 2}; do
+    dir=exp/sweep/x$r
+    python -m asrkit.bin.subset_cuts --cuts data/fbank/cuts_train_unsup.jsonl.gz \
+      --ratio-of exp/senone/cuts_train_sup.jsonl.gz --ratio $r --seed ${sweep_seed:-0} \
+      --out $dir/cuts_unsup.jsonl.gz --summary $dir/sweep.json
+    train_student_into interleaved $dir --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz \
+      --unlabelled-cuts $dir/cuts_unsup.jsonl.gz
+    shared_nnet_decode $dir true
+  done
+}
+
+stage_15() {
+  ${dist:-false} || return 0
+  need_unsup 15 || return 0
+  local mode dir nproc=${dist_nproc:-2} dev=()
+  if [ "${ngpu:-0}" -gt 0 ]; then nproc=$ngpu; dev=(--device cuda); fi  # else gloo on CPU processes
+  log "Stage 15: the interleaved student under torchrun ($nproc processes) per sync mode: ${dist_modes:-ddp gtc bmuf}"
+  for mode in ${dist_modes:-ddp gtc bmuf}; do
+    dir=exp/dist_$mode
+    if [ -f $dir/.best.pt.done ]; then
+      log "$dir is trained: skipping"  # a relaunch would rewrite comm.json with an empty run's wall time
+    else
+      mkdir -p $dir/log
+      $train_cmd --gpus ${ngpu:-0} $dir/log/train.log torchrun ${torchrun_opts:---standalone} --nproc-per-node $nproc \
+        -m asrkit.bin.train_student --mode interleaved --config $student_conf --tree exp/senone/tree \
+        --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz \
+        --pseudo-dir exp/pseudo --labelled-lr-mult $labelled_lr_mult --dev-cuts exp/senone/cuts_${dev_set:-dev}.jsonl.gz \
+        --cmvn data/cmvn.npz --num-senones $(senone_count) --sync $mode ${dist_opts:-} "${dev[@]}" --out-dir $dir \
+        ${nnet_opts:-}
+    fi
+    shared_nnet_decode $dir true
+  done
+}
+
+stage_16() {
+  log "Stage 16: report"
+  python -m asrkit.bin.report --exp exp --data data --sets "$eval_sets" --out RESULTS.md --title "${report_title:-Results}"
+  cat RESULTS.md
+}
