@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Your own corpus. Copy this folder to egs/<corpus>/s5 and run it on a Kaldi data dir or a lhotse
+# manifest of transcribed speech, with a lexicon (or --lexicon-type graphemic for none). The corpus
+# is split by speaker into train_sup (labelled), train_unsup (used unlabelled: its transcripts only for
+# the oracle, stage 13), dev and test; stages 2-16 are the shared ones (utils/shared_stages.sh), given
+# the options below. See README.md beside this file.
+#
+#   ./run.sh --data-dir /path/to/kaldi/data/all --lexicon /path/to/lexicon.txt
+#   ./run.sh --cuts /path/to/cuts.jsonl.gz --lexicon-type cmudict
+#   ./run.sh --data-dir data_in --unlabelled-dir untranscribed --lexicon-type graphemic
+set -euo pipefail
+
+stage=0
+stop_stage=16
+nj=4
+seed=0
+data_dir=              # a Kaldi data dir: wav.scp, text, utt2spk [, segments]
+cuts=                  # or a lhotse CutSet manifest ...
+recordings=            # ... or lhotse recordings + supervisions manifests
+supervisions=
+audio_root=.           # relative audio paths (wav.scp or manifests) start here
+unlabelled_dir=        # optional: a Kaldi data dir of untranscribed speech, used as train_unsup
+proportions=train_sup=0.4,train_unsup=0.35,dev=0.1,test=0.15   # speaker shares, in this order
+sample_rate=16000      # audio at another rate is refused (0: any)
+lexicon_type=lexicon   # lexicon (--lexicon FILE) | cmudict | graphemic (word pieces as units: no lexicon)
+lexicon=               # WORD ph ph ... lines
+lexicon_extra=         # more prepare_lang options, e.g. "--strip-stress --cmudict-fallback" or "--no-g2p"
+graphemic_vocab_size=200
+lm_text=               # more LM training text (plain sentences or a Kaldi text); default: train_sup's transcripts
+vocab=                 # a word list (or text) whose words join the lexicon; default: the words of --lm-text.
+                       # With --lexicon-type cmudict or graphemic the vocabulary is otherwise train_sup's words only
+lm_order=3
+lm_prune=0
+mono_gauss=1000        # sizes for a few hours of speech (egs/speechocean762/s5: 1.1 h labelled)
+tri_leaves=300
+tri_gauss=3000
+num_senones=600
+senone_tree_thresh=50
+gmm_lm_weights=9:15:3
+gmm_decode_opts="--beam 11 --max-active 3000"
+nnet_lm_weights=1:9:2
+teacher_conf=conf/teacher.yaml
+student_conf=conf/student.yaml
+stream_chunk=32
+topk=20
+labelled_lr_mult=2.0
+pseudo_shard_size=500
+tiny=false             # tiny GMMs and networks for a corpus of a minute or two (smoke tests)
+ngpu=0                 # 0: networks on the CPU; N: N GPUs (N > 1: torchrun, NCCL)
+sync=ddp               # with ngpu > 1: ddp | gtc | bmuf | ma
+sync_opts=
+torchrun_opts=--standalone
+sweep=false
+sweep_ratios="1 2"
+dist=false
+dist_modes="ddp gtc bmuf"
+dist_nproc=2
+dist_opts=
+
+help_message="Usage: $0 [options]  (the corpus: --data-dir, or --cuts, or --recordings with --supervisions)
+  --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
+  --nj K                       parallel CPU jobs (default $nj)
+  --data-dir DIR               Kaldi data dir of transcribed speech (wav.scp, text, utt2spk [, segments])
+  --cuts FILE                  or a lhotse CutSet; or --recordings FILE --supervisions FILE
+  --audio-root DIR             where relative audio paths start (default $audio_root)
+  --unlabelled-dir DIR         optional Kaldi data dir of untranscribed speech (train_unsup); then give
+                               --proportions without train_unsup
+  --proportions SPEC           speaker shares (default $proportions)
+  --seed S                     seed of the speaker split (default $seed)
+  --lexicon-type T             lexicon | cmudict | graphemic (default $lexicon_type)
+  --lexicon FILE               with --lexicon-type lexicon: WORD ph ph ... lines
+  --lexicon-extra '...'        more prepare_lang options (default '$lexicon_extra')
+  --graphemic-vocab-size N     word pieces of the graphemic lexicon (default $graphemic_vocab_size)
+  --lm-text FILE               more LM text; --lm-order N, --lm-prune T (default $lm_order, $lm_prune)
+  --vocab FILE                 word list (or text) joining the lexicon (default: the words of --lm-text)
+  --mono-gauss G / --tri-leaves L / --tri-gauss G / --num-senones N   model sizes
+  --teacher-conf / --student-conf FILE   network configs (default $teacher_conf / $student_conf)
+  --tiny true|false            tiny sizes for a corpus of a minute or two (default $tiny)
+  --ngpu N / --sync MODE / --sync-opts '...' / --torchrun-opts '...'   GPUs and torchrun
+  --sweep true|false / --dist true|false   stages 14 and 15 (default $sweep / $dist)"
+
+. ./path.sh
+. ./cmd.sh
+. utils/parse_options.sh
+. utils/log.sh
+. utils/shared_stages.sh
+
+sets="train_sup dev test"
+if [[ ,$proportions, == *,train_unsup=* ]] || [ -n "$unlabelled_dir" ]; then sets="train_sup train_unsup dev test"; fi
+eval_sets="dev test"
+dev_set=dev
+report_title="$(basename "$(cd ../ && pwd)") results"
+case $lexicon_type in
+  lexicon)
+    [ -n "$lexicon" ] || { echo "$0: --lexicon-type lexicon needs --lexicon FILE (or --lexicon-type graphemic)" >&2; exit 1; }
+    lexicon_opts="--lexicon $lexicon $lexicon_extra" ;;
+  cmudict) lexicon_opts="--cmudict $lexicon_extra" ;;
+  graphemic) lexicon_opts="--graphemic --graphemic-vocab-size $graphemic_vocab_size $lexicon_extra" ;;
+  *) echo "$0: --lexicon-type is lexicon, cmudict or graphemic, not '$lexicon_type'" >&2; exit 1 ;;
+esac
+vocab_text=${vocab:-$lm_text}
+nnet_opts=
+if $tiny; then
+  mono_gauss=100; tri_leaves=60; tri_gauss=150; num_senones=40; pseudo_shard_size=200; sweep_ratios=1
+  nnet_opts="--preset tiny --num-epochs 2"
+fi
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  log "Stage 0: checking the corpus and lexicon"
+  if [ -n "$data_dir" ]; then
+    for f in wav.scp text utt2spk; do
+      [ -f "$data_dir/$f" ] || { log "no $data_dir/$f: --data-dir must be a Kaldi data dir"; exit 1; }
+    done
+  elif [ -n "$cuts" ] || [ -n "$recordings" ]; then
+    if [ -n "$cuts" ]; then src=(--cuts "$cuts"); else src=(--recordings "$recordings" --supervisions "$supervisions"); fi
+    python -m asrkit.bin.lhotse_to_kaldi "${src[@]}" --audio-root "$audio_root" --out data/local/corpus
+  else
+    log "no corpus: give --data-dir, --cuts, or --recordings and --supervisions (see $0 --help)"; exit 1
+  fi
+  [ -z "$unlabelled_dir" ] || [ -f "$unlabelled_dir/wav.scp" ] || { log "no $unlabelled_dir/wav.scp"; exit 1; }
+  [ "$lexicon_type" != lexicon ] || [ -f "$lexicon" ] || { log "lexicon not found: $lexicon"; exit 1; }
+fi
+[ -n "$data_dir" ] || data_dir=data/local/corpus
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  log "Stage 1: manifests, validation, speaker-disjoint split ($proportions)"
+  python -m asrkit.bin.split_corpus --corpus-dir "$audio_root" --data-dir "$data_dir" --proportions "$proportions" \
+    --seed $seed --sample-rate $sample_rate --out data/manifests --kaldi-view-root data
+  if [ -n "$unlabelled_dir" ]; then
+    python -m asrkit.bin.prepare_manifests --data-dir "$unlabelled_dir" --audio-root "$audio_root" --set train_unsup \
+      --labelled false --sample-rate $sample_rate --out data/manifests --kaldi-view-dir data/train_unsup
+  fi
+fi
+
+shared_stages 2 16
+
+log "Done: stages $stage..$stop_stage"
