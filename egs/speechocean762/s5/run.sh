@@ -7,7 +7,7 @@
 set -euo pipefail
 
 stage=0
-stop_stage=3            # the last stage of a resolved issue; stages up to 16 run with --stop-stage 16
+stop_stage=6            # the last stage of a resolved issue; stages up to 16 run with --stop-stage 16
 nj=2
 seed=762
 corpus_dir=            # a local copy of the corpus; empty: download it
