@@ -6,19 +6,14 @@ the same shared functions as egs/TEMPLATE/s5, whose test runs them; they are lef
 this test near 3 minutes on 2 cores."""
 from __future__ import annotations
 
-import gzip
 import json
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 SETS = ["train_sup", "train_unsup", "dev_clean", "dev_other", "test_clean", "test_other"]
 EVAL = ["dev_clean", "dev_other", "test_clean", "test_other"]
 SUBSETS = {"train_sup": ["train-clean-100"], "train_unsup": ["train-clean-360", "train-other-500"],
@@ -26,34 +21,12 @@ SUBSETS = {"train_sup": ["train-clean-100"], "train_unsup": ["train-clean-360", 
            "test_other": ["test-other"]}
 
 
-def run_recipe(recipe: Path, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore", "ASRKIT_ROOT": str(REPO)})
-    assert proc.returncode == 0, f"run.sh {' '.join(args)} failed:\n{proc.stderr[-4000:]}"
-    return proc
-
-
-def read_jsonl_gz(path: Path) -> list:
-    with gzip.open(path, "rt") as f:
-        return [json.loads(line) for line in f]
-
-
-def best_wer(decode_dir: Path) -> float:
-    text = (decode_dir / "best_wer").read_text()
-    assert text.startswith("%WER "), text
-    return float(text.split()[1])
-
-
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("egs") / "librispeech" / "s5"
-    work.parent.mkdir(parents=True)
-    shutil.copytree(REPO / "egs" / "librispeech" / "s5", work, symlinks=True,
-                    ignore=shutil.ignore_patterns("corpus", "data", "exp", "download"))
-    (work / "utils").unlink()
-    (work / "utils").symlink_to(REPO / "utils")
-    run_recipe(work, "--tiny", "true", "--stop-stage", "10")
-    run_recipe(work, "--tiny", "true", "--stage", "16", "--stop-stage", "16")
+def recipe(tmp_path_factory, recipe_tools) -> Path:
+    t = recipe_tools
+    work = t.copy_recipe(t.repo / "egs" / "librispeech" / "s5", tmp_path_factory.mktemp("egs") / "librispeech" / "s5")
+    t.run(work, "--tiny", "true", "--stop-stage", "10")
+    t.run(work, "--tiny", "true", "--stage", "16", "--stop-stage", "16")
     return work
 
 
@@ -75,12 +48,12 @@ def test_stage0_librispeech_layout(recipe: Path):
     assert info.format == "FLAC" and info.samplerate == 16000
 
 
-def test_stage1_sets_from_lhotse_recipe(recipe: Path):
+def test_stage1_sets_from_lhotse_recipe(recipe: Path, recipe_tools):
     tiny = json.loads((recipe / "corpus" / "tiny.json").read_text())["subsets"]
     man = recipe / "data" / "manifests"
     speakers = {}
     for s in SETS:
-        cuts = read_jsonl_gz(man / f"cuts_{s}.jsonl.gz")
+        cuts = recipe_tools.read_jsonl_gz(man / f"cuts_{s}.jsonl.gz")
         assert len(cuts) == sum(tiny[p]["utterances"] for p in SUBSETS[s]), s
         texts = [sup.get("text") for c in cuts for sup in c["supervisions"]]
         assert all(not t for t in texts) if s == "train_unsup" else all(texts), s
@@ -88,7 +61,7 @@ def test_stage1_sets_from_lhotse_recipe(recipe: Path):
     for i, a in enumerate(SETS):
         for b in SETS[i + 1:]:
             assert not speakers[a] & speakers[b], (a, b)
-    oracle = read_jsonl_gz(man / "oracle" / "cuts_train_unsup.jsonl.gz")
+    oracle = recipe_tools.read_jsonl_gz(man / "oracle" / "cuts_train_unsup.jsonl.gz")
     assert all(sup["text"] for c in oracle for sup in c["supervisions"])
     assert not (recipe / "data" / "train_unsup" / "text").exists()
 
@@ -108,29 +81,29 @@ def test_stage3_cmudict_lexicon_and_lm_text(recipe: Path):
     assert (recipe / "data" / "lm" / "G.fst").stat().st_size > 0
 
 
-def test_gmm_and_network_decodes_every_set(recipe: Path):
+def test_gmm_and_network_decodes_every_set(recipe: Path, recipe_tools):
     for sys in ("mono", "tri", "teacher", "student_sup"):
         for s in EVAL:
-            assert 0.0 <= best_wer(recipe / "exp" / sys / f"decode_{s}") <= 200.0, (sys, s)
+            assert 0.0 <= recipe_tools.best_wer(recipe / "exp" / sys / f"decode_{s}") <= 200.0, (sys, s)
     # test_other takes its LM weight from dev_other, test_clean from dev_clean
     for test, dev in (("test_other", "dev_other"), ("test_clean", "dev_clean")):
         w = (recipe / "exp" / "tri" / f"decode_{dev}" / "best_wer").read_text().split()[-1].rsplit("_", 1)[1]
         assert (recipe / "exp" / "tri" / f"decode_{test}" / f"wer_{w}").exists(), (test, dev, w)
 
 
-def test_stage10_pseudo_labels_cover_both_unlabelled_subsets(recipe: Path):
+def test_stage10_pseudo_labels_cover_both_unlabelled_subsets(recipe: Path, recipe_tools):
     index = json.loads((recipe / "exp" / "pseudo" / "index.json").read_text())
-    cuts = read_jsonl_gz(recipe / "data" / "fbank" / "cuts_train_unsup.jsonl.gz")
+    cuts = recipe_tools.read_jsonl_gz(recipe / "data" / "fbank" / "cuts_train_unsup.jsonl.gz")
     assert index["num_cuts"] == len(cuts) and index["k"] == 20
 
 
-def test_stage16_report_and_finished_training_not_relaunched(recipe: Path):
+def test_stage16_report_and_finished_training_not_relaunched(recipe: Path, recipe_tools):
     report = (recipe / "RESULTS.md").read_text()
     assert "| system | dev_clean | dev_other | test_clean | test_other |" in report
     row = next(line for line in report.splitlines() if "(`teacher`)" in line)
-    assert row.split("|")[2].strip() == f"{best_wer(recipe / 'exp' / 'teacher' / 'decode_dev_clean'):.2f}"
+    assert row.split("|")[2].strip() == f"{recipe_tools.best_wer(recipe / 'exp' / 'teacher' / 'decode_dev_clean'):.2f}"
     best = recipe / "exp" / "teacher" / "best.pt"
     before = best.stat().st_mtime_ns
-    proc = run_recipe(recipe, "--tiny", "true", "--stage", "7", "--stop-stage", "7")
+    proc = recipe_tools.run(recipe, "--tiny", "true", "--stage", "7", "--stop-stage", "7")
     assert "exp/teacher is trained: skipping" in proc.stderr
     assert best.stat().st_mtime_ns == before

@@ -2,35 +2,26 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 SETS = ["train_sup", "train_unsup", "dev", "test"]
 
 
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory) -> Path:
-    corpus = REPO.parent / "shared" / "corpora" / "speechocean762"
+def recipe(tmp_path_factory, recipe_tools) -> Path:
+    t = recipe_tools
+    corpus = t.repo.parent / "shared" / "corpora" / "speechocean762"
     if not (corpus / "train" / "wav.scp").exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but the shared corpus is missing: {corpus}")
         pytest.skip(f"speechocean762 not found at {corpus}")
-    work = tmp_path_factory.mktemp("egs") / "speechocean762" / "s5"
-    work.parent.mkdir(parents=True)
-    shutil.copytree(REPO / "egs" / "speechocean762" / "s5", work, symlinks=True,
-                    ignore=shutil.ignore_patterns("data", "exp", "download"))
-    (work / "utils").unlink()
-    (work / "utils").symlink_to(REPO / "utils")
-    proc = subprocess.run(["./run.sh", "--corpus-dir", str(corpus), "--nj", "2", "--stop-stage", "3"],
-                          cwd=work, capture_output=True, text=True, timeout=1200,
-                          env={**os.environ, "ASRKIT_ROOT": str(REPO), "PYTHONWARNINGS": "ignore"})
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    work = t.copy_recipe(t.repo / "egs" / "speechocean762" / "s5",
+                         tmp_path_factory.mktemp("egs") / "speechocean762" / "s5")
+    t.run(work, "--corpus-dir", str(corpus), "--nj", "2", "--stop-stage", "3", timeout=1200)
     return work
 
 

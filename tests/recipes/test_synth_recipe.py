@@ -4,10 +4,7 @@ the GMM and network sizes of ``--tiny true``, then a resumed re-run. The network
 separate test overfits a small network on train_sup and decodes it through the recipe's graph."""
 from __future__ import annotations
 
-import gzip
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,34 +13,15 @@ import pytest
 # every stage of the recipe runs in the first test's fixture: about 7 min on 2 free cores
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
-REPO = Path(__file__).resolve().parents[2]
 SETS = ["train_sup", "train_unsup", "dev", "test_clean", "test_noisy"]
 
 
-def run_recipe(recipe: Path, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, timeout=2000,
-                          # path.sh finds the repository through ASRKIT_ROOT when the recipe lives elsewhere.
-                          env={**os.environ, "PYTHONWARNINGS": "ignore", "ASRKIT_ROOT": str(REPO)})
-    assert proc.returncode == 0, f"run.sh {' '.join(args)} failed:\n{proc.stderr[-4000:]}"
-    return proc
-
-
-def read_jsonl_gz(path: Path) -> list:
-    with gzip.open(path, "rt") as f:
-        return [json.loads(line) for line in f]
-
-
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory) -> Path:
+def recipe(tmp_path_factory, recipe_tools) -> Path:
     """A copy of the recipe in a temporary folder (outputs stay out of the checkout)."""
-    root = REPO
-    work = tmp_path_factory.mktemp("egs") / "synth" / "s5"
-    work.parent.mkdir(parents=True)
-    shutil.copytree(root / "egs" / "synth" / "s5", work, symlinks=True,
-                    ignore=shutil.ignore_patterns("corpus", "data", "exp"))
-    (work / "utils").unlink()
-    (work / "utils").symlink_to(root / "utils")
-    run_recipe(work, "--tiny", "true", "--nj", "2", "--stop-stage", "16", "--sweep", "true", "--dist", "true")
+    t = recipe_tools
+    work = t.copy_recipe(t.repo / "egs" / "synth" / "s5", tmp_path_factory.mktemp("egs") / "synth" / "s5")
+    t.run(work, "--tiny", "true", "--nj", "2", "--stop-stage", "16", "--sweep", "true", "--dist", "true", timeout=2000)
     return work
 
 
@@ -54,19 +32,20 @@ def test_stage0_corpus(recipe: Path):
     assert (recipe / "corpus" / "oracle" / "train_unsup" / "text").stat().st_size > 0
 
 
-def test_stage1_manifests(recipe: Path):
+def test_stage1_manifests(recipe: Path, recipe_tools):
     man = recipe / "data" / "manifests"
     for s in SETS:
-        cuts = read_jsonl_gz(man / f"cuts_{s}.jsonl.gz")
+        cuts = recipe_tools.read_jsonl_gz(man / f"cuts_{s}.jsonl.gz")
         assert cuts, s
         texts = [sup.get("text") for c in cuts for sup in c["supervisions"]]
         if s == "train_unsup":
             assert all(not t for t in texts), "unlabelled cuts must carry no transcript"
         else:
             assert all(texts), s
-    oracle = read_jsonl_gz(man / "oracle" / "cuts_train_unsup.jsonl.gz")
+    oracle = recipe_tools.read_jsonl_gz(man / "oracle" / "cuts_train_unsup.jsonl.gz")
     assert all(sup["text"] for c in oracle for sup in c["supervisions"])
-    speakers = {s: {sup["speaker"] for c in read_jsonl_gz(man / f"cuts_{s}.jsonl.gz") for sup in c["supervisions"]}
+    speakers = {s: {sup["speaker"] for c in recipe_tools.read_jsonl_gz(man / f"cuts_{s}.jsonl.gz")
+                    for sup in c["supervisions"]}
                 for s in SETS}
     for i, a in enumerate(SETS):
         for b in SETS[i + 1:]:
@@ -102,20 +81,14 @@ def test_stage3_lang_and_lm(recipe: Path):
 EVAL_SETS = ["dev", "test_clean", "test_noisy"]
 
 
-def best_wer(decode_dir: Path) -> float:
-    text = (decode_dir / "best_wer").read_text()
-    assert text.startswith("%WER "), text
-    return float(text.split()[1])
-
-
-def test_stages4_5_gmm_systems(recipe: Path):
+def test_stages4_5_gmm_systems(recipe: Path, recipe_tools):
     for sys in ("mono", "tri"):
         d = recipe / "exp" / sys
         assert (d / "final.mdl").stat().st_size > 0
         history = json.loads((d / "history.json").read_text())
         assert history[-1]["loglike_per_frame"] > history[0]["loglike_per_frame"], sys
         for s in EVAL_SETS:
-            assert 0.0 <= best_wer(d / f"decode_{s}") <= 200.0, (sys, s)
+            assert 0.0 <= recipe_tools.best_wer(d / f"decode_{s}") <= 200.0, (sys, s)
         b = json.loads((d / "ali_eval" / "boundaries.json").read_text())
         assert b["compared"] > 100 and 0.0 < b["frac_20ms"] <= b["frac_50ms"] <= 1.0, (sys, b)
     # the test sets are decoded at the LM weight that was best on dev
@@ -144,12 +117,12 @@ def test_stage6_senone_targets(recipe: Path, monkeypatch):
     assert (senone / "graph" / "HCLG.fst").stat().st_size > 0
 
 
-def test_stages7_13_networks_decoded(recipe: Path):
+def test_stages7_13_networks_decoded(recipe: Path, recipe_tools):
     for sys in ("teacher", "student_sup", "student_ssl_inter", "student_ssl_seg", "student_oracle"):
         d = recipe / "exp" / sys
         assert (d / "best.pt").stat().st_size > 0, sys
         for s in EVAL_SETS:
-            assert 0.0 <= best_wer(d / f"decode_{s}") <= 200.0, (sys, s)
+            assert 0.0 <= recipe_tools.best_wer(d / f"decode_{s}") <= 200.0, (sys, s)
 
 
 def test_stage10_pseudo_labels_cover_train_unsup(recipe: Path):
@@ -164,17 +137,17 @@ def test_stage10_pseudo_labels_cover_train_unsup(recipe: Path):
     assert index["k"] == 20
 
 
-def test_stage16_report_matches_decode_dirs(recipe: Path):
+def test_stage16_report_matches_decode_dirs(recipe: Path, recipe_tools):
     report = (recipe / "RESULTS.md").read_text()
     for sys in ("mono", "tri", "teacher", "student_sup", "student_ssl_inter", "student_oracle"):
         row = next(line for line in report.splitlines() if f"(`{sys}`)" in line)
         cells = [c.strip() for c in row.strip("|").split("|")][1:]
-        want = [f"{best_wer(recipe / 'exp' / sys / f'decode_{s}'):.2f}" for s in EVAL_SETS]
+        want = [f"{recipe_tools.best_wer(recipe / 'exp' / sys / f'decode_{s}'):.2f}" for s in EVAL_SETS]
         assert cells == want, (sys, cells, want)
     assert (recipe / "RESULTS.png").stat().st_size > 0
 
 
-def test_stage14_sweep_subsets_are_nested(recipe: Path):
+def test_stage14_sweep_subsets_are_nested(recipe: Path, recipe_tools):
     from lhotse import CutSet
 
     ids = {r: set(CutSet.from_file(recipe / "exp" / "sweep" / f"x{r}" / "cuts_unsup.jsonl.gz").ids)
@@ -182,29 +155,29 @@ def test_stage14_sweep_subsets_are_nested(recipe: Path):
     assert ids["0.25"] and ids["0.25"] < ids["0.5"]
     for r in ("0.25", "0.5"):
         for s in EVAL_SETS:
-            assert 0.0 <= best_wer(recipe / "exp" / "sweep" / f"x{r}" / f"decode_{s}") <= 200.0
+            assert 0.0 <= recipe_tools.best_wer(recipe / "exp" / "sweep" / f"x{r}" / f"decode_{s}") <= 200.0
     report = (recipe / "RESULTS.md").read_text()
     assert "`sweep/x0.25`" in report and "`sweep/x0.5`" in report
     assert (recipe / "RESULTS_sweep.png").stat().st_size > 0
 
 
-def test_stage15_sync_modes_trained_under_torchrun(recipe: Path):
+def test_stage15_sync_modes_trained_under_torchrun(recipe: Path, recipe_tools):
     comm = {}
     for mode in ("ddp", "gtc", "bmuf"):
         d = recipe / "exp" / f"dist_{mode}"
         assert (d / "best.pt").stat().st_size > 0, mode
         comm[mode] = json.loads((d / "comm.json").read_text())
-        assert best_wer(d / "decode_dev") <= 200.0
+        assert recipe_tools.best_wer(d / "decode_dev") <= 200.0
     report = (recipe / "RESULTS.md").read_text()
     section = report.split("## Distributed training (stage 15)")[1]
     for mode in ("ddp", "gtc", "bmuf"):
         assert f"`dist_{mode}`" in section, mode
 
 
-def test_overfitted_network_decodes_its_training_data(recipe: Path, tmp_path):
+def test_overfitted_network_decodes_its_training_data(recipe: Path, tmp_path, recipe_tools):
     """The hybrid decoding path end to end (posteriors, priors, senone HCLG, scoring): a small BLSTM
     trained to memorise the tiny train_sup must decode it almost perfectly."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "ASRKIT_ROOT": str(REPO)}
+    env = recipe_tools.env
     out = tmp_path / "overfit"
     senone = recipe / "exp" / "senone"
     steps = [
@@ -221,15 +194,15 @@ def test_overfitted_network_decodes_its_training_data(recipe: Path, tmp_path):
     for cmd in steps:
         proc = subprocess.run(cmd, cwd=recipe, capture_output=True, text=True, timeout=600, env=env)
         assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}"
-    wer = best_wer(out / "decode")
+    wer = recipe_tools.best_wer(out / "decode")
     assert wer < 20.0, f"an overfitted network decoded its own training data at {wer}% WER"
 
 
-def test_rerun_skips_finished_stages(recipe: Path):
+def test_rerun_skips_finished_stages(recipe: Path, recipe_tools):
     before = {p: p.stat().st_mtime_ns for p in list((recipe / "data").rglob("*.jsonl.gz"))
               + list((recipe / "exp").rglob("*.pt")) + list((recipe / "exp").rglob("best_wer"))}
-    run_recipe(recipe, "--tiny", "true", "--nj", "2", "--stage", "1", "--stop-stage", "16", "--sweep", "true",
-               "--dist", "true")
+    recipe_tools.run(recipe, "--tiny", "true", "--nj", "2", "--stage", "1", "--stop-stage", "16", "--sweep", "true",
+                     "--dist", "true", timeout=2000)
     after = {p: p.stat().st_mtime_ns for p in before}
     changed = sorted(str(p.relative_to(recipe)) for p in before if before[p] != after[p])
     assert not changed, f"a re-run rewrote finished outputs: {changed[:10]}"

@@ -4,10 +4,7 @@ of utils/shared_stages.sh with the GMM and network sizes of --tiny (stages 14-15
 errors for missing input."""
 from __future__ import annotations
 
-import gzip
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,42 +12,22 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 SETS = ["train_sup", "train_unsup", "dev", "test"]
-ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "ASRKIT_ROOT": str(REPO)}
 
 
-def run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, timeout=900, env=ENV)
-
-
-def read_jsonl_gz(path: Path) -> list:
-    with gzip.open(path, "rt") as f:
-        return [json.loads(line) for line in f]
-
-
-def best_wer(decode_dir: Path) -> float:
-    text = (decode_dir / "best_wer").read_text()
-    assert text.startswith("%WER "), text
-    return float(text.split()[1])
-
-
-def copy_template(base: Path) -> Path:
-    work = base / "egs" / "mycorpus" / "s5"
-    work.parent.mkdir(parents=True)
-    shutil.copytree(REPO / "egs" / "TEMPLATE" / "s5", work, symlinks=True)
-    (work / "utils").unlink()
-    (work / "utils").symlink_to(REPO / "utils")
-    return work
+def copy_template(recipe_tools, base: Path) -> Path:
+    """The template copied as a user would, to egs/mycorpus/s5."""
+    return recipe_tools.copy_recipe(recipe_tools.repo / "egs" / "TEMPLATE" / "s5", base / "egs" / "mycorpus" / "s5")
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
+def corpus(tmp_path_factory, recipe_tools) -> Path:
     """A tiny synthetic corpus, all of its sets merged into one transcribed Kaldi data dir ``all/``."""
+    repo = recipe_tools.repo
     root = tmp_path_factory.mktemp("corpus")
-    proc = subprocess.run([str(REPO / ".venv" / "bin" / "python"), str(REPO / "local" / "make_synth_corpus.py"),
+    proc = subprocess.run([str(repo / ".venv" / "bin" / "python"), str(repo / "local" / "make_synth_corpus.py"),
                            "--tiny", "--nj", "2", "--no-progress", str(root)], capture_output=True, text=True,
-                          env={**ENV, "PYTHONPATH": str(REPO)}, timeout=600)
+                          env={**recipe_tools.env, "PYTHONPATH": str(repo)}, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     tables = {"wav.scp": [], "text": [], "utt2spk": []}
     for s in ("train_sup", "train_unsup", "dev", "test_clean", "test_noisy"):
@@ -64,17 +41,17 @@ def corpus(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory, corpus) -> Path:
-    work = copy_template(tmp_path_factory.mktemp("user"))
-    proc = run(work, "--data-dir", str(corpus / "all"), "--audio-root", str(corpus), "--lexicon-type", "graphemic",
-               "--graphemic-vocab-size", "60", "--lm-text", str(corpus / "lm_text.txt"), "--tiny", "true", "--nj", "2")
-    assert proc.returncode == 0, proc.stderr[-4000:]
+def recipe(tmp_path_factory, corpus, recipe_tools) -> Path:
+    work = copy_template(recipe_tools, tmp_path_factory.mktemp("user"))
+    recipe_tools.run(work, "--data-dir", str(corpus / "all"), "--audio-root", str(corpus), "--lexicon-type",
+                     "graphemic", "--graphemic-vocab-size", "60", "--lm-text", str(corpus / "lm_text.txt"), "--tiny",
+                     "true", "--nj", "2")
     return work
 
 
-def test_split_is_speaker_disjoint_and_unlabelled_text_only_in_oracle(recipe: Path, corpus: Path):
+def test_split_is_speaker_disjoint_and_unlabelled_text_only_in_oracle(recipe: Path, corpus: Path, recipe_tools):
     man = recipe / "data" / "manifests"
-    cuts = {s: read_jsonl_gz(man / f"cuts_{s}.jsonl.gz") for s in SETS}
+    cuts = {s: recipe_tools.read_jsonl_gz(man / f"cuts_{s}.jsonl.gz") for s in SETS}
     total = len((corpus / "all" / "text").read_text().splitlines())
     assert sum(len(c) for c in cuts.values()) == total
     spk = {s: {sup["speaker"] for c in cs for sup in c["supervisions"]} for s, cs in cuts.items()}
@@ -83,7 +60,7 @@ def test_split_is_speaker_disjoint_and_unlabelled_text_only_in_oracle(recipe: Pa
         for b in SETS[i + 1:]:
             assert not spk[a] & spk[b], (a, b)
     assert all(not sup.get("text") for c in cuts["train_unsup"] for sup in c["supervisions"])
-    oracle = read_jsonl_gz(man / "oracle" / "cuts_train_unsup.jsonl.gz")
+    oracle = recipe_tools.read_jsonl_gz(man / "oracle" / "cuts_train_unsup.jsonl.gz")
     assert len(oracle) == len(cuts["train_unsup"]) and all(c["supervisions"][0]["text"] for c in oracle)
 
 
@@ -94,13 +71,13 @@ def test_graphemic_lexicon(recipe: Path):
     assert any(line.split()[0] == "DOG" for line in lex)  # a word of --lm-text joined the vocabulary
 
 
-def test_every_system_decoded_and_reported(recipe: Path):
+def test_every_system_decoded_and_reported(recipe: Path, recipe_tools):
     systems = ("mono", "tri", "teacher", "student_sup", "student_ssl_inter", "student_ssl_seg", "student_oracle")
     for sys in systems:
         for s in ("dev", "test"):
-            assert 0.0 <= best_wer(recipe / "exp" / sys / f"decode_{s}") <= 200.0, (sys, s)
+            assert 0.0 <= recipe_tools.best_wer(recipe / "exp" / sys / f"decode_{s}") <= 200.0, (sys, s)
     index = json.loads((recipe / "exp" / "pseudo" / "index.json").read_text())
-    assert index["num_cuts"] == len(read_jsonl_gz(recipe / "data" / "fbank" / "cuts_train_unsup.jsonl.gz"))
+    assert index["num_cuts"] == len(recipe_tools.read_jsonl_gz(recipe / "data" / "fbank" / "cuts_train_unsup.jsonl.gz"))
     report = (recipe / "RESULTS.md").read_text()
     assert report.startswith("# mycorpus results")
     for sys in systems:
@@ -108,11 +85,12 @@ def test_every_system_decoded_and_reported(recipe: Path):
     assert not (recipe / "exp" / "sweep").exists() and not list((recipe / "exp").glob("dist_*"))
 
 
-def test_missing_inputs_get_clear_messages(tmp_path, corpus):
-    work = copy_template(tmp_path)
-    proc = run(work, "--data-dir", str(tmp_path / "nowhere"), "--lexicon-type", "graphemic")
+def test_missing_inputs_get_clear_messages(tmp_path, corpus, recipe_tools):
+    run = recipe_tools.run  # check=False: each of these must fail
+    work = copy_template(recipe_tools, tmp_path)
+    proc = run(work, "--data-dir", str(tmp_path / "nowhere"), "--lexicon-type", "graphemic", check=False)
     assert proc.returncode != 0 and f"no {tmp_path / 'nowhere'}/wav.scp" in proc.stderr
-    proc = run(work, "--data-dir", str(corpus / "all"))
+    proc = run(work, "--data-dir", str(corpus / "all"), check=False)
     assert proc.returncode != 0 and "--lexicon-type lexicon needs --lexicon FILE" in proc.stderr
-    proc = run(work, "--data-dir", str(corpus / "all"), "--lexicon", str(tmp_path / "lex.txt"))
+    proc = run(work, "--data-dir", str(corpus / "all"), "--lexicon", str(tmp_path / "lex.txt"), check=False)
     assert proc.returncode != 0 and f"lexicon not found: {tmp_path / 'lex.txt'}" in proc.stderr
