@@ -28,6 +28,14 @@ student_conf=conf/student.yaml
 stream_chunk=32        # the student decodes streaming, 32 frames (0.96 s) at a time
 topk=20                # posteriors kept per frame by the teacher
 labelled_lr_mult=2.0   # learning-rate multiplier on labelled batches (interleaved and segregated)
+ssl_opts="--num-epochs 4"  # students on labelled + unlabelled data: each epoch passes over both
+sweep=false            # stage 14: the interleaved student with less unlabelled data
+sweep_ratios="0.25 0.5"  # its points: unlabelled hours / labelled hours, below the full set's (about 0.87x)
+sweep_seed=0           # the one shuffle of train_unsup that the sweep's nested subsets are prefixes of
+dist=false             # stage 15: the interleaved student under torchrun, once per sync mode
+dist_modes="ddp gtc bmuf"
+dist_nproc=2           # processes (gloo on CPU; one thread each, see conf/student.yaml)
+dist_opts="--sync-period 50 --gtc-target-fraction 0.001"  # BMUF block length, GTC share of elements sent
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
@@ -44,6 +52,15 @@ help_message="Usage: $0 [options]
   --nnet-lm-weights W          LM weights swept on dev for the networks (default $nnet_lm_weights)
   --topk K                     teacher posteriors kept per frame (default $topk)
   --labelled-lr-mult M         learning-rate multiplier on labelled batches (default $labelled_lr_mult)
+  --ssl-opts \"OPTS\"            TrainConfig overrides of the students on labelled + unlabelled data
+                               (default \"$ssl_opts\")
+  --sweep true|false           stage 14: interleaved students on nested subsets of train_unsup (default $sweep)
+  --sweep-ratios \"R1 R2\"       their unlabelled/labelled hour ratios (default \"$sweep_ratios\")
+  --sweep-seed S               seed of the subsets (default $sweep_seed)
+  --dist true|false            stage 15: the interleaved student under torchrun per sync mode (default $dist)
+  --dist-modes \"M1 M2\"         sync modes, of ddp gtc bmuf ma (default \"$dist_modes\")
+  --dist-nproc N               processes (default $dist_nproc)
+  --dist-opts \"OPTS\"           sync options of train_student (default \"$dist_opts\")
   --gmm-lm-weights W           LM weights swept on dev for the GMM systems (default $gmm_lm_weights)"
 
 . ./path.sh
@@ -173,8 +190,20 @@ if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
   python -m asrkit.bin.train_student --mode supervised --config $student_conf \
     --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz \
     --dev-cuts exp/senone/cuts_dev.jsonl.gz --tree exp/senone/tree --cmvn data/cmvn.npz \
-    --num-senones $(num_senones) --out-dir exp/student_oracle
+    --num-senones $(num_senones) --out-dir exp/student_oracle $ssl_opts
   nnet_decode exp/student_oracle true
+fi
+
+if $sweep && [ $stage -le 14 ] && [ $stop_stage -ge 14 ]; then
+  log "Stage 14: interleaved students on nested subsets of train_unsup, x($sweep_ratios) the labelled hours"
+  ssl_sweep "$sweep_ratios"
+fi
+
+if $dist && [ $stage -le 15 ] && [ $stop_stage -ge 15 ]; then
+  log "Stage 15: the interleaved student under torchrun ($dist_nproc processes), sync modes: $dist_modes"
+  for mode in $dist_modes; do
+    dist_student $mode
+  done
 fi
 
 if [ $stage -le 16 ] && [ $stop_stage -ge 16 ]; then
