@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     p.add_argument("--boost-silence", type=float, default=1.0)
     p.add_argument("--cmn", choices=["speaker", "utt", "none"], default="speaker")
     p.add_argument("--ctm", default=None, help="true phone segmentation (<utt> 1 <start> <dur> <phone>)")
+    p.add_argument("--force", action="store_true", help="align even if --out is up to date")
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args(argv)
     setup_logging(a.verbose)
@@ -41,9 +42,13 @@ def main(argv=None) -> int:
         if not Path(path).exists():
             p.error(f"{what} {path} does not exist")
 
+    from asrkit.utils.atomic import atomic_write_text, mark_done, up_to_date
+
+    if not a.force and up_to_date(a.out, [a.model, a.cuts, a.ctm]):
+        log.info("%s is up to date (newer than the model and the cuts); --force realigns", a.out)
+        return 0
     from asrkit.gmm import (AlignOptions, FeatConfig, GmmModel, LangInfo, align_corpus, corpus_boundaries,
                             load_corpus, read_ctm, save_alignments)
-    from asrkit.utils.atomic import atomic_write_text
 
     model = GmmModel.load(a.model)
     lang = LangInfo.read(a.lang)
@@ -64,6 +69,7 @@ def main(argv=None) -> int:
         log.info("boundaries: %s", st)
         atomic_write_text(out.parent / "boundaries.json", json.dumps(st.summary(), indent=1) + "\n")
         print(st)
+    mark_done(out)  # last: a killed run leaves no marker and is redone
     return 0
 
 

@@ -34,5 +34,13 @@ def test_train_and_align_cli(tmp_path, capsys):
 
     ali = load_alignments(tmp_path / "ali" / "ali.pt")
     assert len(ali["alis"]) == 14 and not ali["failed"]
+    # up to date: a second run leaves the alignment alone; --force redoes it
+    args = ["--model", str(tmp_path / "tri" / "final.mdl"), "--cuts", str(cuts), "--lang", str(lang), "--out",
+            str(tmp_path / "ali" / "ali.pt")]
+    before = (tmp_path / "ali" / "ali.pt").stat().st_mtime_ns
+    assert align_gmm.main(args) == 0
+    assert (tmp_path / "ali" / "ali.pt").stat().st_mtime_ns == before
+    assert align_gmm.main(args + ["--force"]) == 0
+    assert (tmp_path / "ali" / "ali.pt").stat().st_mtime_ns > before
     with pytest.raises(SystemExit):
         train_gmm.main(["--type", "tri", "--cuts", str(cuts), "--lang", str(lang), "--out-dir", str(tmp_path / "x")])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -181,14 +182,14 @@ def test_overfitted_network_decodes_its_training_data(recipe: Path, tmp_path, re
     out = tmp_path / "overfit"
     senone = recipe / "exp" / "senone"
     steps = [
-        ["python", "-m", "asrkit.bin.train_nnet", "--config", "conf/teacher.yaml", "--dropout", "0",
+        [sys.executable, "-m", "asrkit.bin.train_nnet", "--config", "conf/teacher.yaml", "--dropout", "0",
          "--train-cuts", f"{senone}/cuts_train_sup.jsonl.gz", "--dev-cuts", f"{senone}/cuts_train_sup.jsonl.gz",
          "--cmvn", "data/cmvn.npz", "--num-senones", str(len(__import__("numpy").load(senone / "senone_counts.npy"))),
          "--num-epochs", "30", "--warmup-steps", "10", "--out-dir", str(out), "--progress", "false"],
-        ["python", "-m", "asrkit.bin.nnet_forward", "--model", f"{out}/best.pt", "--cuts",
+        [sys.executable, "-m", "asrkit.bin.nnet_forward", "--model", f"{out}/best.pt", "--cuts",
          "data/fbank/cuts_train_sup.jsonl.gz", "--cmvn", "data/cmvn.npz", "--priors", f"{senone}/senone_counts.npy",
          "--out", f"{out}/decode/scores"],
-        ["python", "-m", "asrkit.bin.decode", "--graph", f"{senone}/graph", "--scores", f"{out}/decode/scores",
+        [sys.executable, "-m", "asrkit.bin.decode", "--graph", f"{senone}/graph", "--scores", f"{out}/decode/scores",
          "--ref", "data/train_sup/text", "--lm-weights", "1:5", "--out", f"{out}/decode"],
     ]
     for cmd in steps:

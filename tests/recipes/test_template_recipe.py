@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def corpus(tmp_path_factory, recipe_tools) -> Path:
     """A tiny synthetic corpus, all of its sets merged into one transcribed Kaldi data dir ``all/``."""
     repo = recipe_tools.repo
     root = tmp_path_factory.mktemp("corpus")
-    proc = subprocess.run([str(repo / ".venv" / "bin" / "python"), str(repo / "local" / "make_synth_corpus.py"),
+    proc = subprocess.run([sys.executable, str(repo / "local" / "make_synth_corpus.py"),
                            "--tiny", "--nj", "2", "--no-progress", str(root)], capture_output=True, text=True,
                           env={**recipe_tools.env, "PYTHONPATH": str(repo)}, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
