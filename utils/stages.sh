@@ -72,8 +72,8 @@ ssl_sweep() {
 # Stage 15: the interleaved student (stage 11's data and settings) trained by ${dist_nproc:-2} processes
 # under torchrun (gloo on CPU) with sync mode $1 (ddp|gtc|bmuf|ma) and the sync options $dist_opts, into
 # exp/dist_$1, decoded. Rank 0 writes <dir>/comm.json: bytes sent per worker, compression
-# against dense all-reduce, training wall time. A finished run is not relaunched: a relaunch would
-# resume with nothing left to do and rewrite comm.json with that empty run's wall time.
+# against dense all-reduce, training wall time. A finished run is not relaunched (it would only pay
+# torchrun's start-up; the trainer keeps the trained run's comm.json either way).
 dist_student() {
   local dir=exp/dist_$1
   if [ ! -f $dir/.best.pt.done ]; then

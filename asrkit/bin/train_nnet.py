@@ -97,8 +97,7 @@ def main(argv=None) -> int:
     overrides = {k[4:]: v for k, v in vars(a).items() if k.startswith("cfg_")}
     from asrkit.dist.launch import ConfigMismatchError as DistConfigMismatch
     from asrkit.dist.launch import cleanup, file_checksum
-    from asrkit.nnet.train import setup_distributed, sync_config_from_args, train
-    from asrkit.utils.atomic import mark_done
+    from asrkit.nnet.train import mark_finished, setup_distributed, sync_config_from_args, train
 
     try:
         cfg = load_config(a.config, overrides)
@@ -118,8 +117,7 @@ def main(argv=None) -> int:
         cleanup()
         return 1
     if info.rank == 0:
-        if res.stopped in ("done", "newbob") and (Path(a.out_dir) / "best.pt").exists():
-            mark_done(Path(a.out_dir) / "best.pt")
+        mark_finished(res)
         print(f"train_nnet: {res.step} steps, {res.epoch} epochs, best dev frame accuracy {res.best_dev_acc:.4f}, "
               f"stopped: {res.stopped}, out: {res.out_dir}")
     cleanup()

@@ -83,9 +83,8 @@ def main(argv=None) -> int:
     from asrkit.dist.launch import ConfigMismatchError as DistConfigMismatch
     from asrkit.dist.launch import cleanup, file_checksum
     from asrkit.nnet.ssl import SslConfig, SslTrainer, open_pseudo_labels
-    from asrkit.nnet.train import setup_distributed, sync_config_from_args
+    from asrkit.nnet.train import mark_finished, setup_distributed, sync_config_from_args
     from asrkit.pseudo.shards import LabelMismatchError, ShardError
-    from asrkit.utils.atomic import mark_done
 
     overrides = {k[4:]: v for k, v in vars(a).items() if k.startswith("cfg_")}
     try:
@@ -121,8 +120,7 @@ def main(argv=None) -> int:
         return 1
     res = trainer.run()
     if info.rank == 0:
-        if res.stopped in ("done", "newbob") and (Path(a.out_dir) / "best.pt").exists():
-            mark_done(Path(a.out_dir) / "best.pt")
+        mark_finished(res)
         print(f"train_student ({a.mode}): {res.step} steps, {res.epoch} epochs, best dev frame accuracy "
               f"{res.best_dev_acc:.4f}, stopped: {res.stopped}, out: {res.out_dir}")
     cleanup()

@@ -51,7 +51,7 @@ from asrkit.nnet.losses import compute_loss
 from asrkit.nnet.models import LstmAcousticModel, ModelConfig, build_model
 from asrkit.nnet.presets import preset
 from asrkit.nnet.sampler import BucketingBatchSampler, shard_positions
-from asrkit.utils.atomic import atomic_write_text
+from asrkit.utils.atomic import atomic_write_text, mark_done
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,13 @@ class LrScheduler:
     def load_state_dict(self, st: Dict) -> None:
         self.scale, self.halving, self.stop, self.prev_dev_loss = (st["scale"], st["halving"], st["stop"],
                                                                   st["prev_dev_loss"])
+
+
+def mark_finished(res: "TrainResult") -> None:
+    """The ``.best.pt.done`` marker a recipe tests to skip a finished network (rank 0 calls it)."""
+    best = Path(res.out_dir) / "best.pt"
+    if res.stopped in ("done", "newbob") and best.exists():
+        mark_done(best)
 
 
 @dataclass
@@ -647,8 +654,10 @@ class Trainer:
             self.sync.accounting.log_to(self.tb, self.step)
 
     def _write_comm_summary(self, seconds: float, steps_this_run: int) -> None:
-        """``comm.json`` (rank 0): the accounting of every rank, wall time and a cross-rank weight check."""
-        if self.sync is None:
+        """``comm.json`` (rank 0): the accounting of every rank, wall time and a cross-rank weight check.
+        A launch that made no step (a finished run relaunched) keeps the record of the run that trained;
+        every rank takes the same branch (the step count is the same on all), so the gathers stay matched."""
+        if self.sync is None or steps_this_run == 0:
             return
         mode = self.sync_cfg.mode
         summaries = self._gather(self.sync.accounting.summary())

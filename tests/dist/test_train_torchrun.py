@@ -147,6 +147,11 @@ def test_sync_mode_under_torchrun(mode, toy, tmp_path):
     assert ck["world_size"] == 2 and len(ck["dist"]["ranks"]) == 2
     if mode == "bmuf":
         assert {"w_init", "w_global", "delta"} <= set(ck["dist"]["sync"]["impl"])
+        # a relaunch of the finished run trains nothing and keeps the record of the run that trained
+        before = (out / "comm.json").read_bytes()
+        r2 = _torchrun(args, tmp_path)
+        assert r2.returncode == 0, r2.stderr[-3000:]
+        assert (out / "comm.json").read_bytes() == before
     assert f"step {steps}" in r.stderr and "communication (rank 0 of 2)" in r.stderr
     assert "rank 1 of 2" not in r.stderr  # rank 1 logs warnings and errors only
     _RESULTS[mode] = comm
