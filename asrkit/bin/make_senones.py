@@ -53,7 +53,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-oov", action="store_true",
                    help="keep cuts with words missing from the lexicon (default: leave them out)")
     p.add_argument("--beam", type=float, default=10.0, help="alignment beam (sets aligned here)")
-    p.add_argument("--retry-beam", type=float, default=40.0)
+    p.add_argument("--retry-beam", type=float, default=160.0,
+                   help="retry beam of the sets aligned here (default 160: their speakers are unseen by the GMM)")
     p.add_argument("--boost-silence", type=float, default=1.0)
     p.add_argument("--text-from", action="append", default=[], metavar="SET=[FEATSET:]MANIFEST",
                    help="SET's features are FEATSET's (default SET), its text MANIFEST's supervisions (repeatable)")
