@@ -84,8 +84,18 @@ def init_distributed(backend: str = "auto", timeout_s: float = 1800.0) -> DistIn
     if be == "nccl":
         torch.cuda.set_device(local_rank)
         device = f"cuda:{local_rank}"
-    dist.init_process_group(be, init_method="env://", rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=timeout_s))
+    timeout = datetime.timedelta(seconds=timeout_s)
+    restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    if restart > 0 and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+        # torchrun restarted the workers: its agent's store still holds the previous attempt's gloo
+        # addresses under the same keys, and a rank that reads them before its peer rewrites them connects
+        # to a dead port ("Connection refused"). A prefix per attempt keeps the attempts apart.
+        store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=False,
+                              timeout=timeout)
+        dist.init_process_group(be, store=dist.PrefixStore(f"asrkit/attempt_{restart}", store), rank=rank,
+                                world_size=world, timeout=timeout)
+    else:
+        dist.init_process_group(be, init_method="env://", rank=rank, world_size=world, timeout=timeout)
     log.info("rank %d/%d (local %d) initialised: backend %s, device %s, master %s:%s", rank, world,
              local_rank, be, device, os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"])
     return DistInfo(rank, world, local_rank, be, device, True)
