@@ -6,8 +6,8 @@
 #
 # A recipe replaces one stage by defining its own stage_N after sourcing this file (stage 3's work is
 # also lang_stage, for a recipe that prepares more input first). Sourced after
-# parse_options.sh and utils/log.sh by egs/librispeech/s5 and egs/TEMPLATE/s5 (egs/synth and
-# egs/speechocean762 write their stages out with utils/stages.sh).
+# parse_options.sh and utils/log.sh by every recipe (egs/synth and egs/speechocean762 run stages 7-16
+# from here; their stages 0-6 are their own, with utils/stages.sh).
 #
 # Variables read (defaults in brackets):
 #   sets            every set: train_sup, train_unsup (optional: stages 10-15 need it), evaluation sets
@@ -19,19 +19,81 @@
 #                   [""] a word list or text whose words join the lexicon
 #   lm_order, lm_prune, lm_text [""]: extra LM training text besides train_sup's transcripts
 #   mono_gauss, tri_leaves, tri_gauss, num_senones, senone_tree_thresh, gmm_lm_weights, gmm_decode_opts
-#   teacher_conf, student_conf, nnet_opts [""] (TrainConfig overrides), nnet_lm_weights, stream_chunk,
-#   topk, labelled_lr_mult, pseudo_shard_size [500]
+#   teacher_conf, student_conf, nnet_opts [""] (TrainConfig overrides of every network), ssl_opts [""]
+#   (more overrides of the students trained on labelled + unlabelled data, e.g. fewer epochs: each of
+#   their epochs passes over both), nnet_lm_weights, nnet_decode_opts [""], stream_chunk, topk,
+#   labelled_lr_mult, pseudo_shard_size [500]
 #   sweep [false], sweep_ratios ["1 2"]; dist [false], dist_modes ["ddp gtc bmuf"], dist_nproc [2], dist_opts
 #   report_title
 # Outputs: those of design.md's stage table (data/, exp/<system>/, RESULTS.md).
 
 shared_stages() {
-  local n
-  for n in $(seq $1 $2); do
-    if [ $stage -le $n ] && [ $stop_stage -ge $n ]; then
-      stage_$n
+  local n first=$1 last=$2 lanes=()
+  _run() { [ $first -le $1 ] && [ $last -ge $1 ] && [ $stage -le $1 ] && [ $stop_stage -ge $1 ]; }
+  _in_lane() { [[ " ${lanes[*]} " == *" $1 "* ]]; }
+  for n in $(seq $first $last); do
+    _run $n || continue
+    _in_lane $n && continue
+    if [ $n -ge 14 ]; then lane_wait_all; fi
+    if [ "${ngpu:-0}" -eq 0 ] && [ $n -eq 7 ]; then  # CPU: lanes (see above)
+      local s students=()
+      for s in 9 13; do if _run $s; then students+=($s); fi; done
+      if [ ${#students[@]} -gt 0 ]; then lane_start students _lane_stages "${students[@]}"; lanes+=("${students[@]}"); fi
+    fi
+    if [ "${ngpu:-0}" -eq 0 ] && [ $n -eq 11 ] && _run 12; then
+      lane_start segregated _lane_stages 12; lanes+=(12)
+    fi
+    stage_$n
+  done
+  lane_wait_all
+}
+
+# Background lanes. On CPU (ngpu 0) the trainings that do not depend on each other run side by side:
+# each network trains on one thread (conf/*.yaml), so on two cores stages 9 and 13 (the supervised-only
+# and oracle students, which need only stage 6) run beside stage 7 (the teacher), and stage 12 beside
+# stage 11. Stages 14-16 wait for every lane. A lane's output goes to exp/log/<name>.log; a
+# failed lane fails the recipe with its log's tail; a recipe that fails kills its lanes.
+declare -A lane_pids=()
+
+# lane_start NAME COMMAND...: COMMAND (a function or program) in the background.
+lane_start() {
+  local name=$1; shift
+  mkdir -p exp/log
+  log "lane '$name' started in the background: $* (log: exp/log/$name.log)"
+  "$@" > exp/log/$name.log 2>&1 &
+  lane_pids[$name]=$!
+}
+
+# lane_wait_all: waits for every lane; the first failure ends the recipe.
+lane_wait_all() {
+  local name
+  for name in "${!lane_pids[@]}"; do
+    if wait "${lane_pids[$name]}"; then
+      log "lane '$name' finished (exp/log/$name.log)"
+      unset "lane_pids[$name]"
+    else
+      tail -n 30 exp/log/$name.log >&2
+      log "lane '$name' failed: see exp/log/$name.log"
+      exit 1
     fi
   done
+}
+
+_lane_kill() {  # the lane's shell first (else it would go on to its next command), then its children
+  local pid kids
+  for pid in "${lane_pids[@]}"; do
+    kids=$(pgrep -P "$pid" || true)
+    kill "$pid" 2>/dev/null || true
+    [ -z "$kids" ] || kill $kids 2>/dev/null || true
+  done
+}
+trap _lane_kill EXIT
+
+
+# The stages $1.. one after the other (a lane's body).
+_lane_stages() {
+  local n
+  for n in "$@"; do stage_$n; done
 }
 
 has_set() { [[ " $sets " == *" $1 "* ]]; }
@@ -78,7 +140,7 @@ train_student_into() {
   shift 2
   local unsup=()
   [ $mode = supervised ] || unsup=(--unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz --pseudo-dir exp/pseudo
-                                   --labelled-lr-mult $labelled_lr_mult)
+                                   --labelled-lr-mult $labelled_lr_mult ${ssl_opts:-})
   nnet_train $dir asrkit.bin.train_student --mode $mode --config $student_conf --tree exp/senone/tree \
     --dev-cuts exp/senone/cuts_${dev_set:-dev}.jsonl.gz --cmvn data/cmvn.npz --num-senones $(senone_count) \
     --out-dir $dir "${unsup[@]}" "$@"
@@ -102,7 +164,7 @@ shared_nnet_decode() {
       --cmvn data/cmvn.npz --priors exp/senone/senone_counts.npy --streaming $streaming --chunk $stream_chunk \
       $(nnet_device_opts) --out $sys/decode_$set/scores
     python -m asrkit.bin.decode --graph exp/senone/graph --scores $sys/decode_$set/scores --ref data/$set/text \
-      $(lm_weight_opts $sys $set "$nnet_lm_weights") --nj $nj --out $sys/decode_$set
+      $(lm_weight_opts $sys $set "$nnet_lm_weights") ${nnet_decode_opts:-} --nj $nj --out $sys/decode_$set
   done
 }
 
@@ -227,7 +289,7 @@ stage_13() {
   make_senones_for ,train_unsup_oracle \
     --text-from train_unsup_oracle=train_unsup:data/manifests/oracle/cuts_train_unsup.jsonl.gz
   train_student_into supervised exp/student_oracle \
-    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz
+    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz ${ssl_opts:-}
   shared_nnet_decode exp/student_oracle true
 }
 
@@ -264,7 +326,7 @@ stage_15() {
         --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz \
         --pseudo-dir exp/pseudo --labelled-lr-mult $labelled_lr_mult --dev-cuts exp/senone/cuts_${dev_set:-dev}.jsonl.gz \
         --cmvn data/cmvn.npz --num-senones $(senone_count) --sync $mode ${dist_opts:-} "${dev[@]}" --out-dir $dir \
-        ${nnet_opts:-}
+        ${nnet_opts:-} ${ssl_opts:-}
     fi
     shared_nnet_decode $dir true
   done

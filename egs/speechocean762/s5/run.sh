@@ -68,6 +68,7 @@ help_message="Usage: $0 [options]
 . utils/parse_options.sh
 . utils/log.sh
 . utils/stages.sh
+. utils/shared_stages.sh
 
 sets="train_sup train_unsup dev test"
 labelled_sets="train_sup dev test"
@@ -143,6 +144,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
 fi
 
 report_title="egs/speechocean762/s5 results"
-nnet_stages   # stages 7-16 (utils/stages.sh): networks, pseudo-labels, students, sweep, dist, report
+pseudo_shard_size=200
+shared_stages 7 16   # networks, pseudo-labels, students, sweep, dist, report (utils/shared_stages.sh)
 
 log "Done: stages $stage..$stop_stage"

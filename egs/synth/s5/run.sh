@@ -76,6 +76,7 @@ help_message="Usage: $0 [options]
 . utils/parse_options.sh
 . utils/log.sh
 . utils/stages.sh
+. utils/shared_stages.sh
 
 nnet_opts=             # TrainConfig overrides given to every network training (after the yaml)
 if $tiny; then         # what 30 s of speech supports; every stage runs in seconds
@@ -161,6 +162,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
 fi
 
 report_title="egs/synth/s5 results"
-nnet_stages   # stages 7-16 (utils/stages.sh): networks, pseudo-labels, students, sweep, dist, report
+sets="$all_sets"; pseudo_shard_size=200
+shared_stages 7 16   # networks, pseudo-labels, students, sweep, dist, report (utils/shared_stages.sh)
 
 log "Done: stages $stage..$stop_stage"

@@ -1,0 +1,83 @@
+"""utils/shared_stages.sh's driver: stage ranges, and the background lanes (stages 9 and 13 beside 7, 12
+beside 11 on CPU; none on GPUs; a failed lane fails the recipe; 14-16 wait for every lane).
+
+The stage functions are replaced by stubs that append "start N" / "end N" to a trace file, so the order
+in which stages start and end shows what ran side by side."""
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = r"""
+set -euo pipefail
+. {root}/utils/log.sh
+. {root}/utils/shared_stages.sh
+stage={stage}; stop_stage={stop}; ngpu={ngpu}
+for n in $(seq 2 16); do
+  eval "stage_$n() {{ echo start $n >> trace; [ $n != {fail} ] || exit 3; sleep {delay}; echo end $n >> trace; }}"
+done
+# the long stages: 7 (teacher) outlasts 9 and 13; 11 outlasts 12
+stage_7() {{ echo start 7 >> trace; sleep {t7}; echo end 7 >> trace; }}
+stage_11() {{ echo start 11 >> trace; sleep 1; echo end 11 >> trace; }}
+shared_stages 2 16
+echo finished >> trace
+"""
+
+
+def run(tmp_path: Path, stage=2, stop=16, ngpu=0, fail=0, delay=0.1, t7=1.5):
+    script = tmp_path / "run.sh"
+    script.write_text(SCRIPT.format(root=ROOT, stage=stage, stop=stop, ngpu=ngpu, fail=fail, delay=delay, t7=t7))
+    proc = subprocess.run(["bash", str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    trace = (tmp_path / "trace").read_text().split("\n")[:-1] if (tmp_path / "trace").exists() else []
+    return proc, trace
+
+
+def test_cpu_lanes_run_students_beside_the_teacher(tmp_path):
+    proc, trace = run(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(t for t in trace if t.startswith("start")) == sorted(f"start {n}" for n in range(2, 17))
+    pos = {t: i for i, t in enumerate(trace)}
+    # 9 and 13 start while 7 runs (before it ends), one after the other in their lane
+    assert pos["start 7"] < pos["end 13"] < pos["end 7"]
+    assert pos["start 9"] < pos["end 7"] and pos["end 9"] < pos["start 13"]
+    assert pos["start 12"] < pos["end 11"]  # 12 beside 11
+    for n in (9, 12, 13):  # 14-16 wait for every lane
+        assert pos[f"end {n}"] < pos["start 14"]
+    assert trace[-1] == "finished"
+    assert (tmp_path / "exp" / "log" / "students.log").exists()
+    assert "lane 'students' started" in proc.stderr
+
+
+def test_gpu_runs_stages_in_order(tmp_path):
+    proc, trace = run(tmp_path, ngpu=1)
+    assert proc.returncode == 0, proc.stderr
+    expected = [x for n in range(2, 17) for x in (f"start {n}", f"end {n}")] + ["finished"]
+    assert trace == expected
+
+
+@pytest.mark.parametrize("stage,stop,ran", [(9, 9, [9]), (8, 10, [8, 9, 10]), (13, 16, [13, 14, 15, 16])])
+def test_stage_range_without_stage_7_runs_in_order(tmp_path, stage, stop, ran):
+    proc, trace = run(tmp_path, stage=stage, stop=stop)
+    assert proc.returncode == 0, proc.stderr
+    assert trace == [x for n in ran for x in (f"start {n}", f"end {n}")] + ["finished"]
+
+
+def test_a_failed_lane_fails_the_recipe_naming_its_log(tmp_path):
+    proc, trace = run(tmp_path, fail=9)
+    assert proc.returncode != 0
+    assert "lane 'students' failed: see exp/log/students.log" in proc.stderr
+    assert "start 14" not in trace and "finished" not in trace
+    assert "end 7" in trace  # the foreground went on until it needed the lane
+
+
+def test_a_failed_foreground_stage_stops_its_lanes(tmp_path):
+    proc, trace = run(tmp_path, fail=8, delay=1.0, t7=0.1)  # 8 fails while the lane sleeps in 9
+    assert proc.returncode != 0
+    time.sleep(2.5)  # a lane left running would end 9 and run 13 by now
+    trace = (tmp_path / "trace").read_text().split("\n")[:-1]
+    assert "start 9" in trace and "end 9" not in trace and "start 13" not in trace, trace
