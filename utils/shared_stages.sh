@@ -297,14 +297,20 @@ stage_14() {
   ${sweep:-false} || return 0
   need_unsup 14 || return 0
   log "Stage 14: interleaved students on nested subsets of train_unsup (${sweep_ratios:-1 2} x the labelled hours)"
-  local r dir
+  # Each point gets about as many updates as stage 11's student (its epochs scaled by the ratio of the
+  # hours seen per epoch), so that the sweep varies the data and not the length of training.
+  local history=exp/student_ssl_inter/history.jsonl r dir epochs
+  if [ ! -s $history ]; then log "Stage 14 needs stage 11's student ($history: its number of epochs)"; return 1; fi
   for r in ${sweep_ratios:-1 2}; do
     dir=exp/sweep/x$r
     python -m asrkit.bin.subset_cuts --cuts data/fbank/cuts_train_unsup.jsonl.gz \
       --ratio-of exp/senone/cuts_train_sup.jsonl.gz --ratio $r --seed ${sweep_seed:-0} \
       --out $dir/cuts_unsup.jsonl.gz --summary $dir/sweep.json
+    epochs=$(python -c "import json, math, sys
+s, e11 = json.load(open(sys.argv[1])), json.loads(open(sys.argv[2]).read().splitlines()[-1])['epoch']
+print(math.ceil(e11 * (s['labelled_hours'] + s['source_hours']) / (s['labelled_hours'] + s['hours'])))" $dir/sweep.json $history)
     train_student_into interleaved $dir --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz \
-      --unlabelled-cuts $dir/cuts_unsup.jsonl.gz
+      --unlabelled-cuts $dir/cuts_unsup.jsonl.gz --num-epochs $epochs
     shared_nnet_decode $dir true
   done
 }
