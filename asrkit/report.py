@@ -257,9 +257,13 @@ def write_report(exp_dir: PathLike, data_dir: PathLike, sets: Sequence[str], out
             s1, s2 = boot["system1"], boot["system2"]
             overlap = not (s2["ci95max"] < s1["ci95min"] or s1["ci95max"] < s2["ci95min"])
             gap = ""
-            if s in oracle and a.wer != oracle[s].wer:
-                gap = f"{100.0 * (a.wer - b.wer) / (a.wer - oracle[s].wer):.0f}%"
-            verdict = "none (intervals overlap)" if overlap else f"{rel:.1f}%"
+            if s in oracle:  # a share of the gap means something only when the oracle is better
+                gap = (f"{100.0 * (a.wer - b.wer) / (a.wer - oracle[s].wer):.0f}%" if oracle[s].wer < a.wer
+                       else "- (oracle not better)")
+            if overlap:
+                verdict = "none (intervals overlap)"
+            else:
+                verdict = f"{rel:.1f}%" if rel > 0 else f"none (worse by {-rel:.1f}%)"
             rows.append(f"| `{name}` | {s} | {a.wer:.2f} [{100 * s1['ci95min']:.2f}, {100 * s1['ci95max']:.2f}] | "
                         f"{b.wer:.2f} [{100 * s2['ci95min']:.2f}, {100 * s2['ci95max']:.2f}] | {rel:.1f}% | "
                         f"{verdict} | {boot['p_s2_improv_over_s1']:.3f} | {gap} |")

@@ -53,6 +53,21 @@ def test_overlapping_intervals_report_no_reduction(tmp_path):
     assert "none (intervals overlap)" in text
 
 
+def test_a_worse_student_and_a_worse_oracle_are_not_reported_as_gains(tmp_path):
+    refs = {f"u{i}": ["A", "B", "C", "D"] for i in range(24)}
+    data = tmp_path / "data" / "test"
+    data.mkdir(parents=True)
+    (data / "text").write_text("".join(f"{u} A B C D\n" for u in refs))
+    exp = tmp_path / "exp"
+    _decode_dir(exp, "student_sup", "test", {u: (["A", "B", "C", "X"] if u == "u0" else ["A", "B", "C", "D"])
+                                             for u in refs}, refs)  # 1.04% WER
+    _decode_dir(exp, "student_ssl_seg", "test", {u: ["A", "B", "C", "X"] for u in refs}, refs)  # 25%
+    _decode_dir(exp, "student_oracle", "test", {u: ["A", "B", "X", "X"] for u in refs}, refs)  # 50%
+    text = write_report(exp, tmp_path / "data", ["test"], tmp_path / "R.md", plot=False)
+    row = next(line for line in text.splitlines() if line.startswith("| `student_ssl_seg` | test"))
+    assert "none (worse by" in row and "- (oracle not better)" in row, row
+
+
 def test_missing_systems_are_absent(tmp_path):
     assert collect(tmp_path, ["dev"]) == {}
 

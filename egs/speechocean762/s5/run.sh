@@ -97,7 +97,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "Stage 2: fbank for every set, MFCC for the labelled ones, CMVN from train_sup"
+  log "Stage 2: fbank and MFCC for every set (train_unsup's MFCC only for the oracle), CMVN from train_sup"
   for set in $sets; do
     python -m asrkit.bin.compute_features --cuts data/manifests/cuts_$set.jsonl.gz \
       --out-dir data/fbank --set $set --kind fbank --num-jobs $nj
