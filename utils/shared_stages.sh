@@ -96,6 +96,27 @@ _lane_stages() {
   for n in "$@"; do stage_$n; done
 }
 
+# The options of stages 7-16, with the recipe's current values, for its help_message (run.sh sources
+# this file before building that message).
+nnet_stage_options_help() {
+  cat <<EOF
+  --teacher-conf / --student-conf FILE   network training configs (default $teacher_conf / $student_conf)
+  --nnet-lm-weights W          LM weights swept on dev for the networks (default $nnet_lm_weights)
+  --nnet-decode-opts "OPTS"    decoder options of the networks (default "${nnet_decode_opts:-}")
+  --topk K                     teacher posteriors kept per frame (default $topk)
+  --labelled-lr-mult M         learning-rate multiplier on labelled batches (default $labelled_lr_mult)
+  --ssl-opts "OPTS"            TrainConfig overrides of the students on labelled + unlabelled data
+                               (default "$ssl_opts")
+  --sweep true|false           stage 14: interleaved students on nested subsets of train_unsup (default $sweep)
+  --sweep-ratios "R1 R2"       their unlabelled/labelled hour ratios (default "$sweep_ratios")
+  --sweep-seed S               seed of the subsets (default $sweep_seed)
+  --dist true|false            stage 15: the interleaved student under torchrun per sync mode (default $dist)
+  --dist-modes "M1 M2"         sync modes, of ddp gtc bmuf ma (default "$dist_modes")
+  --dist-nproc N               processes (default $dist_nproc)
+  --dist-opts "OPTS"           sync options of train_student (default "$dist_opts")
+EOF
+}
+
 has_set() { [[ " $sets " == *" $1 "* ]]; }
 
 # The evaluation sets, dev sets first: a test set's LM weight comes from a dev set's decoding.

@@ -26,7 +26,7 @@ senone_tree_thresh=50  # smallest likelihood gain of a senone-tree split (Kaldi'
 gmm_lm_weights=9:15:3  # LM weights swept when decoding dev with the GMMs
 gmm_decode_opts="--beam 11 --max-active 3000"
 nnet_lm_weights=2:5:1  # LM weights swept when decoding dev with the networks (every network chose 3 of 1:9:2)
-nnet_decode_opts="--beam 10 --max-active 2000"  # 2.5x faster than 13/7000, equal dev WER (50.15, ssl_inter)
+nnet_decode_opts="--beam 10 --max-active 2000"  # 2.5x faster than 13/7000 at equal dev WER (50.15, ssl_inter; measured with the previous session's models)
 teacher_conf=conf/teacher.yaml
 student_conf=conf/student.yaml
 stream_chunk=32        # the student decodes streaming, 32 frames (0.96 s) at a time
@@ -40,6 +40,8 @@ dist=false             # stage 15: the interleaved student under torchrun, once 
 dist_modes="ddp gtc bmuf"
 dist_nproc=2           # processes (gloo on CPU; one thread each, see conf/student.yaml)
 dist_opts="--sync-period 50 --gtc-target-fraction 0.01"  # BMUF block length, GTC share of elements sent (0.001 barely trained in 553 steps)
+
+. utils/shared_stages.sh   # stages 7-16 and their options' help
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
@@ -56,19 +58,7 @@ help_message="Usage: $0 [options]
   --mono-gauss G / --tri-leaves L / --tri-gauss G   GMM sizes (default $mono_gauss / $tri_leaves / $tri_gauss)
   --num-senones N              leaves of the 30 ms senone tree (default $num_senones)
   --senone-tree-thresh T       smallest gain of a senone-tree split (default $senone_tree_thresh)
-  --teacher-conf / --student-conf FILE   network training configs (default $teacher_conf / $student_conf)
-  --nnet-lm-weights W          LM weights swept on dev for the networks (default $nnet_lm_weights)
-  --topk K                     teacher posteriors kept per frame (default $topk)
-  --labelled-lr-mult M         learning-rate multiplier on labelled batches (default $labelled_lr_mult)
-  --ssl-opts \"OPTS\"            TrainConfig overrides of the students on labelled + unlabelled data
-                               (default \"$ssl_opts\")
-  --sweep true|false           stage 14: interleaved students on nested subsets of train_unsup (default $sweep)
-  --sweep-ratios \"R1 R2\"       their unlabelled/labelled hour ratios (default \"$sweep_ratios\")
-  --sweep-seed S               seed of the subsets (default $sweep_seed)
-  --dist true|false            stage 15: the interleaved student under torchrun per sync mode (default $dist)
-  --dist-modes \"M1 M2\"         sync modes, of ddp gtc bmuf ma (default \"$dist_modes\")
-  --dist-nproc N               processes (default $dist_nproc)
-  --dist-opts \"OPTS\"           sync options of train_student (default \"$dist_opts\")
+$(nnet_stage_options_help)
   --gmm-lm-weights W           LM weights swept on dev for the GMM systems (default $gmm_lm_weights)"
 
 . ./path.sh
@@ -76,7 +66,6 @@ help_message="Usage: $0 [options]
 . utils/parse_options.sh
 . utils/log.sh
 . utils/stages.sh
-. utils/shared_stages.sh
 
 nnet_opts=             # TrainConfig overrides given to every network training (after the yaml)
 if $tiny; then         # what 30 s of speech supports; every stage runs in seconds
