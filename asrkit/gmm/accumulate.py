@@ -11,7 +11,7 @@ them and they are summed (``a + b``, :meth:`GmmStats.add`), like ``gmm-sum-accs`
 :func:`update_model` is Kaldi's ``MleDiagGmmUpdate`` (same rules: a Gaussian with occupancy at most
 ``min_gaussian_occupancy`` or weight at most ``min_gaussian_weight`` is not updated and is removed
 unless it is the pdf's last one, variances floored at ``min_variance``), the transition model's
-``mle_update``, then ``split_by_count`` mixing-up to a total number of Gaussians.
+``mle_update``, then mixing-up to a total number of Gaussians (:mod:`asrkit.gmm.mixup`, seeded).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from asrkit.fst import kaldi_hmm_gmm
+from asrkit.gmm.mixup import split_by_count
 
 log = logging.getLogger(__name__)
 _BLOCK = 200_000  # frames handled at once (bounds memory)
@@ -152,6 +153,7 @@ class UpdateConfig:
     perturb_factor: float = 0.01  # mixing up
     power: float = 0.2
     min_count: float = 20.0
+    seed: int = 0  # of the mixing-up perturbation
 
 
 @dataclass
@@ -176,6 +178,7 @@ def _update_gmm(g, occ, x, x2, cfg: UpdateConfig):
     tot = occ.sum()
     prob = occ / tot if tot > 0 else np.full(ng, 1.0 / ng)
     ok = (occ > cfg.min_gaussian_occupancy) & (prob > cfg.min_gaussian_weight)
+    w[~ok] = np.maximum(prob[~ok], cfg.min_gaussian_weight)  # what Kaldi gives those it keeps
     floored = 0
     if ok.any():
         o = occ[ok][:, None]
@@ -219,8 +222,7 @@ def update_model(model, stats: GmmStats, cfg: UpdateConfig = UpdateConfig(),
     if res.pdfs_without_data:
         log.info("%d of %d pdfs had no data", res.pdfs_without_data, am.num_pdfs)
     if mixup and mixup > am.num_gauss:
-        am.split_by_count(state_occs=stats.pdf_occs().astype(np.float32), target_components=int(mixup),
-                          perturb_factor=cfg.perturb_factor, power=cfg.power, min_count=cfg.min_count)
+        split_by_count(am, stats.pdf_occs(), int(mixup), cfg.perturb_factor, cfg.power, cfg.min_count, cfg.seed)
     am.compute_gconsts()
     res.num_gauss = int(am.num_gauss)
     return res

@@ -54,7 +54,7 @@ def train_mono(corpus: Corpus, lang: Union[LangInfo, PathLike], out_dir: PathLik
     if finished is not None:
         return finished
     opts = AlignOptions(beam=config.beam, retry_beam=config.retry_beam, boost_silence=config.boost_silence)
-    upd = UpdateConfig(power=config.power)
+    upd = UpdateConfig(power=config.power, seed=config.seed)
     n_iters = max(1, config.num_iters)
 
     model0: Optional[GmmModel] = None
@@ -90,8 +90,8 @@ def train_mono(corpus: Corpus, lang: Union[LangInfo, PathLike], out_dir: PathLik
         alis, failed = r.alis, {**graph_failed, **r.failed}
         if not alis:
             raise ValueError("flat start failed for every utterance (see the warnings above)")
-        res = update_model(model, r.stats, UpdateConfig(min_gaussian_occupancy=3.0, power=config.power),
-                           mixup=sched.num_gauss(0))
+        flat_upd = UpdateConfig(min_gaussian_occupancy=3.0, power=config.power, seed=config.seed)
+        res = update_model(model, r.stats, flat_upd, mixup=sched.num_gauss(0))
         rec = IterRecord(iter=0, frames=res.frames, loglike_per_frame=res.loglike_per_frame,
                          num_gauss=res.num_gauss, realigned=True, failed=len(r.failed),
                          seconds=round(time.perf_counter() - t0, 3))

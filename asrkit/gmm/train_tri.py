@@ -201,7 +201,7 @@ def train_tri(corpus: Corpus, lang: Union[LangInfo, PathLike], out_dir: PathLike
     if finished is not None:
         return finished
     opts = AlignOptions(beam=config.beam, retry_beam=config.retry_beam, boost_silence=config.boost_silence)
-    upd = UpdateConfig(power=config.power)
+    upd = UpdateConfig(power=config.power, seed=config.seed)
     n_iters = max(2, config.num_iters)
     realign = list(config.realign_iters) if config.realign_iters is not None else tri_realign_iters(n_iters)
 
