@@ -20,8 +20,10 @@
 #   lm_order, lm_prune, lm_text [""]: extra LM training text besides train_sup's transcripts
 #   mono_gauss, tri_leaves, tri_gauss, num_senones, senone_tree_thresh, gmm_lm_weights, gmm_decode_opts
 #   teacher_conf, student_conf, nnet_opts [""] (TrainConfig overrides of every network), ssl_opts [""]
-#   (more overrides of the students trained on labelled + unlabelled data, e.g. fewer epochs: each of
-#   their epochs passes over both), nnet_lm_weights, nnet_decode_opts [""], stream_chunk, topk,
+#   (more train_student options of the students trained on more than train_sup: stages 11-15; they train
+#   with --equal-updates true, as many updates as stage 9's student, the comparison at equal training
+#   length; ssl_opts="--equal-updates false --num-epochs N" gives them N passes over all their data
+#   instead), nnet_lm_weights, nnet_decode_opts [""], stream_chunk, topk,
 #   labelled_lr_mult, pseudo_shard_size [500]
 #   sweep [false], sweep_ratios ["1 2"]; dist [false], dist_modes ["ddp gtc bmuf"], dist_nproc [2], dist_opts
 #   report_title
@@ -105,8 +107,9 @@ nnet_stage_options_help() {
   --nnet-decode-opts "OPTS"    decoder options of the networks (default "${nnet_decode_opts:-}")
   --topk K                     teacher posteriors kept per frame (default $topk)
   --labelled-lr-mult M         learning-rate multiplier on labelled batches (default $labelled_lr_mult)
-  --ssl-opts "OPTS"            TrainConfig overrides of the students on labelled + unlabelled data
-                               (default "$ssl_opts")
+  --ssl-opts "OPTS"            more train_student options of the students on more than train_sup (stages
+                               11-15), which make as many updates as stage 9's (--equal-updates true;
+                               "--equal-updates false --num-epochs N": N passes over all) (default "$ssl_opts")
   --sweep true|false           stage 14: interleaved students on nested subsets of train_unsup (default $sweep)
   --sweep-ratios "R1 R2"       their unlabelled/labelled hour ratios (default "$sweep_ratios")
   --sweep-seed S               seed of the subsets (default $sweep_seed)
@@ -161,7 +164,7 @@ train_student_into() {
   shift 2
   local unsup=()
   [ $mode = supervised ] || unsup=(--unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz --pseudo-dir exp/pseudo
-                                   --labelled-lr-mult $labelled_lr_mult ${ssl_opts:-})
+                                   --labelled-lr-mult $labelled_lr_mult --equal-updates true ${ssl_opts:-})
   nnet_train $dir asrkit.bin.train_student --mode $mode --config $student_conf --tree exp/senone/tree \
     --dev-cuts exp/senone/cuts_${dev_set:-dev}.jsonl.gz --cmvn data/cmvn.npz --num-senones $(senone_count) \
     --out-dir $dir "${unsup[@]}" "$@"
@@ -310,7 +313,8 @@ stage_13() {
   make_senones_for ,train_unsup_oracle \
     --text-from train_unsup_oracle=train_unsup:data/manifests/oracle/cuts_train_unsup.jsonl.gz
   train_student_into supervised exp/student_oracle \
-    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz ${ssl_opts:-}
+    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz \
+    --equal-updates true ${ssl_opts:-}
   shared_nnet_decode exp/student_oracle true
 }
 
@@ -318,20 +322,16 @@ stage_14() {
   ${sweep:-false} || return 0
   need_unsup 14 || return 0
   log "Stage 14: interleaved students on nested subsets of train_unsup (${sweep_ratios:-1 2} x the labelled hours)"
-  # Each point gets about as many updates as stage 11's student (its epochs scaled by the ratio of the
-  # hours seen per epoch), so that the sweep varies the data and not the length of training.
-  local history=exp/student_ssl_inter/history.jsonl r dir epochs
-  if [ ! -s $history ]; then log "Stage 14 needs stage 11's student ($history: its number of epochs)"; return 1; fi
+  # Each point makes about as many updates as the supervised student (--equal-updates, as stages 11-13),
+  # so that the sweep varies the data and not the length of training.
+  local r dir
   for r in ${sweep_ratios:-1 2}; do
     dir=exp/sweep/x$r
     python -m asrkit.bin.subset_cuts --cuts data/fbank/cuts_train_unsup.jsonl.gz \
       --ratio-of exp/senone/cuts_train_sup.jsonl.gz --ratio $r --seed ${sweep_seed:-0} \
       --out $dir/cuts_unsup.jsonl.gz --summary $dir/sweep.json
-    epochs=$(python -c "import json, math, sys
-s, e11 = json.load(open(sys.argv[1])), json.loads(open(sys.argv[2]).read().splitlines()[-1])['epoch']
-print(math.ceil(e11 * (s['labelled_hours'] + s['source_hours']) / (s['labelled_hours'] + s['hours'])))" $dir/sweep.json $history)
     train_student_into interleaved $dir --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz \
-      --unlabelled-cuts $dir/cuts_unsup.jsonl.gz --num-epochs $epochs
+      --unlabelled-cuts $dir/cuts_unsup.jsonl.gz
     shared_nnet_decode $dir true
   done
 }
@@ -353,7 +353,7 @@ stage_15() {
         --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz \
         --pseudo-dir exp/pseudo --labelled-lr-mult $labelled_lr_mult --dev-cuts exp/senone/cuts_${dev_set:-dev}.jsonl.gz \
         --cmvn data/cmvn.npz --num-senones $(senone_count) --sync $mode ${dist_opts:-} "${dev[@]}" --out-dir $dir \
-        ${nnet_opts:-} ${ssl_opts:-}
+        --equal-updates true ${nnet_opts:-} ${ssl_opts:-}
     fi
     shared_nnet_decode $dir true
   done

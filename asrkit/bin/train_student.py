@@ -4,7 +4,7 @@
       --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz \
       --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz --pseudo-dir exp/pseudo --tree exp/senone/tree \
       --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz --num-senones 1200 \
-      --labelled-lr-mult 2.0 [--ratio 3] --out-dir exp/student_ssl_inter [--num-epochs 8 --lr 5e-4 ...]
+      --labelled-lr-mult 2.0 [--ratio 3] [--equal-updates true] --out-dir exp/student_ssl_inter [--num-epochs 8 ...]
 
 Modes: ``supervised`` (labelled batches only: the baseline; with several --labelled-cuts, e.g.
 ``exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz``, the oracle
@@ -38,7 +38,7 @@ log = logging.getLogger("asrkit.bin.train_student")
 
 
 def build_parser():
-    from asrkit.bin.train_nnet import _converter
+    from asrkit.bin.train_nnet import _converter, _parse_bool
     from asrkit.nnet.ssl import MODES
     from asrkit.nnet.train import TrainConfig
 
@@ -61,6 +61,9 @@ def build_parser():
     p.add_argument("--machine-lr-mult", type=float, default=1.0, help="LR multiplier on machine batches")
     p.add_argument("--machine-max-frames", type=int, default=None,
                    help="padded frames per machine batch (default: --max-frames)")
+    p.add_argument("--equal-updates", type=_parse_bool, default=False,
+                   help="true: --num-epochs (or the config's) counts epochs of the supervised student on the first "
+                        "--labelled-cuts; train as many updates as it, over epochs that pass over all the data")
     p.add_argument("--no-verify", action="store_true", help="do not verify the shards' checksums")
     p.add_argument("--no-resume", action="store_true", help="refuse to start if out-dir holds checkpoints")
     p.add_argument("--verbose", action="store_true")
@@ -90,7 +93,7 @@ def main(argv=None) -> int:
     try:
         cfg = load_config(a.config, overrides)
         ssl = SslConfig(a.mode, a.ratio, a.labelled_lr_mult if a.mode != "supervised" else 1.0,
-                        a.machine_lr_mult, a.machine_max_frames)
+                        a.machine_lr_mult, a.machine_max_frames, a.equal_updates)
         sync = sync_config_from_args(a)
     except (FileNotFoundError, ValueError) as e:
         p.error(str(e))

@@ -18,6 +18,10 @@ machine-labelled batches with the teacher's top-k posteriors, in one loop.
   labelled cuts plus the unlabelled ones with targets from their true transcripts). Interleaved and
   segregated see the same batches, the same number of updates and the same learning rates; only the
   order differs.
+* **Length**: ``num_epochs`` passes over both lists; with ``equal_updates`` it counts epochs of the
+  supervised student instead (passes over the first labelled manifest, train_sup), and the student
+  trains ``ceil(num_epochs x train_sup hours / hours of an epoch)`` epochs: the comparison of stages 9,
+  11-13 at equal updates (batches hold a fixed number of frames, so updates follow hours).
 * **Learning rate**: the scheduler's LR (per update, as in :mod:`asrkit.nnet.train`) times
   ``labelled_lr_mult`` on labelled batches (default 2.0) and ``machine_lr_mult`` (1.0) on machine
   batches; ``supervised`` uses 1.0, so it is plain training.
@@ -41,7 +45,8 @@ that kind in an epoch), so interleaved training runs up to twice ``num_workers``
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -67,6 +72,9 @@ class SslConfig:
     labelled_lr_mult: float = 2.0
     machine_lr_mult: float = 1.0
     machine_max_frames: Optional[int] = None  # padded frames per machine batch; None: TrainConfig.max_frames
+    # num_epochs counts epochs of the supervised student (passes over the first labelled manifest): train
+    # as many updates as it makes, over epochs that pass over more data (equal_update_epochs)
+    equal_updates: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -122,15 +130,28 @@ def select_labelled(cuts, labels) -> Tuple[list, List[str]]:
     return kept, missing
 
 
-def concat_cuts(sources: Union[PathLike, Sequence]) -> list:
-    """Cuts of one manifest / CutSet, or of several concatenated (the oracle: labelled + unlabelled with
-    true-transcript targets); duplicate ids are refused."""
+def _sources(sources: Union[PathLike, Sequence]) -> list:
+    """A manifest, a CutSet, a list of cuts, or a list of those -> a list of sources."""
     sources = list(sources) if not (isinstance(sources, (str, Path)) or hasattr(sources, "to_eager")) else [sources]
     if sources and not all(isinstance(x, (str, Path)) or hasattr(x, "to_eager") or isinstance(x, (list, tuple))
                            for x in sources):
         sources = [sources]  # one list of cuts
+    return sources
+
+
+def equal_update_epochs(num_epochs: int, reference_seconds: float, epoch_seconds: float) -> int:
+    """Epochs over ``epoch_seconds`` of audio that make about as many updates as ``num_epochs`` epochs
+    over ``reference_seconds`` (batches hold a fixed number of frames): at least one, rounded up."""
+    if reference_seconds <= 0 or epoch_seconds <= 0:
+        raise ValueError("equal updates need audio in both the reference and the epoch's data")
+    return max(1, math.ceil(num_epochs * reference_seconds / epoch_seconds - 1e-9))
+
+
+def concat_cuts(sources: Union[PathLike, Sequence]) -> list:
+    """Cuts of one manifest / CutSet, or of several concatenated (the oracle: labelled + unlabelled with
+    true-transcript targets); duplicate ids are refused."""
     out, seen = [], set()
-    for src in sources:
+    for src in _sources(sources):
         for c in load_cuts(src):
             if c.id in seen:
                 raise ValueError(f"cut {c.id} appears twice in the labelled cuts ({src})")
@@ -170,7 +191,17 @@ class SslTrainer(Trainer):
         if labels is not None:
             idx = getattr(labels, "index", {}) or {}
             self._labels_meta = {k: idx.get(k) for k in ("num_senones", "tree_checksum", "k", "num_shards", "teacher")}
-        super().__init__(cfg, concat_cuts(labelled_cuts), dev_cuts, reader, out_dir, step_hook=step_hook,
+        labelled = concat_cuts(labelled_cuts)
+        if self.ssl.equal_updates:
+            reference = sum(c.duration for c in load_cuts(_sources(labelled_cuts)[0]))
+            epoch_seconds = sum(c.duration for c in labelled)
+            if self.machine_set is not None:
+                epoch_seconds += sum(c.duration for c in self.machine_set.cuts)
+            epochs = equal_update_epochs(cfg.num_epochs, reference, epoch_seconds)
+            log.info("equal updates: %d epochs over %.2f h make as many updates as %d over the first labelled "
+                     "set's %.2f h", epochs, epoch_seconds / 3600, cfg.num_epochs, reference / 3600)
+            cfg = replace(cfg, num_epochs=epochs)
+        super().__init__(cfg, labelled, dev_cuts, reader, out_dir, step_hook=step_hook,
                          resume=resume, **dist_kw)
         self.machine_sampler = None
         if self.machine_set is not None:

@@ -237,6 +237,42 @@ def test_supervised_mode_equals_plain_training(toy_cuts, toy_cmvn_path, unsup, t
     assert sup.history[-1]["dev_acc"] == plain.history[-1]["dev_acc"]
 
 
+def test_equal_update_epochs():
+    from asrkit.nnet.ssl import equal_update_epochs
+
+    assert equal_update_epochs(16, 1.13, 2.13) == 9  # speechocean762: 8.49 -> 9
+    assert equal_update_epochs(18, 0.4, 2.0) == 4  # synth: 3.6 -> 4
+    assert equal_update_epochs(4, 1.0, 2.0) == 2  # exact: not rounded up by float noise
+    assert equal_update_epochs(10, 1.0, 1.0) == 10
+    assert equal_update_epochs(3, 1.0, 100.0) == 1  # at least one epoch
+    with pytest.raises(ValueError):
+        equal_update_epochs(3, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("mode", ["interleaved", "supervised"])
+def test_equal_updates_match_the_supervised_students(toy_cuts, toy_cmvn_path, unsup, tmp_path, mode):
+    """With equal_updates, an SSL student (or the oracle: several labelled manifests) trains about as many
+    updates as the supervised student of num_epochs on the first labelled manifest."""
+    from lhotse import CutSet
+
+    cfg = _cfg(num_epochs=6, num_buckets=1, max_frames=60)  # one bucket: batches follow the amount of data
+    sup = Trainer(cfg, toy_cuts, toy_cuts, FeatureReader(toy_cmvn_path), tmp_path / "sup")
+    sup_updates = sum(sup.sampler.num_batches(e) for e in range(6))
+    if mode == "supervised":  # the oracle: train_sup + train_unsup with targets (here: toy cuts twice over)
+        extra = CutSet.from_cuts([c.with_id(c.id + "-copy") for c in toy_cuts])
+        t = SslTrainer(cfg, [toy_cuts, extra], None, toy_cuts, FeatureReader(toy_cmvn_path), tmp_path / mode,
+                       SslConfig("supervised", labelled_lr_mult=1.0, equal_updates=True), None)
+        assert t.cfg.num_epochs == 3  # twice the data: half the epochs, the same updates
+    else:
+        t = _trainer(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path / mode, mode, equal_updates=True)
+        assert 1 <= t.cfg.num_epochs < 6
+    updates = sum(len(t.schedule(e)) for e in range(t.cfg.num_epochs))
+    per_epoch = len(t.schedule(0))
+    assert abs(updates - sup_updates) < per_epoch  # whole epochs, and hours only approximate batches
+    plain = _trainer(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path / "plain", "interleaved")
+    assert plain.cfg.num_epochs == 6  # without it, num_epochs passes over everything
+
+
 # ----------------------------------------------------------------------------- the CLI
 
 

@@ -22,14 +22,15 @@ num_senones=600        # leaves of the 30 ms senone tree (what 1.1 h of labelled
 senone_tree_thresh=50  # smallest likelihood gain of a senone-tree split (Kaldi's build-tree --thresh)
 gmm_lm_weights=9:15:3  # LM weights swept when decoding dev with the GMMs
 gmm_decode_opts="--beam 11 --max-active 3000"
-nnet_lm_weights=1:9:2  # LM weights swept when decoding dev with the networks
+nnet_lm_weights=3:7:2  # LM weights swept on dev for the networks (each chose 3 or 5 of 1:9:2; 9 took 40% of the time)
 nnet_decode_opts=      # decoder options of the networks (empty: the decoder's beam 13 / max-active 7000)
 teacher_conf=conf/teacher.yaml
 student_conf=conf/student.yaml
 stream_chunk=32        # the student decodes streaming, 32 frames (0.96 s) at a time
 topk=20                # posteriors kept per frame by the teacher
 labelled_lr_mult=2.0   # learning-rate multiplier on labelled batches (interleaved and segregated)
-ssl_opts="--num-epochs 4"  # students on labelled + unlabelled data: each epoch passes over both
+ssl_opts=               # more options of the students on more than train_sup (stages 11-15); they make as
+                       # many updates as the supervised student (train_student --equal-updates true)
 sweep=false            # stage 14: the interleaved student with less unlabelled data
 sweep_ratios="0.25 0.5"  # its points: unlabelled hours / labelled hours, below the full set's (about 0.87x)
 sweep_seed=0           # the one shuffle of train_unsup that the sweep's nested subsets are prefixes of

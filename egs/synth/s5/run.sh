@@ -32,7 +32,8 @@ student_conf=conf/student.yaml
 stream_chunk=32        # the student decodes streaming, 32 frames (0.96 s) at a time
 topk=20                # posteriors kept per frame by the teacher
 labelled_lr_mult=2.0   # learning-rate multiplier on labelled batches (interleaved and segregated)
-ssl_opts="--num-epochs 4"  # students on labelled + unlabelled data: each epoch passes over both
+ssl_opts=               # more options of the students on more than train_sup (stages 11-15); they make as
+                       # many updates as the supervised student (train_student --equal-updates true)
 sweep=false            # stage 14: the interleaved student with less unlabelled data
 sweep_ratios="1 2"     # its points: unlabelled hours / labelled hours, below the full set's (unlabelled_ratio)
 sweep_seed=0           # the one shuffle of train_unsup that the sweep's nested subsets are prefixes of
