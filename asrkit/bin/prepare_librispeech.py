@@ -32,6 +32,8 @@ def get_parser() -> argparse.ArgumentParser:
     d.add_argument("--subsets", default=",".join(SUBSETS), help="comma-separated (default: all seven)")
     d.add_argument("--base-url", default=BASE_URL, help="where <subset>.tar.gz live (default: %(default)s)")
     d.add_argument("--remove-archives", action="store_true", help="delete each archive once extracted")
+    d.add_argument("--no-checksum", action="store_true",
+                   help="do not check the archives against OpenSLR's sha256 (archives of one's own)")
     k = sub.add_parser("kaldi", help="Kaldi data dirs of the recipe's sets")
     k.add_argument("--corpus-dir", required=True, help="the LibriSpeech folder (holds train-clean-100/, ...)")
     k.add_argument("--out-dir", required=True, help="writes OUT/<set>/ and OUT/oracle/train_unsup/text")
@@ -49,12 +51,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
     from asrkit.data.download import ChecksumError
-    from asrkit.data.librispeech import LibriSpeechError, download_librispeech, librispeech_kaldi_dirs
+    from asrkit.data.librispeech import SHA256, LibriSpeechError, download_librispeech, librispeech_kaldi_dirs
 
     try:
         if args.command == "download":
             root = download_librispeech(args.dest, [s for s in args.subsets.split(",") if s], args.base_url,
-                                        keep_archives=not args.remove_archives)
+                                        keep_archives=not args.remove_archives,
+                                        sha256=None if args.no_checksum else SHA256)
             print(root)
         else:
             librispeech_kaldi_dirs(args.corpus_dir, args.out_dir, [s for s in args.sets.split(",") if s],

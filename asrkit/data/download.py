@@ -31,12 +31,29 @@ class ChecksumError(ValueError):
     pass
 
 
-def md5sum(path: PathLike, chunk: int = CHUNK) -> str:
-    h = hashlib.md5()
+def file_digest(path: PathLike, algorithm: str = "md5", chunk: int = CHUNK) -> str:
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def md5sum(path: PathLike, chunk: int = CHUNK) -> str:
+    return file_digest(path, "md5", chunk)
+
+
+def _expected(md5: Optional[str], sha256: Optional[str]) -> List[tuple]:
+    return [(a, v.lower()) for a, v in (("md5", md5), ("sha256", sha256)) if v]
+
+
+def _mismatch(path: Path, expected: List[tuple]) -> Optional[str]:
+    """The first checksum of ``expected`` that ``path`` fails, as a message; None when all match."""
+    for algorithm, want in expected:
+        got = file_digest(path, algorithm)
+        if got != want:
+            return f"{algorithm} is {got}, expected {want}"
+    return None
 
 
 def url_basename(url: str) -> str:
@@ -47,14 +64,15 @@ def url_basename(url: str) -> str:
 
 
 def download_url(url: str, dest: PathLike, md5: Optional[str] = None, timeout: float = 60.0,
-                 progress: bool = True) -> Path:
-    """Download ``url`` to the file ``dest`` (resuming ``dest.part``), check ``md5`` if given.
+                 progress: bool = True, sha256: Optional[str] = None) -> Path:
+    """Download ``url`` to the file ``dest`` (resuming ``dest.part``), check ``md5`` / ``sha256`` if given.
 
-    Returns ``dest``. Skips the download when ``dest`` has its done marker (and, given ``md5``, that
-    checksum). A checksum mismatch removes the downloaded file and raises :class:`ChecksumError`.
+    Returns ``dest``. Skips the download when ``dest`` has its done marker (and, given checksums, those
+    checksums). A checksum mismatch removes the downloaded file and raises :class:`ChecksumError`.
     """
     dest = Path(dest)
-    if is_done(dest) and (md5 is None or md5sum(dest) == md5.lower()):
+    expected = _expected(md5, sha256)
+    if is_done(dest) and (not expected or _mismatch(dest, expected) is None):
         log.info(f"{dest} is already downloaded: skipping")
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -97,11 +115,10 @@ def download_url(url: str, dest: PathLike, md5: Optional[str] = None, timeout: f
                     last_log = time.time()
     if total is not None and done != total:
         raise IOError(f"download of {url} stopped at {done} of {total} bytes; re-run to resume ({part})")
-    if md5 is not None:
-        got = md5sum(part)
-        if got != md5.lower():
-            part.unlink()
-            raise ChecksumError(f"md5 of {url} is {got}, expected {md5.lower()}; removed {part}, re-run to retry")
+    bad = _mismatch(part, expected) if expected else None
+    if bad:
+        part.unlink()
+        raise ChecksumError(f"{url}: {bad}; removed {part}, re-run to retry")
     os.replace(part, dest)
     mark_done(dest)
     elapsed = time.time() - t0
@@ -163,4 +180,5 @@ def download_and_extract(url: str, dest_dir: PathLike, md5: Optional[str] = None
     return [archive]
 
 
-__all__ = ["ChecksumError", "download_and_extract", "download_url", "done_marker", "extract_tar", "md5sum"]
+__all__ = ["ChecksumError", "download_and_extract", "download_url", "done_marker", "extract_tar", "file_digest",
+           "md5sum"]

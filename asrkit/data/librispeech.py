@@ -38,6 +38,16 @@ SETS: Dict[str, Tuple[str, ...]] = {
     "test_other": ("test-other",),
 }
 UNLABELLED = ("train_unsup",)
+# sha256 of OpenSLR 12's archives (the values torchaudio's LIBRISPEECH dataset checks)
+SHA256: Dict[str, str] = {
+    "dev-clean": "76f87d090650617fca0cac8f88b9416e0ebf80350acb97b343a85fa903728ab3",
+    "dev-other": "12661c48e8c3fe1de2c1caa4c3e135193bfb1811584f11f569dd12645aa84365",
+    "test-clean": "39fde525e59672dc6d1551919b1478f724438a95aa55f874b576be21967e6c23",
+    "test-other": "d09c181bba5cf717b3dee7d4d592af11a3ee3a09e08ae025c5506f6ebe961c29",
+    "train-clean-100": "d4ddd1d5a6ab303066f14971d768ee43278a5f2a0aa43dc716b0e64ecbbbf6e2",
+    "train-clean-360": "146a56496217e96c14334a160df97fffedd6e0a04e66b9c5af0d40be3c792ecf",
+    "train-other-500": "ddb22f27f96ec163645d53215559df6aa36515f26e01dd70798188350adcb6d2",
+}
 SUBSETS: Tuple[str, ...] = tuple(p for parts in SETS.values() for p in parts)
 
 
@@ -53,13 +63,16 @@ def subsets_of(sets: Sequence[str]) -> List[str]:
 
 
 def download_librispeech(dest: PathLike, subsets: Sequence[str] = SUBSETS, base_url: str = BASE_URL,
-                         md5: Optional[Dict[str, str]] = None, keep_archives: bool = True) -> Path:
+                         md5: Optional[Dict[str, str]] = None, keep_archives: bool = True,
+                         sha256: Optional[Dict[str, str]] = SHA256) -> Path:
     """Download and extract ``subsets`` into ``dest/LibriSpeech/<subset>``; returns ``dest/LibriSpeech``.
 
     Each archive (``<base_url>/<subset>.tar.gz``) is downloaded with resume (:func:`download_url`),
     extracted into a staging folder of its own and its ``LibriSpeech/<subset>`` moved into place with a
     done marker: every archive's top folder is ``LibriSpeech/``, so extracting them in one place would
     replace one subset by the next. A finished subset is skipped; ``base_url`` may be ``file://``.
+    Each archive is checked against ``sha256`` (default: OpenSLR's archives, :data:`SHA256`; ``{}`` or
+    None checks nothing, for archives of one's own) and ``md5`` where they name it.
     """
     dest = Path(dest)
     root = dest / "LibriSpeech"
@@ -72,7 +85,7 @@ def download_librispeech(dest: PathLike, subsets: Sequence[str] = SUBSETS, base_
             continue
         t0 = time.time()
         archive = download_url(f"{base_url.rstrip('/')}/{subset}.tar.gz", dest / f"{subset}.tar.gz",
-                               md5=(md5 or {}).get(subset))
+                               md5=(md5 or {}).get(subset), sha256=(sha256 or {}).get(subset))
         staging = dest / f".{subset}.staging"
         extract_tar(archive, staging)
         got = staging / "LibriSpeech" / subset

@@ -66,6 +66,11 @@ def test_checksum_mismatch(tmp_path):
     with pytest.raises(ChecksumError, match="md5"):
         download_url(archive.as_uri(), dest, md5="0" * 32)
     assert not dest.exists() and not (dest.parent / "corpus.tar.gz.part").exists()
+    with pytest.raises(ChecksumError, match="sha256 is [0-9a-f]{64}, expected 0+;"):
+        download_url(archive.as_uri(), dest, md5=md5(archive), sha256="0" * 64)  # md5 right, sha256 wrong
+    assert not dest.exists()
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert download_url(archive.as_uri(), dest, md5=md5(archive), sha256=sha.upper()) == dest
 
 
 def test_interrupted_extraction_leaves_nothing(tmp_path):

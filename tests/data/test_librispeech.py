@@ -52,7 +52,7 @@ def test_download_keeps_every_subset_and_skips_when_done(tmp_path, monkeypatch):
     for subset, spk in (("dev-clean", 11), ("test-clean", 12)):
         make_archive(server, subset, spk)
     dest = tmp_path / "download"
-    root = download_librispeech(dest, ["dev-clean", "test-clean"], base_url=server.as_uri())
+    root = download_librispeech(dest, ["dev-clean", "test-clean"], base_url=server.as_uri(), sha256={})
     assert root == dest / "LibriSpeech"
     # the second archive's LibriSpeech/ top folder must not replace the first subset
     assert (root / "dev-clean" / "11" / "110" / "11-110-0000.flac").stat().st_size > 0
@@ -63,7 +63,30 @@ def test_download_keeps_every_subset_and_skips_when_done(tmp_path, monkeypatch):
         raise AssertionError("downloaded again")
 
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
-    assert download_librispeech(dest, ["dev-clean", "test-clean"], base_url=server.as_uri()) == root
+    assert download_librispeech(dest, ["dev-clean", "test-clean"], base_url=server.as_uri(), sha256={}) == root
+
+
+def test_download_checks_openslrs_sha256(tmp_path):
+    """By default an archive must be OpenSLR's (sha256): one made here is refused, and nothing is kept."""
+    import hashlib
+
+    from asrkit.bin import prepare_librispeech
+    from asrkit.data.download import ChecksumError
+    from asrkit.data.librispeech import SHA256, SUBSETS
+
+    assert set(SHA256) == set(SUBSETS) and all(len(v) == 64 for v in SHA256.values())
+    server = tmp_path / "server"
+    server.mkdir()
+    archive = make_archive(server, "dev-clean", 11)
+    with pytest.raises(ChecksumError, match=f"expected {SHA256['dev-clean']}"):
+        download_librispeech(tmp_path / "dl", ["dev-clean"], base_url=server.as_uri())
+    assert not (tmp_path / "dl" / "dev-clean.tar.gz").exists() and not (tmp_path / "dl" / "LibriSpeech").exists()
+    own = {"dev-clean": hashlib.sha256(archive.read_bytes()).hexdigest()}
+    assert (download_librispeech(tmp_path / "dl", ["dev-clean"], base_url=server.as_uri(), sha256=own)
+            / "dev-clean").is_dir()
+    common = ["download", "--subsets", "dev-clean", "--base-url", server.as_uri()]
+    assert prepare_librispeech.main([*common, "--dest", str(tmp_path / "cli")]) == 1
+    assert prepare_librispeech.main([*common, "--dest", str(tmp_path / "cli"), "--no-checksum"]) == 0
 
 
 def test_download_refuses_a_foreign_archive(tmp_path):
@@ -73,7 +96,7 @@ def test_download_refuses_a_foreign_archive(tmp_path):
     with tarfile.open(server / "dev-other.tar.gz", "w:gz") as tar:
         tar.add(server / "x", arcname="Other")
     with pytest.raises(LibriSpeechError, match="no LibriSpeech/dev-other"):
-        download_librispeech(tmp_path / "dl", ["dev-other"], base_url=server.as_uri())
+        download_librispeech(tmp_path / "dl", ["dev-other"], base_url=server.as_uri(), sha256=None)
     with pytest.raises(LibriSpeechError, match="unknown LibriSpeech subset"):
         download_librispeech(tmp_path / "dl", ["dev-noisy"], base_url=server.as_uri())
 
