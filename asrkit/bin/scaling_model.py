@@ -2,6 +2,8 @@
 
   python -m asrkit.bin.scaling_model --compute-ms-per-batch 100 --gtc-ratio 1000 --params 24e6 \\
       --out docs/scaling.png
+  python tools/bench/dist.py --json bench_dist.json
+  python -m asrkit.bin.scaling_model --bench bench_dist.json --out docs/scaling_cpu.png   # measured inputs
 
 Writes the plot (PNG) and, beside it, a markdown file (default: the PNG's name with .md) with the
 assumptions, the bandwidth sweep and the grid that tests the article's claim (BMUF scales to about four
@@ -21,9 +23,14 @@ def _floats(s: str):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--compute-ms-per-batch", type=float, required=True)
-    p.add_argument("--gtc-ratio", type=float, default=1000.0, help="GTC payload compression against dense")
-    p.add_argument("--params", type=float, default=24e6)
+    p.add_argument("--bench", default=None,
+                   help="JSON of tools/bench/dist.py --json: compute time per batch (ddp's step less its "
+                        "communication), GTC ratio (of --bench-gtc) and parameters come from it")
+    p.add_argument("--bench-gtc", default="gtc:frac=0.01", help="the bench's GTC mode whose ratio is used")
+    p.add_argument("--compute-ms-per-batch", type=float, default=None, help="required without --bench")
+    p.add_argument("--gtc-ratio", type=float, default=None, help="GTC payload compression against dense "
+                                                                 "(default 1000, or the bench's)")
+    p.add_argument("--params", type=float, default=None, help="default 24e6, or the bench's")
     p.add_argument("--bytes-per-param", type=int, default=4)
     p.add_argument("--latency-us", type=float, default=25.0)
     p.add_argument("--sync-period", type=int, default=50, help="BMUF tau")
@@ -43,7 +50,22 @@ def main(argv=None) -> int:
     p.add_argument("--md", default=None, help="markdown output (default: --out with .md)")
     a = p.parse_args(argv)
     setup_logging()
-    from asrkit.dist.scaling import ScalingParams, claim_grid, markdown, plot, sweep
+    from asrkit.dist.scaling import ScalingParams, bench_inputs, claim_grid, markdown, plot, sweep
+
+    note = ""
+    if a.bench:
+        try:
+            measured = bench_inputs(a.bench, a.bench_gtc)
+        except (OSError, ValueError, KeyError) as e:
+            p.error(f"--bench {a.bench}: {e}")
+        for k in ("compute_ms_per_batch", "gtc_ratio", "params", "frames_per_batch"):
+            if getattr(a, k) is None:
+                setattr(a, k, measured[k])
+        note = measured["note"]
+    if a.compute_ms_per_batch is None:
+        p.error("--compute-ms-per-batch is required without --bench")
+    a.gtc_ratio = 1000.0 if a.gtc_ratio is None else a.gtc_ratio
+    a.params = 24e6 if a.params is None else a.params
 
     params = ScalingParams(a.compute_ms_per_batch, a.params, a.bytes_per_param, a.gtc_ratio, 10.0, a.latency_us,
                            a.sync_period, a.bucket_mb, a.decode_ns_per_code, a.overlap, a.frames_per_batch)
@@ -57,7 +79,8 @@ def main(argv=None) -> int:
     md = Path(a.md) if a.md else out.with_suffix(".md")
     command = "python -m asrkit.bin.scaling_model " + " ".join(shlex.quote(s) for s in
                                                               (sys.argv[1:] if argv is None else argv))
-    md.write_text(markdown(params, rows, grid, command, out.name, a.efficiency, a.max_workers, a.claim_factor))
+    md.write_text(markdown(params, rows, grid, command, out.name, a.efficiency, a.max_workers, a.claim_factor,
+                           inputs_note=note))
     cap = a.max_workers
     sys.stdout.write("bandwidth_gbps  maxN_ddp  maxN_gtc  maxN_bmuf  bmuf/gtc\n")
     for row in rows:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 MODES = ("ddp", "gtc", "bmuf")
@@ -224,12 +225,39 @@ def plot(p: ScalingParams, bandwidths: Sequence[float], out: str, threshold: flo
     plt.close(fig)
 
 
+def bench_inputs(path, gtc_mode: str = "gtc:frac=0.01") -> dict:
+    """The model's measured inputs from ``tools/bench/dist.py --json``: compute ms per batch (ddp's step
+    time less its communication time), the GTC payload compression of ``gtc_mode``, the parameters and
+    frames per batch, and a sentence saying where they came from."""
+    import json
+
+    d = json.loads(Path(path).read_text())
+    rows = {r["mode"]: r for r in d["results"]}
+    if "ddp" not in rows or gtc_mode not in rows:
+        raise ValueError(f"needs the modes ddp and {gtc_mode}; it has {', '.join(rows)}")
+    ddp, gtc = rows["ddp"], rows[gtc_mode]
+    comm_ms = 1e3 * ddp["comm_seconds"] / ddp["steps"]
+    compute_ms = 1e3 * ddp["step_s"] - comm_ms
+    if compute_ms <= 0 or not gtc["payload_bytes"]:
+        raise ValueError("no compute time or no GTC payload measured")
+    ratio = gtc["dense_bytes"] / gtc["payload_bytes"]
+    st = d["setup"]
+    frames = st["batch"] * st["frames"]
+    note = (f"Measured by tools/bench/dist.py ({path}): {st['world_size']} gloo processes x 1 CPU thread, LSTM "
+            f"{st['layers']} x {st['hidden']} ({ddp['nparams']:,} parameters), {st['batch']} x {st['frames']} frames "
+            f"a batch, {st['steps']} timed steps: ddp step {1e3 * ddp['step_s']:.0f} ms of which "
+            f"{comm_ms:.0f} ms communication -> compute {compute_ms:.0f} ms per batch; {gtc_mode} sent a fraction "
+            f"{gtc['elements_sent'] / gtc['elements_total']:.4g} of the elements -> R = {ratio:.1f}.")
+    return {"compute_ms_per_batch": compute_ms, "gtc_ratio": ratio, "params": float(ddp["nparams"]),
+            "frames_per_batch": float(frames), "note": note}
+
+
 def _fmt_n(n: int, cap: int) -> str:
     return f">={cap}" if n >= cap else str(n)
 
 
 def markdown(p: ScalingParams, rows: List[ClaimRow], grid: List[ClaimRow], command: str, png_name: str,
-             threshold: float, cap: int, factor: float = 4.0) -> str:
+             threshold: float, cap: int, factor: float = 4.0, inputs_note: str = "") -> str:
     eff_ns = (2, 16, 64, 256)
     lines = [
         "# Scaling model: ddp, gtc and bmuf against the number of workers",
@@ -242,6 +270,7 @@ def markdown(p: ScalingParams, rows: List[ClaimRow], grid: List[ClaimRow], comma
         command,
         "```",
         "",
+        *([inputs_note, ""] if inputs_note else []),
         "## Assumptions",
         "",
         f"- Model: {p.params:.4g} parameters x {p.bytes_per_param} bytes = {p.model_bytes / 1e6:.1f} MB of "

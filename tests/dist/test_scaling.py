@@ -63,3 +63,34 @@ def test_cli_writes_plot_and_markdown(tmp_path):
     md = (tmp_path / "s.md").read_text()
     assert "--compute-ms-per-batch 100" in md and "| 10 |" in md and "holds" in md
     assert not math.isnan(len(md))
+
+
+def test_inputs_from_the_benchmark_json(tmp_path):
+    """--bench takes compute time (ddp's step less its communication), R and the size from the bench."""
+    import json
+
+    from asrkit.bin.scaling_model import main
+    from asrkit.dist.scaling import bench_inputs
+
+    res = [{"mode": "ddp", "steps": 4, "step_s": 0.5, "comm_seconds": 0.4, "nparams": 1000, "payload_bytes": 16000,
+            "dense_bytes": 16000, "elements_sent": 0, "elements_total": 0},
+           {"mode": "gtc:frac=0.01", "steps": 4, "step_s": 0.45, "comm_seconds": 0.1, "nparams": 1000,
+            "payload_bytes": 200, "dense_bytes": 16000, "elements_sent": 40, "elements_total": 4000}]
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"setup": {"batch": 2, "frames": 50, "hidden": 8, "layers": 1, "world_size": 2,
+                                           "bmuf_period": 3, "steps": 4}, "results": res}))
+    got = bench_inputs(bench)
+    assert got["compute_ms_per_batch"] == pytest.approx(400.0)  # 500 ms step - 100 ms communication
+    assert got["gtc_ratio"] == pytest.approx(80.0) and got["params"] == 1000 and got["frames_per_batch"] == 100
+    assert "R = 80.0" in got["note"] and "compute 400 ms" in got["note"]
+    out = tmp_path / "m.png"
+    assert main(["--bench", str(bench), "--out", str(out), "--bandwidths", "1,10", "--max-workers", "64"]) == 0
+    md = (tmp_path / "m.md").read_text()
+    assert "Measured by tools/bench/dist.py" in md and "400 ms per batch per worker" in md and "R = 80" in md
+    assert main(["--bench", str(bench), "--params", "24e6", "--out", str(out), "--bandwidths", "1",
+                 "--max-workers", "64"]) == 0  # a flag given wins over the bench
+    assert "2.4e+07 parameters" in (tmp_path / "m.md").read_text()
+    with pytest.raises(SystemExit):
+        main(["--bench", str(bench), "--bench-gtc", "gtc:frac=0.5", "--out", str(out)])
+    with pytest.raises(SystemExit):
+        main(["--out", str(out)])  # neither --bench nor --compute-ms-per-batch

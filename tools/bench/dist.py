@@ -97,6 +97,8 @@ def main() -> int:
     p.add_argument("--layers", type=int, default=5)
     p.add_argument("--bmuf-period", type=int, default=3, help="tau for bmuf/ma in this run (syncs must be timed)")
     p.add_argument("--world-size", type=int, default=2)
+    p.add_argument("--json", default=None, help="also write the measurements here (input of "
+                                                "asrkit.bin.scaling_model --bench)")
     a = p.parse_args()
     from asrkit.dist.launch import spawn_local
 
@@ -122,6 +124,11 @@ def main() -> int:
           f"{50.0:12.1f} {'-':>9} {'-':>9} {'-':>12}")
     if ddp_step:
         print("step time relative to ddp: " + ", ".join(f"{r['mode']} {r['step_s'] / ddp_step:.2f}" for r in res))
+    if a.json:
+        from asrkit.utils.atomic import atomic_write_text
+
+        setup = {k: getattr(a, k) for k in ("batch", "frames", "hidden", "layers", "world_size", "bmuf_period", "steps")}
+        atomic_write_text(a.json, json.dumps({"setup": setup, "results": res}, indent=1) + "\n")
     print(f"total {time.time() - t0:.0f} s")
     return 0
 
