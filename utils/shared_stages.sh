@@ -81,12 +81,18 @@ lane_wait_all() {
   done
 }
 
-_lane_kill() {  # the lane's shell first (else it would go on to its next command), then its children
-  local pid kids
+_descendants() {  # every process below $1, children before their own children
+  local c
+  for c in $(pgrep -P "$1" || true); do echo $c; _descendants $c; done
+}
+
+_lane_kill() {  # each lane's whole tree (a decoder's worker pool too): stopped first, so that nothing
+  local pid tree  # starts its next command or escapes by being re-parented, then terminated
   for pid in "${lane_pids[@]}"; do
-    kids=$(pgrep -P "$pid" || true)
-    kill "$pid" 2>/dev/null || true
-    [ -z "$kids" ] || kill $kids 2>/dev/null || true
+    tree="$pid $(_descendants $pid)"
+    kill -STOP $tree 2>/dev/null || true
+    kill -TERM $tree 2>/dev/null || true
+    kill -CONT $tree 2>/dev/null || true
   done
 }
 trap _lane_kill EXIT

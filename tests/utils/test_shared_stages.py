@@ -24,14 +24,16 @@ done
 # the long stages: 7 (teacher) outlasts 9 and 13; 11 outlasts 12
 stage_7() {{ echo start 7 >> trace; sleep {t7}; echo end 7 >> trace; }}
 stage_11() {{ echo start 11 >> trace; sleep 1; echo end 11 >> trace; }}
+{extra}
 shared_stages 2 16
 echo finished >> trace
 """
 
 
-def run(tmp_path: Path, stage=2, stop=16, ngpu=0, fail=0, delay=0.1, t7=1.5):
+def run(tmp_path: Path, stage=2, stop=16, ngpu=0, fail=0, delay=0.1, t7=1.5, extra=""):
     script = tmp_path / "run.sh"
-    script.write_text(SCRIPT.format(root=ROOT, stage=stage, stop=stop, ngpu=ngpu, fail=fail, delay=delay, t7=t7))
+    script.write_text(SCRIPT.format(root=ROOT, stage=stage, stop=stop, ngpu=ngpu, fail=fail, delay=delay, t7=t7,
+                                    extra=extra))
     proc = subprocess.run(["bash", str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     trace = (tmp_path / "trace").read_text().split("\n")[:-1] if (tmp_path / "trace").exists() else []
     return proc, trace
@@ -81,3 +83,14 @@ def test_a_failed_foreground_stage_stops_its_lanes(tmp_path):
     time.sleep(2.5)  # a lane left running would end 9 and run 13 by now
     trace = (tmp_path / "trace").read_text().split("\n")[:-1]
     assert "start 9" in trace and "end 9" not in trace and "start 13" not in trace, trace
+
+
+def test_a_failed_recipe_stops_its_lanes_grandchildren(tmp_path):
+    """A lane's stage whose program has children of its own (a decoder's worker pool): they go too."""
+    grandchild = ("stage_9() { echo start 9 >> trace; bash -c '( sleep 1.5; echo grandchild >> trace ) & wait'; "
+                  "echo end 9 >> trace; }")
+    proc, trace = run(tmp_path, fail=8, delay=0.5, t7=0.1, extra=grandchild)
+    assert proc.returncode != 0
+    time.sleep(2.5)
+    trace = (tmp_path / "trace").read_text().split("\n")[:-1]
+    assert "start 9" in trace and "grandchild" not in trace and "end 9" not in trace, trace
