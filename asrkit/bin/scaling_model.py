@@ -24,8 +24,9 @@ def _floats(s: str):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bench", default=None,
-                   help="JSON of tools/bench/dist.py --json: compute time per batch (ddp's step less its "
-                        "communication), GTC ratio (of --bench-gtc) and parameters come from it")
+                   help="JSON of tools/bench/dist.py --json: compute time per batch (bmuf's step less its "
+                        "communication; see asrkit.dist.scaling.bench_inputs), GTC ratio (of --bench-gtc) and "
+                        "parameters come from it")
     p.add_argument("--bench-gtc", default="gtc:frac=0.01", help="the bench's GTC mode whose ratio is used")
     p.add_argument("--compute-ms-per-batch", type=float, default=None, help="required without --bench")
     p.add_argument("--gtc-ratio", type=float, default=None, help="GTC payload compression against dense "

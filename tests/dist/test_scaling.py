@@ -80,7 +80,7 @@ def test_inputs_from_the_benchmark_json(tmp_path):
     bench.write_text(json.dumps({"setup": {"batch": 2, "frames": 50, "hidden": 8, "layers": 1, "world_size": 2,
                                            "bmuf_period": 3, "steps": 4}, "results": res}))
     got = bench_inputs(bench)
-    assert got["compute_ms_per_batch"] == pytest.approx(400.0)  # 500 ms step - 100 ms communication
+    assert got["compute_ms_per_batch"] == pytest.approx(400.0)  # ddp: 500 ms step - 100 ms communication
     assert got["gtc_ratio"] == pytest.approx(80.0) and got["params"] == 1000 and got["frames_per_batch"] == 100
     assert "R = 80.0" in got["note"] and "compute 400 ms" in got["note"]
     out = tmp_path / "m.png"
@@ -90,6 +90,12 @@ def test_inputs_from_the_benchmark_json(tmp_path):
     assert main(["--bench", str(bench), "--params", "24e6", "--out", str(out), "--bandwidths", "1",
                  "--max-workers", "64"]) == 0  # a flag given wins over the bench
     assert "2.4e+07 parameters" in (tmp_path / "m.md").read_text()
+    # with bmuf measured, its step less its communication (after the optimiser step, not overlapped)
+    res.append({"mode": "bmuf", "steps": 4, "step_s": 0.48, "comm_seconds": 0.04, "nparams": 1000,
+                "payload_bytes": 5000, "dense_bytes": 16000, "elements_sent": 0, "elements_total": 0})
+    bench.write_text(json.dumps({"setup": json.loads(bench.read_text())["setup"], "results": res}))
+    got = bench_inputs(bench)
+    assert got["compute_ms_per_batch"] == pytest.approx(470.0) and "bmuf step 480 ms" in got["note"]
     with pytest.raises(SystemExit):
         main(["--bench", str(bench), "--bench-gtc", "gtc:frac=0.5", "--out", str(out)])
     with pytest.raises(SystemExit):
