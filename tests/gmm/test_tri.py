@@ -7,6 +7,7 @@ import pytest
 from asrkit.fst import kaldi_hmm_gmm
 from asrkit.gmm import (AlignmentConverter, GmmModel, LangInfo, TriConfig, alignment_segments, load_alignments,
                         train_tri)
+from asrkit.gmm.model import gmm_params
 from asrkit.utils.atomic import is_done
 
 
@@ -43,6 +44,12 @@ def test_tri_trains_and_aligns(mono_system, toy_data, tmp_path):
     assert [h["realigned"] for h in hist] == [x in (3, 6) for x in range(1, 8)]
     for name in ("final.mdl", "tree", "tree_stats.npz", "ali.pt", "history.json", "failed.txt"):
         assert (d / name).exists(), name
+    # a rerun from the same monophone system gives the same model, bit for bit (seeded mixing-up)
+    again = train_tri(toy_data["corpus"], toy_data["lang"], tmp_path / "again", out,
+                      TriConfig(num_leaves=90, tot_gauss=300, num_iters=8, realign_iters=[3, 6],
+                                tree_min_count=20, nj=2))
+    flat = [np.concatenate([a.ravel() for p in gmm_params(m.am) for a in p]) for m in (tri, again)]
+    np.testing.assert_array_equal(flat[0], flat[1])
     ali = load_alignments(d)
     toy = toy_data["toy"]
     assert set(ali["alis"]) == set(toy.text) and not ali["failed"]
