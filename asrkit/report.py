@@ -283,10 +283,10 @@ def write_report(exp_dir: PathLike, data_dir: PathLike, sets: Sequence[str], out
             if name not in table or s not in table[name] or s not in sup:
                 continue
             a, b = sup[s], table[name][s]
-            rel = 100.0 * (a.wer - b.wer) / a.wer if a.wer > 0 else 0.0
             ref, hyp1, hyp2 = Path(data_dir) / s / "text", a.decode_dir / "hyp.txt", b.decode_dir / "hyp.txt"
             boot = paired_bootstrap(ref, hyp1, hyp2)
             diff = paired_difference(ref, hyp1, hyp2)
+            rel = diff["rel"]  # from the error counts, as its interval (not from the rounded WERs)
             s1, s2 = boot["system1"], boot["system2"]
             gap = ""
             if s in oracle:  # a share of the gap means something only when the oracle is better

@@ -50,6 +50,7 @@ def _expected(md5: Optional[str], sha256: Optional[str]) -> List[tuple]:
 def _mismatch(path: Path, expected: List[tuple]) -> Optional[str]:
     """The first checksum of ``expected`` that ``path`` fails, as a message; None when all match."""
     for algorithm, want in expected:
+        log.info(f"checking the {algorithm} of {path} ({path.stat().st_size / 1e6:.0f} MB)")
         got = file_digest(path, algorithm)
         if got != want:
             return f"{algorithm} is {got}, expected {want}"

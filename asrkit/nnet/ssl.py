@@ -191,9 +191,13 @@ class SslTrainer(Trainer):
         if labels is not None:
             idx = getattr(labels, "index", {}) or {}
             self._labels_meta = {k: idx.get(k) for k in ("num_senones", "tree_checksum", "k", "num_shards", "teacher")}
-        labelled = concat_cuts(labelled_cuts)
+        sources = _sources(labelled_cuts)
+        first = list(load_cuts(sources[0]))  # read once: concatenated below, and the reference of equal updates
+        labelled = concat_cuts([first, *sources[1:]])
         if self.ssl.equal_updates:
-            reference = sum(c.duration for c in load_cuts(_sources(labelled_cuts)[0]))
+            reference = sum(c.duration for c in first)
+            if reference <= 0:
+                raise ValueError(f"--equal-updates: the first labelled cuts ({sources[0]}) hold no audio")
             epoch_seconds = sum(c.duration for c in labelled)
             if self.machine_set is not None:
                 epoch_seconds += sum(c.duration for c in self.machine_set.cuts)

@@ -32,12 +32,12 @@ labelled_lr_mult=2.0   # learning-rate multiplier on labelled batches (interleav
 ssl_opts=               # more options of the students on more than train_sup (stages 11-15); they make as
                        # many updates as the supervised student (train_student --equal-updates true)
 sweep=false            # stage 14: the interleaved student with less unlabelled data
-sweep_ratios="0.25 0.5"  # its points: unlabelled hours / labelled hours, below the full set's (about 0.87x)
+sweep_ratios="0.25 0.5"  # its points: unlabelled hours / labelled hours, below the full set's (0.89x)
 sweep_seed=0           # the one shuffle of train_unsup that the sweep's nested subsets are prefixes of
 dist=false             # stage 15: the interleaved student under torchrun, once per sync mode
 dist_modes="ddp gtc bmuf"
 dist_nproc=2           # processes (gloo on CPU; one thread each, see conf/student.yaml)
-dist_opts="--sync-period 50 --gtc-target-fraction 0.001"  # BMUF block length, GTC share of elements sent
+dist_opts="--sync-period 50 --gtc-target-fraction 0.01"  # BMUF block length, GTC share of elements sent (as egs/synth/s5: 0.001 barely trained there)
 
 . utils/shared_stages.sh   # stages 7-16 and their options' help
 
