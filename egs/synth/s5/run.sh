@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The default asrkit recipe: a synthetic espeak-ng corpus (no download), labelled + unlabelled
-# speech, dev, test_clean and test_noisy. Stages follow the table in docs/stages.md.
+# speech, dev, test_clean and test_noisy. Stages follow the table in docs/design.md (and the README).
 #
 #   ./run.sh                      # every finished stage, from 0
 #   ./run.sh --stage 2 --stop-stage 2
