@@ -36,7 +36,10 @@ kernel's ``ru_maxrss``). Stages:
   bootstrap reads every utterance's reference and hypotheses).
 
 Output: a table (peak RSS, its ratio to ``import``, wall time; per stage the growth exponents fitted
-on log-log axes, RSS above ``import`` and wall time), ``--json`` and ``--plot`` (log-log).
+on log-log axes: of peak RSS, of RSS above ``import``, of wall time and of wall time above ``import``,
+whose ~10-30 s of imports on a loaded 2-core machine hide the growth at small sizes), ``--json`` and
+``--plot`` (log-log). The sets are built in a child as well: a child's ``ru_maxrss`` starts from its
+parent's RSS at fork, so the parent stays a small process.
 
     .venv/bin/python tools/bench/scale.py --sizes 1000,10000,100000 --json docs/scale_after.json \\
         --plot docs/scale_after.png [--stages subset,cmvn] [--cap-s 600] [--max-rss-gb 6]
@@ -434,6 +437,7 @@ def fit_exponent(xs: List[float], ys: List[float]) -> Optional[float]:
 
 def summarise(rows: List[Dict]) -> Dict[str, Dict]:
     base = {r["cuts"]: r["peak_rss_mb"] for r in rows if r["stage"] == "import" and not r.get("capped")}
+    base_t = {r["cuts"]: r["wall_s"] for r in rows if r["stage"] == "import" and not r.get("capped")}
     out = {}
     for st in dict.fromkeys(r["stage"] for r in rows):
         ok = [r for r in rows if r["stage"] == st and not r.get("capped") and not r.get("error")]
@@ -443,6 +447,8 @@ def summarise(rows: List[Dict]) -> Dict[str, Dict]:
         out[st] = {"rss_exponent": fit_exponent(xs, [r["peak_rss_mb"] for r in ok]),
                    "rss_above_import_exponent": fit_exponent(xs, above) if st != "import" else None,
                    "time_exponent": fit_exponent(xs, [r["wall_s"] for r in ok]),
+                   "time_above_import_exponent": fit_exponent(
+                       xs, [max(r["wall_s"] - base_t.get(r["cuts"], 0.0), 0.1) for r in ok]) if st != "import" else None,
                    "rss_growth": (ok[-1]["peak_rss_mb"] / ok[0]["peak_rss_mb"]) if len(ok) > 1 else None,
                    "sizes": xs}
     return out
@@ -461,10 +467,11 @@ def print_table(rows: List[Dict], summary: Dict[str, Dict]) -> str:
         lines.append(f"| {r['stage']} | {r['cuts']:,} | {r['peak_rss_mb']:.0f} | {_fmt(ratio)} | {r['wall_s']:.1f} | "
                      f"{note[:160]} |")
     lines += ["", "| stage | RSS exponent | RSS-above-import exponent | RSS growth smallest->largest | "
-                  "time exponent | sizes fitted |", "|---|---:|---:|---:|---:|---|"]
+                  "time exponent | time-above-import exponent | sizes fitted |", "|---|---:|---:|---:|---:|---:|---|"]
     for st, s in summary.items():
         lines.append(f"| {st} | {_fmt(s['rss_exponent'])} | {_fmt(s['rss_above_import_exponent'])} | "
                      f"{_fmt(s['rss_growth'])} | {_fmt(s['time_exponent'])} | "
+                     f"{_fmt(s.get('time_above_import_exponent'))} | "
                      f"{', '.join(f'{x:,}' for x in s['sizes'])} |")
     text = "\n".join(lines)
     print(text)
@@ -512,8 +519,12 @@ def main() -> int:
     p.add_argument("--title", default="asrkit stage drivers against corpus size")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--build", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
 
+    if args.build:
+        build_size(args.work, args.build, build_base(args.work / "base"))
+        return 0
     if args.child:
         import logging
 
@@ -530,11 +541,14 @@ def main() -> int:
         p.error(f"unknown stages {sorted(unknown)}; known: {STAGES}")
     if "import" not in stages:
         stages.insert(0, "import")  # the bare reference of every ratio
-    tpl = build_base(args.work / "base")
     rows = []
     for n in sizes:
         t0 = time.perf_counter()
-        d = build_size(args.work, n, tpl)
+        d = args.work / f"n{n}"
+        # built in a child too: a child's ru_maxrss starts from its parent's RSS at fork (Linux carries
+        # the high-water mark across exec), so this process must stay small
+        subprocess.run([sys.executable, __file__, "--build", str(n), "--work", str(args.work)], check=True,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
         print(f"# set of {n:,} cuts ready in {d} ({time.perf_counter() - t0:.0f} s)", flush=True)
         for st in stages:
             row = run_stage(st, d, args.cap_s, int(args.max_rss_gb * 2**20))
