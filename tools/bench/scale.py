@@ -130,23 +130,33 @@ def build_base(base: Path) -> Dict:
     return tpl
 
 
-def _renamed(d: Dict, i: int, text: bool) -> Dict:
-    """The template cut ``d`` under the new id ``c<i>`` (speaker ``s<i // 10>``), with or without text."""
-    cid, spk = f"c{i:08d}", f"s{i // SPEAKER_EVERY:07d}"
+def _line_template(d: Dict, text: bool, custom: bool = True) -> str:
+    """The template cut ``d`` as one JSON line with placeholders for the new cut and speaker ids."""
     d = json.loads(json.dumps(d))
-    d["id"] = cid
+    d["id"] = "@CUT@"
+    if not custom:
+        d.pop("custom", None)
     for s in d.get("supervisions", []):
-        s["id"], s["speaker"] = cid, spk
+        s["id"], s["speaker"] = "@CUT@", "@SPK@"
         if not text:
             s.pop("text", None)
-    return d
+    return json.dumps(d, separators=(",", ":"))
 
 
-def _write_jsonl(path: Path, dicts) -> None:
+def _lines(templates: List[Dict], lo: int, hi: int, text, custom: bool = True):
+    """Lines of cuts ``lo..hi-1``: template ``i % len`` under id ``c<i>``, speaker ``s<i // 10>``;
+    ``text(i)``: whether cut ``i`` keeps its transcript."""
+    tpl = {(k, t): _line_template(d, t, custom) for k, d in enumerate(templates) for t in (True, False)}
+    for i in range(lo, hi):
+        line = tpl[(i % len(templates), bool(text(i)))]
+        yield line.replace("@CUT@", f"c{i:08d}").replace("@SPK@", f"s{i // SPEAKER_EVERY:07d}")
+
+
+def _write_jsonl(path: Path, lines) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=1) as f:
-        for d in dicts:
-            f.write(json.dumps(d, separators=(",", ":")) + "\n")
+        for line in lines:
+            f.write(line + "\n")
     os.replace(tmp, path)
 
 
@@ -157,15 +167,13 @@ def build_size(work: Path, n: int, tpl: Dict) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     half = n // 2
     fb, mf, au = tpl["fbank"], tpl["mfcc"], tpl["audio"]
-    k = len(fb)
-    fb_dicts = lambda lo, hi: (_renamed(fb[i % k], i, text=i < half) for i in range(lo, hi))  # noqa: E731
-    _write_jsonl(d / "cuts_fbank.jsonl.gz", fb_dicts(0, n))
-    _write_jsonl(d / "cuts_lab.jsonl.gz", fb_dicts(0, half))
+    labelled = lambda i: i < half  # noqa: E731
+    _write_jsonl(d / "cuts_fbank.jsonl.gz", _lines(fb, 0, n, labelled))
+    _write_jsonl(d / "cuts_lab.jsonl.gz", _lines(fb, 0, half, labelled))
     # the unlabelled half: no senones either (stage 6 makes targets for labelled sets only)
-    _write_jsonl(d / "cuts_unlab.jsonl.gz", ({kk: v for kk, v in c.items() if kk != "custom"}
-                                             for c in fb_dicts(half, n)))
-    _write_jsonl(d / "cuts_mfcc.jsonl.gz", (_renamed(mf[i % k], i, text=True) for i in range(n)))
-    _write_jsonl(d / "cuts_audio.jsonl.gz", (_renamed(au[i % k], i, text=True) for i in range(n)))
+    _write_jsonl(d / "cuts_unlab.jsonl.gz", _lines(fb, half, n, labelled, custom=False))
+    _write_jsonl(d / "cuts_mfcc.jsonl.gz", _lines(mf, 0, n, lambda i: True))
+    _write_jsonl(d / "cuts_audio.jsonl.gz", _lines(au, 0, n, lambda i: True))
     _label(d, tpl)
     _decodes(d, n)
     (d / "ready").write_text("")
@@ -196,7 +204,7 @@ def _decodes(d: Path, n: int) -> None:
     ref = {f"c{i:08d}": [rng.choice(words) for _ in range(5)] for i in range(n)}
     (d / "data" / "test").mkdir(parents=True, exist_ok=True)
     (d / "data" / "test" / "text").write_text("".join(f"{u} {' '.join(w)}\n" for u, w in ref.items()))
-    for name, err in (("student_sup", 0.2), ("student_interleaved", 0.15)):
+    for name, err in (("student_sup", 0.2), ("student_ssl_inter", 0.15)):
         dd = d / "exp" / name / "decode_test"
         dd.mkdir(parents=True, exist_ok=True)
         hyp, errs, total = [], 0, 0
@@ -206,9 +214,8 @@ def _decodes(d: Path, n: int) -> None:
             total += len(w)
             hyp.append(f"{u} {' '.join(h)}\n")
         (dd / "hyp.txt").write_text("".join(hyp))
-        wer = 100.0 * errs / total
-        (dd / "wer.json").write_text(json.dumps({"wer": wer, "errors": errs, "words": total, "lm_weight": 10,
-                                                 "set": "test"}))
+        (dd / "best_wer").write_text(f"%WER {100.0 * errs / total:.2f} [ {errs} / {total}, 0 ins, 0 del, "
+                                     f"{errs} sub ] lmwt 10\n")
 
 
 # ------------------------------------------------------------------ the stages (run in a child)
@@ -368,6 +375,8 @@ def stage_report(d: Path, tpl: Dict) -> Dict:
     from asrkit.report import write_report
 
     text = write_report(d / "exp", d / "data", ["test"], d / "out_RESULTS.md", plot=False)
+    if "student_ssl_inter" not in text or "bootstrap" not in text:
+        raise RuntimeError("the report has no semi-supervised comparison: the bench's decodes were not read")
     return {"chars": len(text)}
 
 
