@@ -168,3 +168,16 @@ def test_manifest_with_wrong_targets_refused_naming_the_cut(toy_dir, toy_cuts, t
         f.write("\n".join(lines) + "\n")
     with pytest.raises(TargetsError, match=f"cut {d['id']}: 'senones' has .* ceil\\(n/3\\)"):
         ChunkDataset.from_cuts(bad, FeatureReader(toy_cmvn_path))
+
+
+def test_store_read_by_forked_loader_workers(toy_dir, toy_cmvn_path):
+    """Workers forked by the DataLoader share the store's spill file (positional reads): same batches."""
+    ds = ChunkDataset.from_cuts(toy_dir / "cuts.jsonl.gz", FeatureReader(toy_cmvn_path), chunk_size=16,
+                                left_context=4, num_senones=NUM_SENONES)
+    batches = BucketingBatchSampler(ds.input_lengths(), max_frames=200, seed=2).batches(0)
+    here = list(make_loader(ds, batches, num_workers=0))
+    forked = list(make_loader(ds, batches, num_workers=2))
+    assert len(here) == len(forked) == len(batches)
+    for x, y in zip(here, forked):
+        assert x["cut_ids"] == y["cut_ids"] and torch.equal(x["features"], y["features"])
+        assert torch.equal(x["targets"], y["targets"])

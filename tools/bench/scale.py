@@ -57,6 +57,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,6 +154,8 @@ def _lines(templates: List[Dict], lo: int, hi: int, text, custom: bool = True):
 
 
 def _write_jsonl(path: Path, lines) -> None:
+    if path.exists():  # written whole by an earlier, interrupted build (renamed into place when complete)
+        return
     tmp = path.with_name(path.name + ".tmp")
     with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=1) as f:
         for line in lines:
@@ -190,7 +193,15 @@ def _label(d: Path, tpl: Dict) -> None:
 
     torch.manual_seed(0)
     teacher = torch.nn.Linear(192, PSEUDO_SENONES)
-    label_cuts(teacher, CutSet.from_file(d / "cuts_unlab.jsonl.gz"), FeatureReader(tpl["cmvn"]), d / "pseudo",
+    reader, cache = FeatureReader(tpl["cmvn"]), {}
+
+    def features(cut):  # the cuts share a few stored matrices: read each once
+        key = (cut.features.storage_path, cut.features.storage_key)
+        if key not in cache:
+            cache[key] = reader(cut)
+        return cache[key]
+
+    label_cuts(teacher, CutSet.from_jsonl_lazy(d / "cuts_unlab.jsonl.gz"), features, d / "pseudo",
                shard_size=SHARD_SIZE, k=PSEUDO_K, tree_checksum="bench")
     merge_indices(d / "pseudo")
 
@@ -290,8 +301,15 @@ def stage_student(d: Path, tpl: Dict) -> Dict:
     labels = open_pseudo_labels(d / "pseudo", NUM_SENONES, None)
     lab = ChunkDataset.from_cuts(load_cuts(d / "cuts_lab.jsonl.gz"), reader, chunk, left, 0, min_chunk, "hard",
                                  NUM_SENONES)
-    kept, _ = select_labelled(load_cuts(d / "cuts_unlab.jsonl.gz"), labels)
-    mach = ChunkDataset.from_cuts(kept, reader, chunk, left, 0, min_chunk, "soft", NUM_SENONES, labels=labels)
+    try:  # as SslTrainer builds it, where the library streams the unlabelled manifest
+        from asrkit.nnet.ssl import machine_dataset
+
+        cfg = SimpleNamespace(chunk_size=chunk, left_context=left, effective_right_context=0, min_chunk=min_chunk,
+                              num_senones=NUM_SENONES)
+        mach, _ = machine_dataset(load_cuts(d / "cuts_unlab.jsonl.gz"), labels, reader, cfg)
+    except ImportError:  # as SslTrainer built it at a26a943
+        kept, _ = select_labelled(load_cuts(d / "cuts_unlab.jsonl.gz"), labels)
+        mach = ChunkDataset.from_cuts(kept, reader, chunk, left, 0, min_chunk, "soft", NUM_SENONES, labels=labels)
     s_l = BucketingBatchSampler(lab.input_lengths(), max_frames, buckets, shuffle=True, seed=seed)
     s_m = BucketingBatchSampler(mach.input_lengths(), max_frames, buckets, shuffle=True, seed=seed + MACHINE_SEED_OFFSET)
     sch = Schedule(range(s_l.num_batches(0)), range(s_m.num_batches(0)), ScheduleConfig("interleaved", None, 2.0, 1.0))
@@ -310,7 +328,7 @@ def stage_student(d: Path, tpl: Dict) -> Dict:
         if n == 100:
             break
     return {"first_batch_s": round(first, 2), "batches": n, **kinds, "labelled_batches": sch.n_l,
-            "machine_batches": sch.n_m}
+            "machine_batches": sch.n_m, "store": type(lab.cuts).__name__ + "/" + type(mach.cuts).__name__}
 
 
 def stage_gmm(d: Path, tpl: Dict) -> Dict:
@@ -526,6 +544,8 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="write the rows and fitted exponents here")
     p.add_argument("--plot", type=Path, help="write the log-log plot here")
     p.add_argument("--title", default="asrkit stage drivers against corpus size")
+    p.add_argument("--no-build", action="store_true",
+                   help="use the sets as they are under --work (a stage whose files are missing reports an error)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--build", type=int, help=argparse.SUPPRESS)
@@ -556,8 +576,9 @@ def main() -> int:
         d = args.work / f"n{n}"
         # built in a child too: a child's ru_maxrss starts from its parent's RSS at fork (Linux carries
         # the high-water mark across exec), so this process must stay small
-        subprocess.run([sys.executable, __file__, "--build", str(n), "--work", str(args.work)], check=True,
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        if not args.no_build:
+            subprocess.run([sys.executable, __file__, "--build", str(n), "--work", str(args.work)], check=True,
+                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
         print(f"# set of {n:,} cuts ready in {d} ({time.perf_counter() - t0:.0f} s)", flush=True)
         for st in stages:
             row = run_stage(st, d, args.cap_s, int(args.max_rss_gb * 2**20))
