@@ -310,6 +310,7 @@ def stage_student(d: Path, tpl: Dict) -> Dict:
     except ImportError:  # as SslTrainer built it at a26a943
         kept, _ = select_labelled(load_cuts(d / "cuts_unlab.jsonl.gz"), labels)
         mach = ChunkDataset.from_cuts(kept, reader, chunk, left, 0, min_chunk, "soft", NUM_SENONES, labels=labels)
+    _progress(datasets_s=round(time.perf_counter() - t0, 2), labelled_cuts=len(lab.cuts), machine_cuts=len(mach.cuts))
     s_l = BucketingBatchSampler(lab.input_lengths(), max_frames, buckets, shuffle=True, seed=seed)
     s_m = BucketingBatchSampler(mach.input_lengths(), max_frames, buckets, shuffle=True, seed=seed + MACHINE_SEED_OFFSET)
     sch = Schedule(range(s_l.num_batches(0)), range(s_m.num_batches(0)), ScheduleConfig("interleaved", None, 2.0, 1.0))
@@ -325,10 +326,16 @@ def stage_student(d: Path, tpl: Dict) -> Dict:
         n += 1
         if first is None:
             first = time.perf_counter() - t0
+            _progress(first_batch_s=round(first, 2), store=type(lab.cuts).__name__ + "/" + type(mach.cuts).__name__)
         if n == 100:
             break
     return {"first_batch_s": round(first, 2), "batches": n, **kinds, "labelled_batches": sch.n_l,
             "machine_batches": sch.n_m, "store": type(lab.cuts).__name__ + "/" + type(mach.cuts).__name__}
+
+
+def _progress(**kw) -> None:
+    """A milestone on stderr: the parent keeps the last one of a stage it had to cap."""
+    print("PROGRESS " + json.dumps(kw), file=sys.stderr, flush=True)
 
 
 def stage_gmm(d: Path, tpl: Dict) -> Dict:
@@ -441,6 +448,9 @@ def run_stage(stage: str, d: Path, cap_s: float, max_rss_kb: int) -> Dict:
     out, err = b"".join(bufs["out"]).decode(), b"".join(bufs["err"]).decode()
     row = {"stage": stage, "cuts": int(d.name[1:]), "peak_rss_mb": round(ru.ru_maxrss / 1024, 1),
            "wall_s": round(wall, 2), "capped": capped}
+    progress = [line[len("PROGRESS "):] for line in err.splitlines() if line.startswith("PROGRESS ")]
+    if capped and progress:  # how far it got before the cap
+        row["progress"] = {k: v for p in progress for k, v in json.loads(p).items()}
     if capped is None and status != 0:
         row["error"] = err.strip().splitlines()[-1] if err.strip() else f"exit status {status}"
     if capped is None and status == 0:
