@@ -447,7 +447,7 @@ def run_stage(stage: str, d: Path, cap_s: float, max_rss_kb: int) -> Dict:
         r.join()
     out, err = b"".join(bufs["out"]).decode(), b"".join(bufs["err"]).decode()
     row = {"stage": stage, "cuts": int(d.name[1:]), "peak_rss_mb": round(ru.ru_maxrss / 1024, 1),
-           "wall_s": round(wall, 2), "capped": capped}
+           "wall_s": round(wall, 2), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2), "capped": capped}
     progress = [line[len("PROGRESS "):] for line in err.splitlines() if line.startswith("PROGRESS ")]
     if capped and progress:  # how far it got before the cap
         row["progress"] = {k: v for p in progress for k, v in json.loads(p).items()}
