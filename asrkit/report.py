@@ -225,6 +225,9 @@ def paired_bootstrap(ref_text: Path, hyp1: Path, hyp2: Path, replications: int =
                                        [h2.get(u, []) for u in utts], replications=replications, seed=seed)
 
 
+BOOTSTRAP_BLOCK = 1 << 22  # utterance draws held at once by paired_difference
+
+
 def paired_difference(ref_text: Path, hyp1: Path, hyp2: Path, replications: int = 2000, seed: int = 0) -> dict:
     """Paired bootstrap (Bisani and Ney) of the difference of two systems on the same utterances: each
     replication draws utterances with replacement and scores both systems on the same draw.
@@ -243,10 +246,15 @@ def paired_difference(ref_text: Path, hyp1: Path, hyp2: Path, replications: int 
     e2 = np.array([kaldialign.edit_distance(refs[u], h2.get(u, []))["total"] for u in utts], dtype=np.float64)
     if n.sum() == 0:
         raise ValueError(f"{ref_text}: no reference words")
-    idx = np.random.default_rng(seed).integers(0, len(utts), size=(replications, len(utts)))
-    words, err1 = n[idx].sum(1), e1[idx].sum(1)
-    delta = 100.0 * (err1 - e2[idx].sum(1)) / np.maximum(words, 1)
-    rel = 100.0 * (err1 - e2[idx].sum(1)) / np.maximum(err1, 1)
+    # the draws in blocks of replications (the generator's stream continues across calls, so the indices
+    # are those of one (replications, utterances) draw) keep memory at ~32 MB, not 16 bytes x both
+    rng, rows = np.random.default_rng(seed), max(1, BOOTSTRAP_BLOCK // max(len(utts), 1))
+    words, err1, err2 = (np.empty(replications) for _ in range(3))
+    for a in range(0, replications, rows):
+        idx = rng.integers(0, len(utts), size=(min(rows, replications - a), len(utts)))
+        words[a:a + len(idx)], err1[a:a + len(idx)], err2[a:a + len(idx)] = (x[idx].sum(1) for x in (n, e1, e2))
+    delta = 100.0 * (err1 - err2) / np.maximum(words, 1)
+    rel = 100.0 * (err1 - err2) / np.maximum(err1, 1)
     out = {"delta": 100.0 * (e1.sum() - e2.sum()) / n.sum(),
            "rel": 100.0 * (e1.sum() - e2.sum()) / e1.sum() if e1.sum() else 0.0}
     for k, v in (("delta", delta), ("rel", rel)):

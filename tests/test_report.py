@@ -232,3 +232,33 @@ def test_dist_comm_json_problems_name_the_file(tmp_path):
     _comm_json(exp, "gtc", [0, 0], [100, 100], [0, 0])
     assert collect_dist(exp, ["test"])[0].compression is None  # nothing sent: no ratio
     assert fmt_bytes(999) == "999 B" and fmt_bytes(1_234_567) == "1.23 MB" and fmt_bytes(2.5e9) == "2.5 GB"
+
+
+def test_paired_difference_in_blocks_is_the_one_draw(tmp_path, monkeypatch):
+    """The replications drawn in blocks (bounded memory) give exactly the one-draw intervals."""
+    import random
+
+    import numpy as np
+
+    import asrkit.report as report
+
+    rng = random.Random(1)
+    refs = {f"u{i:03d}": [rng.choice("ABCD") for _ in range(rng.randint(1, 6))] for i in range(101)}
+    h1 = {u: [w if rng.random() > 0.3 else "X" for w in r] for u, r in refs.items()}
+    h2 = {u: [w if rng.random() > 0.2 else "X" for w in r] for u, r in refs.items()}
+    paths = _texts(tmp_path, refs, h1, h2)
+    # the computation as one (replications, utterances) draw, as before the blocks
+    import kaldialign
+
+    utts = sorted(refs)
+    n = np.array([len(refs[u]) for u in utts], dtype=np.float64)
+    e1 = np.array([kaldialign.edit_distance(refs[u], h1[u])["total"] for u in utts], dtype=np.float64)
+    e2 = np.array([kaldialign.edit_distance(refs[u], h2[u])["total"] for u in utts], dtype=np.float64)
+    idx = np.random.default_rng(3).integers(0, len(utts), size=(500, len(utts)))
+    delta = 100.0 * (e1[idx].sum(1) - e2[idx].sum(1)) / np.maximum(n[idx].sum(1), 1)
+    rel = 100.0 * (e1[idx].sum(1) - e2[idx].sum(1)) / np.maximum(e1[idx].sum(1), 1)
+    want = [float(x) for x in np.percentile(delta, [2.5, 97.5])] + [float(x) for x in np.percentile(rel, [2.5, 97.5])]
+    for block in (101 * 7, 101 * 500, 50):  # 7 rows a block, all rows, one row a block
+        monkeypatch.setattr(report, "BOOTSTRAP_BLOCK", block)
+        d = report.paired_difference(*paths, replications=500, seed=3)
+        assert [d["delta_lo"], d["delta_hi"], d["rel_lo"], d["rel_hi"]] == want

@@ -125,7 +125,8 @@ def accumulate_cmvn(cuts: Iterable, dim: int = None, std_floor: float = STD_FLOO
     stats = None
     t0 = time.perf_counter()
     num_cuts = 0
-    total = len(cuts) if hasattr(cuts, "__len__") else None
+    # len() of a lazy CutSet would read the whole manifest once more just for the progress bar
+    total = len(cuts) if hasattr(cuts, "__len__") and not getattr(cuts, "is_lazy", False) else None
     for cut in tqdm(cuts, total=total, desc="cmvn", unit="cut", disable=not progress_bar, mininterval=1.0):
         if not cut.has_features:
             raise ValueError(f"cut {cut.id} has no features: compute them first (asrkit.bin.compute_features)")
@@ -147,6 +148,8 @@ def compute_cmvn(cuts, out: Union[str, Path], std_floor: float = STD_FLOOR, over
     """Accumulate over ``cuts`` (CutSet or manifest path) and save to ``out``; skip if ``out`` is done."""
     from lhotse import CutSet
 
+    from asrkit.data.lazy import open_cuts
+
     from asrkit.utils.atomic import is_done
 
     out = Path(out)
@@ -154,10 +157,7 @@ def compute_cmvn(cuts, out: Union[str, Path], std_floor: float = STD_FLOOR, over
         log.info("cmvn: %s already done, skipped", out)
         return CmvnStats.load(out)
     if not isinstance(cuts, CutSet):
-        path = Path(cuts)
-        if not path.exists():
-            raise FileNotFoundError(f"cuts manifest not found: {path}")
-        cuts = CutSet.from_file(path)
+        cuts = open_cuts(cuts)  # one streaming pass: the cuts are never all in memory
     stats = accumulate_cmvn(cuts, std_floor=std_floor, progress_bar=progress_bar)
     stats.save(out)
     log.info("cmvn: wrote %s (count %d, mean of means %.3f, mean of stds %.3f)", out, stats.count,

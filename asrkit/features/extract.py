@@ -23,13 +23,15 @@ import os
 import threading
 import queue
 import time
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from asrkit.data.lazy import iter_manifest_dicts, open_cuts
 from asrkit.features.stack import FRAME_LENGTH, FRAME_SHIFT, SAMPLING_RATE, num_frames, num_frames_from_samples
 from asrkit.utils.atomic import atomic_path, done_marker, is_done, mark_done
 
@@ -253,6 +255,76 @@ def storage_dir(out_dir: Union[str, Path], set_name: str) -> Path:
     return Path(out_dir) / f"storage_{set_name}"
 
 
+def _bounded_map(pool, fn, items, in_flight: int):
+    """``pool.map(fn, items)`` in order, with at most ``in_flight`` items submitted and not yet taken
+    (``Executor.map`` submits every item at once: every chunk's cuts would be in memory)."""
+    pending = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= in_flight:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+@dataclass
+class ExtractionPlan:
+    """How ``compute_features`` splits a set: ``num_jobs`` processes, chunks of ``chunk_size`` cuts.
+    ``chunks()`` reads the cuts again (lazily, from the manifest) as it is iterated: a chunk of a single
+    job (the whole set) is an iterator, the chunks of several jobs lists of at most 500 cuts."""
+
+    num_jobs: int
+    chunk_size: int
+    num_cuts: int
+    seconds: float
+    source: object  # a manifest path or a CutSet
+
+    def chunks(self) -> Iterator:
+        cuts = open_cuts(self.source) if isinstance(self.source, (str, Path)) else self.source
+        if self.chunk_size >= self.num_cuts and self.num_jobs == 1:  # read by this process as it goes
+            yield iter(cuts)
+            return
+        cur = []
+        for c in cuts:
+            cur.append(c)
+            if len(cur) == self.chunk_size:
+                yield cur
+                cur = []
+        if cur:
+            yield cur
+
+
+def plan_extraction(cuts, num_jobs: int = 1, chunk_size: Optional[int] = None,
+                    min_parallel_seconds: float = 7200.0, set_name: str = "cuts") -> ExtractionPlan:
+    """The jobs and chunks of a set (``cuts``: a CutSet or a manifest path, read in one streaming pass
+    of its lines, without building the cuts); see :func:`compute_features`."""
+    if isinstance(cuts, (str, Path)):
+        cuts_path = Path(cuts)
+        if not cuts_path.exists():
+            raise FileNotFoundError(f"cuts manifest not found: {cuts_path}")
+        source, num_cuts, seconds = cuts_path, 0, 0.0
+        for d in iter_manifest_dicts(cuts_path):
+            num_cuts += 1
+            seconds += d["duration"]
+    else:
+        source, num_cuts, seconds = cuts, 0, 0.0
+        for c in cuts:
+            num_cuts += 1
+            seconds += c.duration
+    if not num_cuts:
+        raise ValueError(f"set {set_name}: no cuts")
+    num_jobs = max(1, min(int(num_jobs), os.cpu_count() or 1, num_cuts))
+    if num_jobs > 1 and seconds < min_parallel_seconds:
+        log.debug("%s: under %.0f s of audio, one process", set_name, min_parallel_seconds)
+        num_jobs = 1
+    if chunk_size is None:
+        if num_jobs == 1:  # one archive; progress is reported per cut anyway
+            chunk_size = num_cuts
+        else:  # enough chunks to balance the jobs and show progress, not so many small files
+            chunk_size = max(1, min(500, math.ceil(num_cuts / (4 * num_jobs))))
+    return ExtractionPlan(num_jobs, chunk_size, num_cuts, seconds, source)
+
+
 def compute_features(
     cuts,
     out_dir: Union[str, Path],
@@ -283,60 +355,49 @@ def compute_features(
         summary = FeatureSummary(set_name, config.kind, 0, 0, 0.0, 0.0, 0, manifest, resumed=True)
         log.info(summary.line())
         return summary
-    if not isinstance(cuts, CutSet):
-        cuts_path = Path(cuts)
-        if not cuts_path.exists():
-            raise FileNotFoundError(f"cuts manifest not found: {cuts_path}")
-        cuts = CutSet.from_file(cuts_path)
-    cuts = cuts.to_eager()
-    cut_list = list(cuts)
-    if not cut_list:
-        raise ValueError(f"set {set_name}: no cuts")
-    num_jobs = max(1, min(int(num_jobs), os.cpu_count() or 1, len(cut_list)))
-    if num_jobs > 1 and sum(c.duration for c in cut_list) < min_parallel_seconds:
-        log.debug("%s: under %.0f s of audio, one process", set_name, min_parallel_seconds)
-        num_jobs = 1
-    if chunk_size is None:
-        if num_jobs == 1:  # one archive; progress is reported per cut anyway
-            chunk_size = len(cut_list)
-        else:  # enough chunks to balance the jobs and show progress, not so many small files
-            chunk_size = max(1, min(500, math.ceil(len(cut_list) / (4 * num_jobs))))
-    chunks = [cut_list[i : i + chunk_size] for i in range(0, len(cut_list), chunk_size)]
+    plan = plan_extraction(cuts, num_jobs, chunk_size, min_parallel_seconds, set_name)
+    num_jobs = plan.num_jobs
 
     storage = storage_dir(out_dir, set_name)
     for stale in (done_marker(manifest), done_marker(storage)):  # a redo invalidates the old outputs first
         stale.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    results: List[ChunkResult] = []
-    with atomic_path(storage) as tmp_storage:
-        tmp_storage.mkdir(parents=True)
-        tasks = [(c, config, tmp_storage / f"feats-{i:05d}.lca", storage / f"feats-{i:05d}.lca")
-                 for i, c in enumerate(chunks)]
-        with tqdm(total=len(cut_list), desc=f"{config.kind} {set_name}", unit="cut", disable=not progress_bar,
-                  mininterval=1.0) as bar:
-            if num_jobs == 1:
-                for c, cfg, wp, fp in tasks:
-                    results.append(_process_chunk(c, cfg, wp, fp, progress=bar.update))
-            else:
-                ctx = multiprocessing.get_context("spawn")  # torch's thread pools do not survive fork
-                with ProcessPoolExecutor(num_jobs, mp_context=ctx, initializer=_init_worker,
-                                         initargs=(1,)) as pool:
-                    for res in pool.map(_chunk_task, tasks):  # in order: the manifest keeps the input order
-                        results.append(res)
-                        bar.update(len(res.cuts) + len(res.skipped))
-    out_cuts = [c for r in results for c in r.cuts]
-    skipped = [s for r in results for s in r.skipped]
-    if skipped:
-        log.warning("%s %s: skipped %d cuts with no frame: %s", config.kind, set_name, len(skipped),
-                    "; ".join(f"{cid} ({why})" for cid, why in skipped[:20]) + (" ..." if len(skipped) > 20 else ""))
-    if not out_cuts:
-        raise ValueError(f"set {set_name}: every cut was skipped")
-    with atomic_path(manifest) as tmp_manifest:
-        CutSet.from_cuts(out_cuts).to_file(tmp_manifest)
+    n_cuts, frames, seconds, skipped = 0, 0, 0.0, []
+
+    def take(res: ChunkResult) -> None:  # a chunk's outcome: its cuts go to the manifest at once
+        nonlocal n_cuts, frames, seconds
+        for c in res.cuts:
+            writer.write(c)
+        n_cuts, frames, seconds = n_cuts + len(res.cuts), frames + res.frames, seconds + res.seconds
+        skipped.extend(res.skipped)
+
+    # the manifest is written as chunks finish (input order) and renamed into place after the storage
+    with atomic_path(manifest) as tmp_manifest, CutSet.open_writer(tmp_manifest) as writer:
+        with atomic_path(storage) as tmp_storage:
+            tmp_storage.mkdir(parents=True)
+            tasks = ((c, config, tmp_storage / f"feats-{i:05d}.lca", storage / f"feats-{i:05d}.lca")
+                     for i, c in enumerate(plan.chunks()))
+            with tqdm(total=plan.num_cuts, desc=f"{config.kind} {set_name}", unit="cut",
+                      disable=not progress_bar, mininterval=1.0) as bar:
+                if num_jobs == 1:
+                    for c, cfg, wp, fp in tasks:
+                        take(_process_chunk(c, cfg, wp, fp, progress=bar.update))
+                else:
+                    ctx = multiprocessing.get_context("spawn")  # torch's thread pools do not survive fork
+                    with ProcessPoolExecutor(num_jobs, mp_context=ctx, initializer=_init_worker,
+                                             initargs=(1,)) as pool:
+                        for res in _bounded_map(pool, _chunk_task, tasks, 2 * num_jobs):  # in input order
+                            take(res)
+                            bar.update(len(res.cuts) + len(res.skipped))
+        if skipped:
+            log.warning("%s %s: skipped %d cuts with no frame: %s", config.kind, set_name, len(skipped),
+                        "; ".join(f"{cid} ({why})" for cid, why in skipped[:20])
+                        + (" ..." if len(skipped) > 20 else ""))
+        if not n_cuts:
+            raise ValueError(f"set {set_name}: every cut was skipped")
     mark_done(storage)
     mark_done(manifest)
     wall = time.perf_counter() - t0
-    summary = FeatureSummary(set_name, config.kind, len(out_cuts), sum(r.frames for r in results),
-                             sum(r.seconds for r in results), wall, len(skipped), manifest)
+    summary = FeatureSummary(set_name, config.kind, n_cuts, frames, seconds, wall, len(skipped), manifest)
     log.info(summary.line())
     return summary

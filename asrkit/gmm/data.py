@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -113,3 +113,59 @@ def load_corpus(cuts: Union[PathLike, Iterable], config: FeatConfig = FeatConfig
     if not raw:
         raise ValueError("no usable cuts (all lack transcripts?)")
     return Corpus(make_features(raw, spk, config), text, spk, ref)
+
+
+def _usable(cut, need_text: bool) -> bool:
+    if not cut.has_features:
+        raise ValueError(f"cut {cut.id} has no features (run asrkit.bin.compute_features)")
+    return not need_text or bool(" ".join(s.text for s in cut.supervisions if s.text).split())
+
+
+def iter_features(cuts: Union[PathLike, Iterable], config: FeatConfig = FeatConfig(),
+                  need_text: bool = True) -> Iterator[Tuple[str, np.ndarray]]:
+    """``(cut id, features)`` as :func:`load_corpus` computes them (the same CMN and deltas, bit for
+    bit), one utterance at a time, for passes that need not hold the corpus (statistics accumulation).
+
+    ``cuts``: a manifest path (read lazily) or an iterable that can be iterated twice. Per-speaker CMN
+    takes two passes: the speakers' sums first (memory grows with the speakers, not the frames), then
+    the normalised features. Cuts without text are skipped (counted, logged) when ``need_text``."""
+    from asrkit.data.lazy import open_cuts
+
+    def cutset():
+        return open_cuts(cuts) if isinstance(cuts, (str, Path)) else cuts
+
+    spk_mean: Dict[str, np.ndarray] = {}
+    if config.cmn == "speaker":
+        acc: Dict[str, list] = {}
+        for cut in cutset():
+            if not _usable(cut, need_text):
+                continue
+            f = np.asarray(cut.load_features(), dtype=np.float32)
+            s = _speaker(cut) or cut.id
+            a = acc.setdefault(s, [np.zeros(f.shape[1]), 0])
+            a[0] += f.sum(0, dtype=np.float64)
+            a[1] += len(f)
+        spk_mean = {s: a[0] / max(a[1], 1) for s, a in acc.items()}
+    no_text = n = 0
+    for cut in cutset():
+        if not _usable(cut, need_text):
+            no_text += 1
+            continue
+        raw = np.asarray(cut.load_features(), dtype=np.float32)
+        f = np.asarray(raw, dtype=np.float64)
+        if config.cmn == "speaker":
+            f = f - spk_mean[_speaker(cut) or cut.id]
+        elif config.cmn == "utt":
+            f = f - (raw.mean(0, dtype=np.float64) if len(raw) else 0.0)
+        n += 1
+        yield cut.id, (add_deltas(f, config.delta_order, config.delta_window) if config.delta_order > 0
+                       else f.astype(np.float32))
+    if no_text:
+        log.warning("%d cuts without a transcript were skipped", no_text)
+    if not n:
+        raise ValueError("no usable cuts (all lack transcripts?)")
+
+
+def _speaker(cut) -> Optional[str]:
+    sups = list(cut.supervisions)
+    return sups[0].speaker if sups and sups[0].speaker else None

@@ -26,12 +26,16 @@ Batch dict (collated in the DataLoader's workers):
 from __future__ import annotations
 
 import logging
+import os
+from array import array
 from dataclasses import dataclass
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
 
+from asrkit.data.cutstore import CutStore, as_sources, dict_field_shape, dict_sampling_rate
+from asrkit.data.lazy import open_cuts
 from asrkit.features.stack import num_frames, num_stacked_frames
 from asrkit.nnet.losses import IGNORE_INDEX
 
@@ -82,8 +86,25 @@ def _load_field(cut, name: str) -> np.ndarray:
 
 
 def label_frames(labels) -> Dict[str, int]:
-    """``{cut_id: T}`` of the utterances a PseudoLabelReader holds (from its index, no shard read)."""
+    """``{cut_id: T}`` of the utterances a PseudoLabelReader holds (from its index, no shard read).
+    A dict of every id: at scale, ask ``labels.frames_of(cut_id)`` instead (:class:`LabelFrames`)."""
+    if hasattr(labels, "frames_table"):
+        return labels.frames_table()
     return {cid: int(n) for sh in labels.index["shards"] for cid, n in sh["utts"]}
+
+
+class LabelFrames:
+    """``get(cut_id) -> T or None`` over a reader's index without a dict of every id (where it can)."""
+
+    def __init__(self, labels):
+        self.labels = labels
+        self._dict = None if hasattr(labels, "frames_of") else label_frames(labels)
+
+    def get(self, cut_id: str) -> Optional[int]:
+        return self._dict.get(cut_id) if self._dict is not None else self.labels.frames_of(cut_id)
+
+    def __contains__(self, cut_id: str) -> bool:
+        return self.get(cut_id) is not None
 
 
 def check_cut(cut, kind: str = "hard", frames: Optional[Dict[str, int]] = None) -> int:
@@ -114,8 +135,39 @@ def check_cut(cut, kind: str = "hard", frames: Optional[Dict[str, int]] = None) 
 
 def check_cuts(cuts, kind: str = "hard", labels=None) -> List[int]:
     """Check every cut before training starts; return the stacked lengths in order."""
-    frames = label_frames(labels) if (kind == "soft" and labels is not None) else None
+    frames = LabelFrames(labels) if (kind == "soft" and labels is not None) else None
     return [check_cut(c, kind, frames) for c in cuts]
+
+
+def check_cut_dict(d: Dict, kind: str = "hard", frames=None) -> int:
+    """:func:`check_cut` on a serialised cut (a manifest line's dict), with the same rules and messages."""
+    cid = d["id"]
+    sr = dict_sampling_rate(d)
+    if sr is None:
+        raise TargetsError(cid, "has no features attached (run asrkit.bin.compute_features)")
+    n = num_frames(d["duration"], sr)
+    T = num_stacked_frames(n)
+    if kind == "soft" and frames is not None:
+        L = frames.get(cid)
+        if L is None:
+            raise TargetsError(cid, "has no pseudo-labels in the shard index (filtered or skipped by labelling)")
+        if L != T:
+            raise TargetsError(cid, f"pseudo-labels of {L} frames but its features give T = ceil(n/3) = {T} "
+                                    f"stacked frames (n = {num_frames(d['duration'])}): labelled from "
+                                    f"other features?")
+        return T
+    names = (TARGETS_FIELD,) if kind == "hard" else (TOPK_IDS_FIELD, TOPK_PROBS_FIELD)
+    for name in names:
+        shape = dict_field_shape(d, name)
+        if shape is None:
+            raise TargetsError(cid, f"has no {name!r} targets (stage 6 attaches them)")
+        if not shape:
+            raise TargetsError(cid, f"custom field {name!r} is not an array")
+        L = int(shape[0])
+        if L != T:
+            raise TargetsError(cid, f"{name!r} has {L} frames but its features give T = ceil(n/3) = {T} "
+                                    f"stacked frames (n = {num_frames(d['duration'])})")
+    return T
 
 
 class Segment(NamedTuple):
@@ -130,27 +182,84 @@ class Segment(NamedTuple):
         return self.ctx_end - self.ctx_start
 
 
-def make_segments(lengths: Sequence[int], chunk_size: int = 0, left_context: int = 0,
-                  right_context: int = 0, min_chunk: int = 1) -> List[Segment]:
-    """Cut utterances of ``lengths`` 30 ms frames into chunks (see the module docstring).
+def chunk_bounds(T: int, chunk_size: int = 0, min_chunk: int = 1) -> List[tuple]:
+    """``[(start, end)]`` scored frames of the chunks of one utterance of ``T`` frames ([] if T <= 0).
 
     A last chunk shorter than ``min_chunk`` frames is merged into the previous one.
     """
+    if T <= 0:
+        return []
+    if chunk_size <= 0 or T <= chunk_size:
+        return [(0, T)]
+    bounds = [(s, min(s + chunk_size, T)) for s in range(0, T, chunk_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < min_chunk:
+        last = bounds.pop()
+        bounds[-1] = (bounds[-1][0], last[1])
+    return bounds
+
+
+def make_segments(lengths: Sequence[int], chunk_size: int = 0, left_context: int = 0,
+                  right_context: int = 0, min_chunk: int = 1) -> List[Segment]:
+    """Cut utterances of ``lengths`` 30 ms frames into chunks (see the module docstring)."""
     segs: List[Segment] = []
     for i, T in enumerate(lengths):
-        if T <= 0:
-            continue
-        if chunk_size <= 0 or T <= chunk_size:
-            bounds = [(0, T)]
-        else:
-            starts = list(range(0, T, chunk_size))
-            bounds = [(s, min(s + chunk_size, T)) for s in starts]
-            if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < min_chunk:
-                last = bounds.pop()
-                bounds[-1] = (bounds[-1][0], last[1])
-        for s, e in bounds:
+        for s, e in chunk_bounds(T, chunk_size, min_chunk):
             segs.append(Segment(i, s, e, max(0, s - left_context), min(T, e + right_context)))
     return segs
+
+
+class SegmentTable:
+    """The segments of a dataset as five int64 columns (40 bytes a chunk instead of a tuple's ~120):
+    ``table[i]`` is a :class:`Segment`; built with :meth:`add` one utterance at a time."""
+
+    def __init__(self, chunk_size: int = 0, left_context: int = 0, right_context: int = 0, min_chunk: int = 1):
+        self.cfg = (chunk_size, left_context, right_context, min_chunk)
+        self._cols = [array("q") for _ in range(5)]
+        self._np = None
+
+    @classmethod
+    def from_segments(cls, segs: Sequence[Segment]) -> "SegmentTable":
+        t = cls()
+        for seg in segs:
+            for col, v in zip(t._cols, seg):
+                col.append(int(v))
+        return t
+
+    def add(self, i: int, T: int) -> None:
+        chunk_size, left, right, min_chunk = self.cfg
+        c = self._cols
+        for s, e in chunk_bounds(T, chunk_size, min_chunk):
+            c[0].append(i)
+            c[1].append(s)
+            c[2].append(e)
+            c[3].append(max(0, s - left))
+            c[4].append(min(T, e + right))
+        self._np = None
+
+    @property
+    def columns(self) -> List[np.ndarray]:
+        if self._np is None:
+            self._np = [np.frombuffer(c, dtype=np.int64) if len(c) else np.zeros(0, np.int64) for c in self._cols]
+        return self._np
+
+    def __len__(self) -> int:
+        return len(self._cols[0])
+
+    def __getitem__(self, i: int) -> Segment:
+        c = self._cols
+        return Segment(c[0][i], c[1][i], c[2][i], c[3][i], c[4][i])
+
+    def __iter__(self) -> Iterator[Segment]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def input_lengths(self) -> np.ndarray:
+        cols = self.columns
+        return cols[4] - cols[3]
+
+    def scored_frames(self) -> int:
+        cols = self.columns
+        return int((cols[2] - cols[1]).sum())
 
 
 @dataclass
@@ -173,33 +282,68 @@ class ChunkDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, cuts, reader, segments: Sequence[Segment], kind: str = "hard",
-                 num_senones: Optional[int] = None, labels=None):
+                 num_senones: Optional[int] = None, labels=None, durations: Optional[np.ndarray] = None):
         if kind not in ("hard", "soft"):
             raise ValueError(f"unknown dataset kind {kind!r}")
-        self.cuts = list(cuts)
+        self.cuts = cuts if isinstance(cuts, CutStore) else list(cuts)  # a store: read by position from disk
         self.reader = reader
-        self.segments = list(segments)
+        self.segments = segments if isinstance(segments, SegmentTable) else SegmentTable.from_segments(segments)
         self.kind = kind
         self.num_senones = num_senones
         self.labels = labels  # soft: the PseudoLabelReader (None: the custom fields topk_ids / topk_probs)
+        self._durations = durations
 
     @classmethod
     def from_cuts(cls, cuts, reader, chunk_size: int = 0, left_context: int = 0, right_context: int = 0,
                   min_chunk: int = 1, kind: str = "hard", num_senones: Optional[int] = None,
-                  labels=None) -> "ChunkDataset":
-        cuts = list(cuts)
-        lengths = check_cuts(cuts, kind, labels)
-        segs = make_segments(lengths, chunk_size, left_context, right_context, min_chunk)
-        return cls(cuts, reader, segs, kind, num_senones, labels)
+                  labels=None, keep: Optional[Callable[[str], bool]] = None) -> "ChunkDataset":
+        """A dataset of ``cuts``: cut objects (held in memory), or manifests (a path, a list of paths, a
+        lazy CutSet reading one): those are read in one streaming pass into a :class:`CutStore`, so only
+        ids, offsets, durations and segments stay in memory. ``keep(cut_id)``: manifest cuts for which it
+        is False are left out (e.g. unlabelled cuts without pseudo-labels)."""
+        sources = as_sources(cuts)
+        if sources is None:
+            cuts = list(cuts)
+            if keep is not None:
+                cuts = [c for c in cuts if keep(c.id)]
+            lengths = check_cuts(cuts, kind, labels)
+            segs = make_segments(lengths, chunk_size, left_context, right_context, min_chunk)
+            return cls(cuts, reader, segs, kind, num_senones, labels)
+        frames = LabelFrames(labels) if (kind == "soft" and labels is not None) else None
+        table = SegmentTable(chunk_size, left_context, right_context, min_chunk)
+        durations = array("d")
+        counter = [0]
+
+        def visit(d: Dict) -> bool:
+            if keep is not None and not keep(d["id"]):
+                return False
+            T = check_cut_dict(d, kind, frames)
+            table.add(counter[0], T)
+            durations.append(float(d["duration"]))
+            counter[0] += 1
+            return True
+
+        store = CutStore(sources, visit)
+        return cls(store, reader, table, kind, num_senones, labels, np.frombuffer(durations, dtype=np.float64))
 
     def __len__(self) -> int:
         return len(self.segments)
 
-    def input_lengths(self) -> List[int]:
-        return [s.input_len for s in self.segments]
+    def cut_id(self, i: int) -> str:
+        """The id of cut ``i`` (without reading the cut back from a store)."""
+        return self.cuts.cut_id(i) if isinstance(self.cuts, CutStore) else self.cuts[i].id
+
+    def durations(self) -> np.ndarray:
+        """Seconds of each cut, in order."""
+        if self._durations is None:
+            self._durations = np.array([c.duration for c in self.cuts], dtype=np.float64)
+        return self._durations
+
+    def input_lengths(self) -> np.ndarray:
+        return self.segments.input_lengths()
 
     def scored_frames(self) -> int:
-        return sum(s.end - s.start for s in self.segments)
+        return self.segments.scored_frames()
 
     def _load(self, cut):
         feats = self.reader(cut)
@@ -238,7 +382,7 @@ class ChunkDataset(torch.utils.data.Dataset):
             targets = torch.full((B, Tmax), IGNORE_INDEX, dtype=torch.int64)
         for b, s in enumerate(segs):
             if s.cut not in loaded:
-                loaded[s.cut] = self._load(self.cuts[s.cut])
+                loaded[s.cut] = self._load(self.cuts[s.cut])  # a store reads the cut back from disk
             feats, tg = loaded[s.cut]
             if feats_out is None:
                 feats_out = torch.zeros(B, Tmax, feats.shape[1], dtype=torch.float32)
@@ -252,7 +396,7 @@ class ChunkDataset(torch.utils.data.Dataset):
             mask[b, a:e] = True
             lengths[b] = L
             starts[b] = s.ctx_start
-            cut_ids.append(self.cuts[s.cut].id)
+            cut_ids.append(self.cut_id(s.cut))
             if self.kind == "hard":
                 targets[b, a:e] = torch.from_numpy(tg[0][s.start:s.end])
             else:
@@ -294,14 +438,8 @@ def batch_to(batch: Dict, device, non_blocking: bool = False) -> Dict:
 
 
 def load_cuts(path):
-    """A CutSet from a manifest path (or pass a CutSet / list through)."""
-    from pathlib import Path
-
-    if isinstance(path, (str, Path)):
-        from lhotse import CutSet
-
-        p = Path(path)
-        if not p.exists():
-            raise FileNotFoundError(f"cuts manifest not found: {p}")
-        return CutSet.from_file(p)
+    """A lazy CutSet over a manifest path (cuts read one at a time as it is iterated: ``open_cuts``), or
+    a CutSet / list passed through. :meth:`ChunkDataset.from_cuts` streams such a set into a store."""
+    if isinstance(path, (str, os.PathLike)):
+        return open_cuts(path)
     return path

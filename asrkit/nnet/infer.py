@@ -112,7 +112,7 @@ def write_scores(model: LstmAcousticModel, cuts, reader, out_dir: PathLike, log_
     out.mkdir(parents=True, exist_ok=True)
     ark, scp = out / "scores.ark", out / "scores.scp"
     frames, n, t0 = 0, 0, time.perf_counter()
-    total = len(cuts) if hasattr(cuts, "__len__") else None
+    total = len(cuts) if hasattr(cuts, "__len__") and not getattr(cuts, "is_lazy", False) else None  # no extra pass
     with atomic_path(scp) as tmp_scp, atomic_path(ark) as tmp_ark:
         with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as w:
             for cut in tqdm(cuts, total=total, desc="forward", unit="cut", disable=not progress, mininterval=1.0):

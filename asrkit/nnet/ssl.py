@@ -51,7 +51,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from asrkit.nnet.dataset import ChunkDataset, label_frames, load_cuts, make_loader
+from asrkit.data.cutstore import as_sources
+from asrkit.data.lazy import iter_manifest_dicts
+from asrkit.nnet.dataset import ChunkDataset, LabelFrames, load_cuts, make_loader
 from asrkit.nnet.sampler import BucketingBatchSampler, shard_positions
 from asrkit.nnet.train import Trainer, TrainConfig, TrainResult, _to_yaml
 from asrkit.pseudo.schedule import LABELLED, MACHINE, Schedule, ScheduleConfig
@@ -105,13 +107,44 @@ def open_pseudo_labels(pseudo_dir: PathLike, num_senones: int, tree: Optional[Pa
 def select_labelled(cuts, labels) -> Tuple[list, List[str]]:
     """``(cuts that have pseudo-labels, ids of those that have none)``, logged with the reasons the
     index gives (filtered by confidence, skipped by the labeller) where it gives one."""
-    have = label_frames(labels)
+    have = LabelFrames(labels)
     kept, missing = [], []
     for c in cuts:
         if c.id in have:
             kept.append(c)
         else:
             missing.append(c.id)
+    log_left_out(missing, len(kept), labels)
+    return kept, missing
+
+
+def machine_dataset(unlabelled_cuts, labels, reader, cfg: TrainConfig) -> Tuple[ChunkDataset, List[str]]:
+    """The machine-labelled :class:`ChunkDataset` of the unlabelled cuts that have pseudo-labels, and
+    the ids of those left out (logged). Manifests are streamed (:meth:`ChunkDataset.from_cuts`)."""
+    args = (reader, cfg.chunk_size, cfg.left_context, cfg.effective_right_context, cfg.min_chunk, "soft",
+            cfg.num_senones)
+    if as_sources(unlabelled_cuts) is None:
+        kept, missing = select_labelled(unlabelled_cuts, labels)
+        if not kept:
+            raise ValueError("no unlabelled cut has pseudo-labels (wrong --pseudo-dir or cuts?)")
+        return ChunkDataset.from_cuts(kept, *args, labels=labels), missing
+    have, missing = LabelFrames(labels), []
+
+    def keep(cut_id: str) -> bool:
+        if cut_id in have:
+            return True
+        missing.append(cut_id)
+        return False
+
+    ds = ChunkDataset.from_cuts(unlabelled_cuts, *args, labels=labels, keep=keep)
+    log_left_out(missing, len(ds.cuts), labels)
+    if not len(ds.cuts):
+        raise ValueError("no unlabelled cut has pseudo-labels (wrong --pseudo-dir or cuts?)")
+    return ds, missing
+
+
+def log_left_out(missing: Sequence[str], num_kept: int, labels) -> None:
+    """Log the unlabelled cuts without pseudo-labels (with the index's reasons) and unused labels."""
     if missing:
         why: Dict[str, str] = {}
         for sh in labels.index["shards"]:
@@ -123,11 +156,10 @@ def select_labelled(cuts, labels) -> Tuple[list, List[str]]:
         n_s = sum(1 for u in missing if why.get(u) == "skipped")
         log.warning("machine-labelled data: %d of %d cuts have no pseudo-labels and are left out (%d filtered by "
                     "confidence, %d skipped by the labeller, %d not in the index); first: %s", len(missing),
-                    len(kept) + len(missing), n_f, n_s, len(missing) - n_f - n_s, ", ".join(missing[:5]))
-    extra = len(have) - len(kept)
+                    num_kept + len(missing), n_f, n_s, len(missing) - n_f - n_s, ", ".join(missing[:5]))
+    extra = len(labels) - num_kept
     if extra:
         log.info("pseudo-labels: %d labelled utterances are not in the unlabelled cuts given (unused)", extra)
-    return kept, missing
 
 
 def _sources(sources: Union[PathLike, Sequence]) -> list:
@@ -181,26 +213,32 @@ class SslTrainer(Trainer):
             if labels.num_senones != cfg.num_senones:  # the reader checks it too when given num_senones
                 raise ValueError(f"pseudo-labels have num_senones={labels.num_senones}, the student "
                                  f"{cfg.num_senones}")
-            kept, self.left_out = select_labelled(load_cuts(unlabelled_cuts), labels)
-            if not kept:
-                raise ValueError("no unlabelled cut has pseudo-labels (wrong --pseudo-dir or cuts?)")
-            self.machine_set = ChunkDataset.from_cuts(kept, reader, cfg.chunk_size, cfg.left_context,
-                                                      cfg.effective_right_context, cfg.min_chunk, "soft",
-                                                      cfg.num_senones, labels=labels)
+            self.machine_set, self.left_out = machine_dataset(load_cuts(unlabelled_cuts), labels, reader, cfg)
         self._labels_meta = None
         if labels is not None:
             idx = getattr(labels, "index", {}) or {}
             self._labels_meta = {k: idx.get(k) for k in ("num_senones", "tree_checksum", "k", "num_shards", "teacher")}
         sources = _sources(labelled_cuts)
-        first = list(load_cuts(sources[0]))  # read once: concatenated below, and the reference of equal updates
-        labelled = concat_cuts([first, *sources[1:]])
+        if all(as_sources(src) is not None for src in sources):  # manifests: streamed into a store
+            labelled = [p for src in sources for p in as_sources(src)]
+
+            def durations(first_only: bool):
+                for path in labelled[:1] if first_only else labelled:
+                    yield from (d["duration"] for d in iter_manifest_dicts(path))
+        else:
+            first = list(load_cuts(sources[0]))  # read once: concatenated below, and the reference of equal updates
+            labelled = concat_cuts([first, *sources[1:]])
+
+            def durations(first_only: bool):
+                return (c.duration for c in (first if first_only else labelled))
         if self.ssl.equal_updates:
-            reference = sum(c.duration for c in first)
+            # the first labelled set's seconds, then all labelled seconds, summed in order as before
+            reference = sum(durations(True))
             if reference <= 0:
                 raise ValueError(f"--equal-updates: the first labelled cuts ({sources[0]}) hold no audio")
-            epoch_seconds = sum(c.duration for c in labelled)
+            epoch_seconds = sum(durations(False))
             if self.machine_set is not None:
-                epoch_seconds += sum(c.duration for c in self.machine_set.cuts)
+                epoch_seconds += sum(self.machine_set.durations().tolist())
             epochs = equal_update_epochs(cfg.num_epochs, reference, epoch_seconds)
             log.info("equal updates: %d epochs over %.2f h make as many updates as %d over the first labelled "
                      "set's %.2f h", epochs, epoch_seconds / 3600, cfg.num_epochs, reference / 3600)
@@ -269,7 +307,7 @@ class SslTrainer(Trainer):
                     iters[item.kind] = iter(make_loader(ds, order[item.kind], self.cfg.num_workers,
                                                         self.cfg.seed, epoch, pin_memory=self.device.type == "cuda"))
                 batch = next(iters[item.kind])
-                want = [ds.cuts[ds.segments[i].cut].id for i in batches[item.batch]]
+                want = [ds.cut_id(ds.segments[i].cut) for i in batches[item.batch]]
                 if batch["cut_ids"] != want:  # the loader and the schedule must never drift apart
                     raise RuntimeError(f"step {self.step + 1}: {item.kind} batch {item.batch} holds "
                                        f"{batch['cut_ids'][:3]}, the schedule expects {want[:3]}")

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from asrkit.pseudo.shards import (INDEX_FORMAT, blake2b_bytes, file_checksum, meta_name, shard_name,
-                                  write_shard)
+                                  write_compact_index, write_shard)
 from asrkit.pseudo.stats import LabelStats, frame_stats, summary_line
 from asrkit.utils.atomic import atomic_write_text, done_marker, is_done, mark_done
 
@@ -382,7 +382,10 @@ def merge_indices(out_dir: PathLike, verify: bool = True) -> Dict:
              **{key: ref[key] for key in plan_keys}, "entropy": ENTROPY_DEF,
              "bytes": sum(e["bytes"] for e in entries), "shards": entries, "totals": total.to_dict()}
     path = out_dir / "index.json"
-    atomic_write_text(path, _json(index))
+    text = _json(index)
+    done_marker(path).unlink(missing_ok=True)
+    write_compact_index(out_dir, index, text)  # what a reader opens at scale (shards.PseudoLabelReader)
+    atomic_write_text(path, text)
     mark_done(path)
     log.info("merged %d job indices into %s: %d shards, %s", len(jobs), path, len(entries),
              summary_line(index["totals"]))

@@ -232,6 +232,105 @@ def check_compatible(index: Dict, num_senones: Optional[int] = None, tree_checks
             f"is {tree_checksum}; senone ids would mean different things: relabel with the matching teacher")
 
 
+ID_TABLE, LOC_TABLE, INDEX_HEAD = "index.ids.npy", "index.loc.npy", "index.head.json"
+
+
+class IdTable:
+    """Where each labelled utterance is: ids sorted (fixed-width utf-8 bytes) with a parallel
+    ``(shard, row, frames)`` int64 table, looked up by binary search. Saved as two ``.npy`` files beside
+    ``index.json`` and opened memory-mapped, so a reader holds no per-utterance python object: a lookup
+    touches ~log2(n) pages."""
+
+    def __init__(self, ids: np.ndarray, loc: np.ndarray):
+        self.ids, self.loc = ids, loc
+
+    @classmethod
+    def from_index(cls, index: Dict) -> "IdTable":
+        """From an index whose shard entries list ``utts`` ([cut_id, frames], in shard order)."""
+        ids, loc = [], []
+        for si, sh in enumerate(index["shards"]):
+            for ui, (cid, n) in enumerate(sh["utts"]):
+                ids.append(cid.encode("utf-8"))
+                loc.append((si, ui, int(n)))
+        ids_a = np.array(ids, dtype=bytes) if ids else np.zeros(0, dtype="S1")
+        loc_a = np.array(loc, dtype=np.int64).reshape(-1, 3)
+        order = np.argsort(ids_a, kind="stable")
+        ids_a, loc_a = ids_a[order], loc_a[order]
+        dup = np.flatnonzero(ids_a[1:] == ids_a[:-1])
+        if len(dup):
+            raise ValueError(f"pseudo-label index lists cut {ids_a[dup[0]].decode()} twice")
+        return cls(ids_a, loc_a)
+
+    def save(self, out_dir: PathLike) -> None:
+        for name, a in ((ID_TABLE, self.ids), (LOC_TABLE, self.loc)):
+            with atomic_path(Path(out_dir) / name) as tmp:
+                np.save(tmp, a)
+
+    @classmethod
+    def open(cls, out_dir: PathLike) -> "IdTable":
+        d = Path(out_dir)
+        return cls(np.load(d / ID_TABLE, mmap_mode="r"), np.load(d / LOC_TABLE, mmap_mode="r"))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def find(self, cut_id: str) -> Optional[Tuple[int, int, int]]:
+        """``(shard, row, frames)`` of ``cut_id`` or None."""
+        if not len(self.ids):
+            return None
+        key = cut_id.encode("utf-8")
+        if len(key) > self.ids.dtype.itemsize:
+            return None
+        i = int(np.searchsorted(self.ids, key))
+        if i < len(self.ids) and self.ids[i] == key:
+            s, r, n = self.loc[i]
+            return int(s), int(r), int(n)
+        return None
+
+    def in_shard_order(self) -> np.ndarray:
+        """Positions sorted by (shard, row): the order of the shards' contents."""
+        loc = np.asarray(self.loc)
+        return np.lexsort((loc[:, 1], loc[:, 0]))
+
+
+def index_head(index: Dict) -> Dict:
+    """The index without the shards' per-utterance lists (``num_utts`` instead): what a reader needs
+    besides the :class:`IdTable`."""
+    head = {k: v for k, v in index.items() if k != "shards"}
+    head["shards"] = [{**{k: v for k, v in sh.items() if k != "utts"}, "num_utts": len(sh.get("utts", []))}
+                      for sh in index["shards"]]
+    return head
+
+
+def write_compact_index(out_dir: PathLike, index: Dict, index_text: str) -> None:
+    """``index.ids.npy``, ``index.loc.npy`` and ``index.head.json`` beside ``index.json`` (whose text is
+    ``index_text``, recorded by size and blake2b): a reader opens these without loading every cut id
+    (:class:`PseudoLabelReader`), and only while ``index.json`` is the one they were made with."""
+    IdTable.from_index(index).save(out_dir)
+    head = index_head(index)
+    data = index_text.encode("utf-8")
+    head["index_json"] = {"bytes": len(data), "checksum": blake2b_bytes(data)}
+    with atomic_path(Path(out_dir) / INDEX_HEAD) as tmp:
+        tmp.write_text(json.dumps(head, separators=(",", ":")), encoding="utf-8")
+
+
+def _compact_head(d: Path) -> Optional[Dict]:
+    """The head of the compact index of ``d`` if it describes the ``index.json`` there, else None."""
+    files = [d / INDEX_HEAD, d / ID_TABLE, d / LOC_TABLE]
+    full = d / "index.json"
+    if not (full.exists() and all(f.exists() for f in files)):
+        return None
+    try:
+        head = json.loads(files[0].read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    made_for = head.get("index_json") or {}
+    if made_for.get("bytes") != full.stat().st_size or made_for.get("checksum") != file_checksum(full):
+        log.info("%s: the compact index is not index.json's (merged again since?): reading index.json", d)
+        return None
+    return head
+
+
 class PseudoLabelReader:
     """Iterates the utterances of a labelled shard set for training.
 
@@ -250,14 +349,20 @@ class PseudoLabelReader:
                  renormalise: bool = True):
         import torch
 
+        self._table: Optional[IdTable] = None
         if isinstance(index, dict):
             self.index, self.root = index, Path(index.get("root", "."))
             where = "pseudo-label index"
         else:
             p = Path(index)
             self.root = p if p.is_dir() else p.parent
-            self.index = load_index(p)
             where = str(p / "index.json" if p.is_dir() else p)
+            head = _compact_head(self.root) if (p.is_dir() or p.name == "index.json") else None
+            if head is not None and head.get("format") == INDEX_FORMAT:
+                self.index = head
+                self._table = IdTable.open(self.root)
+            else:  # an index without the compact files (older merges): its lists, sorted in memory
+                self.index = load_index(p)
         check_compatible(self.index, num_senones, tree_checksum, where)
         self.k = int(self.index["k"])
         self.num_senones = int(self.index["num_senones"])
@@ -265,20 +370,31 @@ class PseudoLabelReader:
         self.renormalise = renormalise
         self.id_dtype = id_dtype or torch.int64
         self._shards: Dict[int, Shard] = {}
-        self._where: Dict[str, Tuple[int, int]] = {}
-        for si, sh in enumerate(self.index["shards"]):
-            for ui, (cid, _) in enumerate(sh["utts"]):
-                self._where[cid] = (si, ui)
+        if self._table is None:
+            self._table = IdTable.from_index(self.index)
 
     def __len__(self) -> int:
-        return len(self._where)
+        return len(self._table)
 
     @property
     def num_frames(self) -> int:
-        return sum(int(n) for sh in self.index["shards"] for _, n in sh["utts"])
+        return int(np.asarray(self._table.loc[:, 2]).sum())
 
     def cut_ids(self) -> List[str]:
-        return list(self._where)
+        """Every labelled cut id in shard order (a list of all of them: for small sets and tests)."""
+        return [self._table.ids[i].decode("utf-8") for i in self._table.in_shard_order()]
+
+    def frames_of(self, cut_id: str) -> Optional[int]:
+        """The labelled 30 ms frames of ``cut_id``, None if it has no labels (no shard is read)."""
+        hit = self._table.find(cut_id)
+        return None if hit is None else hit[2]
+
+    def __contains__(self, cut_id: str) -> bool:
+        return self._table.find(cut_id) is not None
+
+    def frames_table(self) -> Dict[str, int]:
+        """``{cut_id: frames}`` of every labelled utterance (a dict of all of them: small sets only)."""
+        return {self._table.ids[i].decode("utf-8"): int(self._table.loc[i, 2]) for i in range(len(self._table))}
 
     def shard(self, si: int) -> Shard:
         if si not in self._shards:
@@ -303,9 +419,10 @@ class PseudoLabelReader:
 
     def get(self, cut_id: str):
         """``(ids, probs)`` of one utterance (KeyError naming the cut if it has no labels)."""
-        if cut_id not in self._where:
+        hit = self._table.find(cut_id)
+        if hit is None:
             raise KeyError(f"cut {cut_id} has no pseudo-labels in {self.root}")
-        si, ui = self._where[cut_id]
+        si, ui, _ = hit
         _, ids, probs, _ = self.shard(si)[ui]
         return self._convert(ids, probs)
 

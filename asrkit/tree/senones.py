@@ -463,10 +463,10 @@ def occupancy_text(counts: np.ndarray, silence_senones: Sequence[int], extra: Di
 
 
 def _counts_from_manifest(manifest: Path, num_pdfs: int) -> np.ndarray:
-    from lhotse import CutSet
+    from asrkit.data.lazy import open_cuts
 
     counts = np.zeros(num_pdfs, dtype=np.float64)
-    for cut in CutSet.from_file(manifest):
+    for cut in open_cuts(manifest):  # one streaming pass
         counts += np.bincount(np.asarray(cut.custom[TARGETS_FIELD].load(), dtype=np.int64), minlength=num_pdfs)
     return counts
 

@@ -96,3 +96,31 @@ def test_cli(tmp_path, capsys, caplog):
     with pytest.raises(SystemExit):
         subset_cuts.main(["--cuts", str(unl), "--ratio", "1", "--out", str(tmp_path / "r.jsonl.gz")])
     assert "--ratio needs --ratio-of" in capsys.readouterr().err
+
+
+def test_streamed_subset_is_the_in_memory_one(tmp_path):
+    """subset_manifest (two streaming passes) picks exactly the cuts nested_subset picks from the list,
+    in manifest order, for any manifest order, seed and request."""
+    import random
+
+    rng = random.Random(0)
+    cuts = _cuts([round(rng.uniform(0.5, 9.0), 2) for _ in range(300)])
+    rng.shuffle(cuts)
+    src = _manifest(tmp_path / "c.jsonl.gz", cuts)
+    total = sum(c.duration for c in cuts) / 3600
+    for seed in (0, 5):
+        for frac in (0.01, 0.3, 1.0):
+            info = subset_manifest(src, tmp_path / "s.jsonl.gz", seed=seed, hours=total * frac)
+            want, hours = nested_subset(cuts, total * frac, seed)
+            got = list(CutSet.from_file(tmp_path / "s.jsonl.gz"))
+            assert [c.id for c in got] == [c.id for c in want] and info.hours == hours
+            assert [c.to_dict() for c in got] == [c.to_dict() for c in want]
+            assert info.source_hours == total and info.source_cuts == 300
+
+
+def test_streamed_subset_refuses_a_duplicate_id_naming_the_file(tmp_path):
+    cuts = _cuts([1.0, 2.0, 3.0])
+    src = _manifest(tmp_path / "c.jsonl.gz", cuts + cuts[1:2])
+    with pytest.raises(SubsetError, match=f"c.jsonl.gz: cut {cuts[1].id} appears twice"):
+        subset_manifest(src, tmp_path / "s.jsonl.gz", hours=0.0001)
+    assert not (tmp_path / "s.jsonl.gz").exists()

@@ -156,3 +156,22 @@ def test_unreadable_audio_names_the_cut_and_leaves_nothing(tmp_path, cut_factory
     assert not (tmp_path / "fbank" / "cuts_dev.jsonl.gz").exists()
     assert not (tmp_path / "fbank" / "storage_dev").exists()
     assert not [p for p in (tmp_path / "fbank").iterdir() if ".tmp" in p.name]
+
+
+def test_plan_streams_a_manifest_and_jobs_see_the_same_chunks(tmp_path, cut_factory):
+    """plan_extraction of a manifest path reads it as a stream (no cut list): the same jobs, chunk
+    size and chunks as of the CutSet; the set extracted chunk by chunk keeps the input order."""
+    from lhotse import CutSet
+
+    from asrkit.features.extract import plan_extraction
+
+    cuts = cut_factory([0.2, 0.3, 0.25, 0.4, 0.15])
+    path = tmp_path / "cuts.jsonl.gz"
+    cuts.to_file(path)
+    for jobs, size in ((1, None), (2, 2), (2, None)):
+        a = plan_extraction(path, jobs, size, min_parallel_seconds=0)
+        b = plan_extraction(cuts, jobs, size, min_parallel_seconds=0)
+        assert (a.num_jobs, a.chunk_size, a.num_cuts, a.seconds) == (b.num_jobs, b.chunk_size, 5, sum(c.duration for c in cuts))
+        assert [[c.id for c in ch] for ch in a.chunks()] == [[c.id for c in ch] for ch in b.chunks()]
+    s = compute_features(path, tmp_path / "f", "x", num_jobs=1, chunk_size=2, progress_bar=False)
+    assert s.cuts == 5 and [c.id for c in CutSet.from_file(s.manifest)] == [c.id for c in cuts]

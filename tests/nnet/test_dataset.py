@@ -111,3 +111,73 @@ def test_soft_topk_loss_matches_manual():
     assert torch.isfinite(logits.grad).all() and (logits.grad[1, 3:] == 0).all()
     with pytest.raises(ValueError, match="kind"):
         compute_loss(logits, {"kind": "dense"})
+
+
+def test_manifest_streamed_into_a_store_gives_the_same_dataset(toy_dir, toy_cuts, toy_cmvn_path):
+    """A path is read in one pass into a CutStore: the same segments, batches and arrays as the cuts."""
+    from asrkit.data.cutstore import CutStore
+    from asrkit.nnet.dataset import SegmentTable, load_cuts
+
+    reader = FeatureReader(toy_cmvn_path)
+    kw = dict(chunk_size=16, left_context=4, min_chunk=5, num_senones=NUM_SENONES)
+    mem = ChunkDataset.from_cuts(list(toy_cuts), reader, **kw)
+    for src in (toy_dir / "cuts.jsonl.gz", load_cuts(toy_dir / "cuts.jsonl.gz")):
+        ds = ChunkDataset.from_cuts(src, reader, **kw)
+        assert isinstance(ds.cuts, CutStore) and isinstance(ds.segments, SegmentTable)
+        assert list(ds.segments) == list(mem.segments) and ds.scored_frames() == mem.scored_frames()
+        np.testing.assert_array_equal(ds.input_lengths(), mem.input_lengths())
+        np.testing.assert_array_equal(ds.durations(), [c.duration for c in toy_cuts])
+        assert [ds.cut_id(i) for i in range(len(ds.cuts))] == [c.id for c in toy_cuts]
+        s1 = BucketingBatchSampler(ds.input_lengths(), max_frames=200, seed=3)
+        s2 = BucketingBatchSampler(mem.input_lengths(), max_frames=200, seed=3)
+        assert s1.batches(0) == s2.batches(0)
+        for b in s1.batches(0)[:3]:
+            x, y = ds[b], mem[b]
+            assert x["cut_ids"] == y["cut_ids"]
+            for k in ("features", "targets", "mask", "starts", "lengths"):
+                assert torch.equal(x[k], y[k])
+    left = ChunkDataset.from_cuts(toy_dir / "cuts.jsonl.gz", reader, keep=lambda cid: cid != toy_cuts[1].id, **kw)
+    assert [left.cut_id(i) for i in range(len(left.cuts))] == [c.id for c in toy_cuts if c.id != toy_cuts[1].id]
+
+
+def test_segment_table_matches_make_segments():
+    from asrkit.nnet.dataset import SegmentTable
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(0, 700, 200).tolist() + [0, 1, 200, 201, 219, 220, 221]
+    for cfg in ((200, 20, 0, 20), (0, 0, 0, 1), (50, 10, 7, 30)):
+        t = SegmentTable(*cfg)
+        for i, T in enumerate(lengths):
+            t.add(i, T)
+        ref = make_segments(lengths, *cfg)
+        assert list(t) == ref and len(t) == len(ref)
+        assert t.input_lengths().tolist() == [s.input_len for s in ref]
+        assert t.scored_frames() == sum(s.end - s.start for s in ref)
+
+
+def test_manifest_with_wrong_targets_refused_naming_the_cut(toy_dir, toy_cuts, toy_cmvn_path, tmp_path):
+    import gzip
+    import json
+
+    lines = gzip.open(toy_dir / "cuts.jsonl.gz", "rt").read().splitlines()
+    d = json.loads(lines[2])
+    d["custom"]["senones"]["array"]["shape"] = [d["custom"]["senones"]["array"]["shape"][0] - 1]
+    lines[2] = json.dumps(d)
+    bad = tmp_path / "bad.jsonl.gz"
+    with gzip.open(bad, "wt") as f:
+        f.write("\n".join(lines) + "\n")
+    with pytest.raises(TargetsError, match=f"cut {d['id']}: 'senones' has .* ceil\\(n/3\\)"):
+        ChunkDataset.from_cuts(bad, FeatureReader(toy_cmvn_path))
+
+
+def test_store_read_by_forked_loader_workers(toy_dir, toy_cmvn_path):
+    """Workers forked by the DataLoader share the store's spill file (positional reads): same batches."""
+    ds = ChunkDataset.from_cuts(toy_dir / "cuts.jsonl.gz", FeatureReader(toy_cmvn_path), chunk_size=16,
+                                left_context=4, num_senones=NUM_SENONES)
+    batches = BucketingBatchSampler(ds.input_lengths(), max_frames=200, seed=2).batches(0)
+    here = list(make_loader(ds, batches, num_workers=0))
+    forked = list(make_loader(ds, batches, num_workers=2))
+    assert len(here) == len(forked) == len(batches)
+    for x, y in zip(here, forked):
+        assert x["cut_ids"] == y["cut_ids"] and torch.equal(x["features"], y["features"])
+        assert torch.equal(x["targets"], y["targets"])

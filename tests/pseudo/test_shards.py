@@ -120,3 +120,34 @@ def test_index_lists_shards_utts_checksums(tmp_path, teacher, data):
     for s in index["shards"]:
         assert s["checksum"] == file_checksum(tmp_path / s["name"])
     assert (tmp_path / ".index.json.done").exists()
+
+
+def test_reader_opens_the_compact_index_and_falls_back_to_index_json(tmp_path, teacher, data):
+    """merge_indices writes a sorted id table (memory-mapped by readers) beside index.json; a reader
+    of an index.json without it (older merges), or whose index.json changed since, reads index.json."""
+    from asrkit.pseudo.shards import ID_TABLE, INDEX_HEAD, LOC_TABLE
+
+    cuts, feats = data
+    _label(tmp_path, teacher, data)
+    assert all((tmp_path / f).exists() for f in (ID_TABLE, LOC_TABLE, INDEX_HEAD))
+    head = json.loads((tmp_path / INDEX_HEAD).read_text())
+    assert all("utts" not in sh for sh in head["shards"]) and sum(sh["num_utts"] for sh in head["shards"]) == len(cuts)
+    compact = PseudoLabelReader(tmp_path)
+    assert isinstance(compact._table.ids, np.memmap) and "utts" not in compact.index["shards"][0]
+    expected = {c.id: feats[c.id].shape[0] for c in cuts}
+    assert {c: compact.frames_of(c) for c in expected} == expected and compact.frames_of("utt999") is None
+    assert compact.cut_ids() == [c.id for c in cuts] and "utt003" in compact and "x" not in compact
+    assert compact.frames_table() == expected and compact.num_frames == sum(expected.values())
+    ids, probs = compact.get("utt007")
+    ids2, probs2 = next((i, p) for cid, i, p in compact if cid == "utt007")
+    assert torch.equal(ids, ids2) and torch.equal(probs, probs2)
+    # index.json rewritten since (here: reformatted): the compact files no longer describe it
+    full = json.loads((tmp_path / "index.json").read_text())
+    (tmp_path / "index.json").write_text(json.dumps(full, indent=2))
+    stale = PseudoLabelReader(tmp_path)
+    assert not isinstance(stale._table.ids, np.memmap) and "utts" in stale.index["shards"][0]
+    assert stale.cut_ids() == compact.cut_ids() and stale.frames_table() == expected
+    for f in (ID_TABLE, LOC_TABLE, INDEX_HEAD):  # an index merged before the compact files existed
+        (tmp_path / f).unlink()
+    old = PseudoLabelReader(tmp_path)
+    assert old.frames_of("utt004") == expected["utt004"] and torch.equal(old.get("utt007")[0], ids)
