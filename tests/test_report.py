@@ -307,3 +307,28 @@ def test_a_single_seed_keeps_the_layout_and_the_paired_bootstrap(tmp_path):
     assert "| 50.00 [" in row and "| 50.0% [50.0, 50.0] | 50.0% |" in row, row  # per-system intervals, exact
     assert not [line for line in text.splitlines() if line.startswith("|") and "±" in line]  # no seeds: no std
     assert "Per condition" not in text  # no utt2cond: no such section
+
+
+def test_the_noisier_data_claim(tmp_path):
+    """Clean: no reduction; noisy_reverb: half the errors in every utterance: the claim holds; the other way
+    round it does not."""
+    refs = {f"u{i:02d}": ["A", "B", "C", "D"] for i in range(20)}
+    d = tmp_path / "data" / "test"
+    d.mkdir(parents=True)
+    (d / "text").write_text("".join(f"{u} A B C D\n" for u in refs))
+    (d / "utt2cond").write_text("".join(f"{u} {'clean' if i < 10 else 'noisy_reverb'}\n" for i, u in enumerate(refs)))
+    for flip, want in ((False, "holds here"), (True, "does not hold here")):
+        exp = tmp_path / f"exp{flip}"
+        helped = (lambda i: i < 10) if flip else (lambda i: i >= 10)  # noqa: E731
+        _decode_dir(exp, "student_sup", "test", {u: ["A", "X", "X", "D"] for u in refs}, refs)
+        _decode_dir(exp, "student_ssl_inter", "test", {u: (["A", "B", "X", "D"] if helped(i) else ["A", "X", "X", "D"])
+                                                       for i, u in enumerate(refs)}, refs)
+        text = write_report(exp, tmp_path / "data", ["test"], tmp_path / "R.md", plot=False)
+        claim = next(line for line in text.splitlines() if line.startswith("- `student_ssl_inter`"))
+        assert claim.startswith(f"- `student_ssl_inter`: {want}"), claim
+        gap = "50.0" if not flip else "-50.0"
+        assert f"difference {gap} points [{gap}, {gap}]" in claim, claim
+    bad = tmp_path / "data" / "test" / "utt2cond"
+    bad.write_text("u00 clean extra\n")
+    with pytest.raises(ValueError, match=r"utt2cond:1: expected"):
+        write_report(exp, tmp_path / "data", ["test"], tmp_path / "R.md", plot=False)
