@@ -19,7 +19,8 @@ machine-labelled batches with the teacher's top-k posteriors, in one loop.
   also the oracle student, trained on the labelled cuts plus the unlabelled ones with targets from their
   true transcripts). Interleaved and segregated see the same batches, the same number of updates and the
   same learning-rate multipliers; only the order differs. The run's epochs (validation, ``best.pt``,
-  ``epoch-<n>.pt``) end at the same updates in both.
+  ``epoch-<n>.pt``) end at the same updates in both, so with a step-based scheduler (``warmup``,
+  ``constant``) each update has the same base LR in both (``newbob`` follows each run's own dev loss).
 * **Length**: ``num_epochs`` passes over both lists, or a budget of updates (``TrainConfig.max_updates``):
   the run stops after exactly that many, mid-epoch if need be (validated and checkpointed there as at an
   epoch end). ``equal_updates`` sets the budget to the updates of the supervised student: ``num_epochs``
@@ -169,7 +170,7 @@ def concat_cuts(sources: Union[PathLike, Sequence]) -> list:
 
 
 class SslTrainer(Trainer):
-    """:class:`Trainer` over two batch lists ordered by a :class:`Schedule` (module doc).
+    """:class:`Trainer` over two batch lists ordered by a :class:`RunSchedule` (module doc).
 
     ``current`` holds what the last update trained on (``kind``, ``cut_ids``, ``starts``, ``lr_mult``,
     ``position``): a ``step_hook`` can read it together with ``opt.param_groups``."""
