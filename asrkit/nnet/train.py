@@ -543,8 +543,7 @@ class Trainer:
         ck = load_checkpoint(path, map_location=self.device)
         check_model_config(ck, self.model_cfg, path)
         saved = ck.get("train_config", {})
-        for k in ("seed", "chunk_size", "left_context", "right_context", "max_frames", "num_buckets", "optimizer",
-                  "max_updates"):
+        for k in ("seed", "chunk_size", "left_context", "right_context", "max_frames", "num_buckets", "optimizer"):
             if k in saved and saved[k] != getattr(self.cfg, k):
                 log.warning("resuming %s with %s=%r (checkpoint had %r): the run will not match an "
                             "uninterrupted one", path, k, getattr(self.cfg, k), saved[k])
