@@ -418,7 +418,8 @@ def write_report(exp_dir: PathLike, data_dir: PathLike, sets: Sequence[str], out
               "|---|" + "---|" * len(sets) + "---|"]
     for name, row in table.items():
         cells = [row[s].cell() if s in row else "" for s in sets]
-        lines.append(f"| {_label(name)} (`{name}`) | " + " | ".join(cells) + f" | {fmt_updates(system_updates(exp / name))} |")
+        updates = fmt_updates(system_updates(exp / name))
+        lines.append(f"| {_label(name)} (`{name}`) | " + " | ".join(cells) + f" | {updates} |")
     lines.append("")
     if len(full) > len(table):
         lines += ["The sweep over the amount of unlabelled data (`sweep/x<R>`) and the distributed "
