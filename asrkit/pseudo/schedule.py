@@ -10,7 +10,8 @@ its learning rate for that update by ``lr_mult``.
   so both lists end together), the next batch is machine-labelled iff machine batches remain and
   ``m + 1 <= r * (l + 1)`` (``m``, ``l`` the numbers of each already scheduled), otherwise labelled;
   when one list runs out the rest of the other follows. ``r = 3``: M M M L M M M L ...
-* **segregated** (the article's baseline): every machine-labelled batch first, then every labelled one.
+* **segregated**: every machine-labelled batch of the two lists first, then every labelled one (over
+  one pair of lists; the article's baseline, over a whole run of many epochs, is :class:`RunSchedule`).
 
 Both see exactly the same batches with the same ``lr_mult`` and the same number of updates; only the
 order differs. Both resume exactly from an integer position: ``schedule.iter_from(step)`` continues
