@@ -79,7 +79,10 @@ help_message="Usage: $0 [options]  (the corpus: --data-dir, or --cuts, or --reco
   --teacher-conf / --student-conf FILE   network configs (default $teacher_conf / $student_conf)
   --tiny true|false            tiny sizes for a corpus of a minute or two (default $tiny)
   --ngpu N / --sync MODE / --sync-opts '...' / --torchrun-opts '...'   GPUs and torchrun
-  --sweep true|false / --dist true|false   stages 14 and 15 (default $sweep / $dist)"
+  --sweep true|false / --dist true|false   stages 14 and 15 (default $sweep / $dist)
+  --seeds \"S1 S2 ...\"          the students' seeds (stages 9, 11-14), exp/<system>/seed<S> when several (default '$seeds')
+  --supervised-lr-mult M       the supervised and oracle students' LR multiplier (default '$supervised_lr_mult':
+                               --labelled-lr-mult's, $labelled_lr_mult; 1.0: plain training)"
 
 . ./path.sh
 . ./cmd.sh

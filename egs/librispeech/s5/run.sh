@@ -72,7 +72,10 @@ help_message="Usage: $0 [options]
   --sync MODE                  ddp | gtc | bmuf | ma, with --ngpu > 1 (default $sync); --sync-opts '...'
   --torchrun-opts '...'        torchrun rendezvous (default $torchrun_opts)
   --sweep true|false           stage 14 over --sweep-ratios '$sweep_ratios' (default $sweep)
-  --dist true|false            stage 15 over --dist-modes '$dist_modes' (default $dist)"
+  --dist true|false            stage 15 over --dist-modes '$dist_modes' (default $dist)
+  --seeds \"S1 S2 ...\"          the students' seeds (stages 9, 11-14), exp/<system>/seed<S> when several (default '$seeds')
+  --supervised-lr-mult M       the supervised and oracle students' LR multiplier (default '$supervised_lr_mult':
+                               --labelled-lr-mult's, $labelled_lr_mult; 1.0: plain training)"
 
 . ./path.sh
 . ./cmd.sh
