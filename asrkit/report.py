@@ -1,15 +1,28 @@
 """The recipe's report (stage 16): WER tables, semi-supervised gains and a plot, from the decode dirs.
 
 Everything is read from files the stages wrote (``exp/<system>/decode_<set>/best_wer`` and ``hyp.txt``,
-``data/<set>/text``), never typed in. Systems that have not been trained yet are simply absent.
+``data/<set>/text``, ``data/<set>/utt2cond``, ``exp/<system>/history.jsonl``), never typed in. Systems that
+have not been trained yet are simply absent. A system trained with several seeds (``--seeds``) has one
+dir per seed, ``exp/<system>/seed<S>/``; its WER is the mean over seeds, shown with the standard deviation.
+
+Test sets come first in every table; dev sets (``dev``, ``dev_*``) come last, marked as the tuning sets
+(they pick the checkpoint, the LM weight, beam, tree size and epochs). The main table gives each
+network's updates (the last ``step`` of its ``history.jsonl``).
 
 Comparisons, for each set:
-* relative WER reduction of each semi-supervised student over the supervised-only one, with the paired
-  bootstrap of Bisani and Ney: the 95% intervals of both systems (kaldialign), the 95% interval of the
-  relative reduction from a paired bootstrap (both systems on the same resampled utterances) and the
-  probability that the semi-supervised one is better; a reduction whose paired interval holds 0 is
-  reported as "none" (overlapping per-system intervals alone are too strict a test);
-* the share of the supervised-to-oracle gap that it recovers (when the oracle student exists).
+* relative WER reduction of each semi-supervised student over the supervised-only one, with a paired
+  bootstrap (:mod:`asrkit.decode.bootstrap`): over utterances (Bisani and Ney) and, with several seeds,
+  over seeds too, so that the interval holds the training noise as well; a reduction whose interval
+  holds 0 is reported as "none". One seed: the 95% intervals of both systems (kaldialign) and
+  P(better); several: mean and standard deviation over seeds;
+* the share of the supervised-to-oracle gap that it recovers (when the oracle student exists). The
+  oracle is all data labelled with GMM-aligned hard targets: a reference, not an upper bound (soft
+  targets from a teacher can beat hard alignments), so a share over 100% is possible;
+* interleaved against segregated, as the article measured it: how much larger the interleaved student's
+  relative reduction is than the segregated one's, and the paired test of the two;
+* per condition (where ``data/<set>/utt2cond`` exists, e.g. the synthetic corpus's clean / noisy /
+  reverb / noisy_reverb): the reduction on each condition's utterances, and whether the reduction is
+  larger on noisier test data (the article's "greater improvements coming on noisier data").
 
 Two optional sections, kept out of the main table (they would repeat one system many times there):
 * the unlabelled-data sweep (stage 14): WER against the unlabelled/labelled hour ratio, from the
@@ -26,7 +39,9 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 PathLike = Union[str, Path]
 
@@ -38,7 +53,7 @@ SYSTEMS = [
     ("student_sup", "LSTM student, supervised only"),
     ("student_ssl_inter", "LSTM student, semi-supervised, interleaved"),
     ("student_ssl_seg", "LSTM student, semi-supervised, segregated"),
-    ("student_oracle", "LSTM student, oracle (all data labelled)"),
+    ("student_oracle", "LSTM student, oracle (all data labelled, GMM-aligned hard targets)"),
 ]
 SSL_SYSTEMS = ("student_ssl_inter", "student_ssl_seg")
 SWEEP_PREFIX = "sweep/x"  # stage 14: exp/sweep/x<R>, R = unlabelled/labelled hours (design.md)
@@ -47,6 +62,9 @@ DIST_PREFIX = "dist_"  # stage 15: exp/dist_<sync mode> (design.md)
 COMM_JSON = "comm.json"  # written there by rank 0 (asrkit.nnet.train.Trainer._write_comm_summary)
 DIST_ORDER = ("ddp", "gtc", "bmuf", "ma")
 _WER = re.compile(r"%WER\s+([\d.]+)\s+\[\s*(\d+)\s*/\s*(\d+)")
+_SEED_DIR = re.compile(r"seed(\d+)$")
+# how noisy each condition of the synthetic corpus is (asrkit.synth.utterance.CONDITIONS), for the claim
+NOISINESS = {"clean": 0, "reverb": 1, "noisy": 1, "noisy_reverb": 2}
 
 
 @dataclass
@@ -68,18 +86,91 @@ def read_wer(decode_dir: PathLike) -> Optional[Wer]:
     return Wer(float(m.group(1)), int(m.group(2)), int(m.group(3)), Path(decode_dir))
 
 
-def collect(exp_dir: PathLike, sets: Sequence[str]) -> Dict[str, Dict[str, Wer]]:
-    """{system: {set: Wer}} for every system directory that has decodes (known systems first)."""
+@dataclass
+class SeedWers:
+    """One system's results on one set: a run per seed (``runs``: seed -> Wer; ``""`` for a system
+    trained once, in ``exp/<system>/``). ``wer`` is the mean over seeds."""
+    runs: Dict[str, Wer]
+
+    @property
+    def wer(self) -> float:
+        return sum(w.wer for w in self.runs.values()) / len(self.runs)
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation over seeds (0 for one run)."""
+        if len(self.runs) < 2:
+            return 0.0
+        m = self.wer
+        return math.sqrt(sum((w.wer - m) ** 2 for w in self.runs.values()) / (len(self.runs) - 1))
+
+    @property
+    def seeded(self) -> bool:
+        return "" not in self.runs
+
+    @property
+    def decode_dir(self) -> Path:
+        """The decode dir of a system trained once (the first seed's otherwise)."""
+        return next(iter(self.runs.values())).decode_dir
+
+    def cell(self) -> str:
+        if not self.seeded:
+            return f"{self.wer:.2f}"
+        return f"{self.wer:.2f} ± {self.std:.2f}"
+
+
+def seed_dirs(sys_dir: Path) -> List[Tuple[str, Path]]:
+    """``[("", sys_dir)]`` for a system trained once, else ``[(S, sys_dir/seed<S>), ...]`` by seed."""
+    seeds = sorted(((int(m.group(1)), p) for p in sys_dir.glob("seed*") if p.is_dir()
+                    and (m := _SEED_DIR.match(p.name))), key=lambda x: x[0])
+    if not seeds or any(sys_dir.glob("decode_*")):
+        return [("", sys_dir)]
+    return [(str(n), p) for n, p in seeds]
+
+
+def collect(exp_dir: PathLike, sets: Sequence[str]) -> Dict[str, Dict[str, SeedWers]]:
+    """{system: {set: SeedWers}} for every system directory that has decodes (known systems first)."""
     exp = Path(exp_dir)
     names = [s for s, _ in SYSTEMS] + sorted(p.name for p in exp.glob("*") if p.is_dir()
                                              and p.name not in dict(SYSTEMS))
     names += sorted(f"sweep/{p.name}" for p in (exp / "sweep").glob("*") if p.is_dir())
-    out: Dict[str, Dict[str, Wer]] = {}
+    out: Dict[str, Dict[str, SeedWers]] = {}
     for name in names:
-        row = {s: w for s in sets if (w := read_wer(exp / name / f"decode_{s}")) is not None}
+        row = {}
+        for s in sets:
+            runs = {seed: w for seed, d in seed_dirs(exp / name) if (w := read_wer(d / f"decode_{s}")) is not None}
+            if runs:
+                row[s] = SeedWers(runs)
         if row:
             out[name] = row
     return out
+
+
+def is_dev_set(name: str) -> bool:
+    """The tuning sets: dev, dev_* (utils/shared_stages.sh's ordered_eval_sets)."""
+    return name == "dev" or name.startswith("dev_")
+
+
+def headline_order(sets: Sequence[str]) -> List[str]:
+    """Test sets first, then the dev (tuning) sets, each in the given order."""
+    return [s for s in sets if not is_dev_set(s)] + [s for s in sets if is_dev_set(s)]
+
+
+def set_header(name: str) -> str:
+    return f"{name} (tuning)" if is_dev_set(name) else name
+
+
+def system_updates(sys_dir: Path) -> List[int]:
+    """The updates each seed's run made (the last step of its history.jsonl), where recorded."""
+    return [n for _, d in seed_dirs(sys_dir) if (n := _history_steps(d)) is not None]
+
+
+def fmt_updates(ns: List[int]) -> str:
+    if not ns:
+        return ""
+    if len(set(ns)) == 1:
+        return f"{ns[0]}" + (f" (x{len(ns)})" if len(ns) > 1 else "")
+    return f"{min(ns)}-{max(ns)}"
 
 
 def is_sweep_or_dist(name: str) -> bool:
@@ -225,64 +316,51 @@ def paired_bootstrap(ref_text: Path, hyp1: Path, hyp2: Path, replications: int =
                                        [h2.get(u, []) for u in utts], replications=replications, seed=seed)
 
 
-BOOTSTRAP_BLOCK = 1 << 22  # utterance draws held at once by paired_difference
-
-
 def paired_difference(ref_text: Path, hyp1: Path, hyp2: Path, replications: int = 2000, seed: int = 0) -> dict:
     """Paired bootstrap (Bisani and Ney) of the difference of two systems on the same utterances: each
-    replication draws utterances with replacement and scores both systems on the same draw.
+    replication draws utterances with replacement and scores both systems on the same draw
+    (:func:`asrkit.decode.bootstrap.seed_utterance_bootstrap` with one seed).
 
     Returns ``delta`` (WER1 - WER2, in %) and ``rel`` (that difference over WER1, in %), each with its
     95% interval (``*_lo``, ``*_hi``, percentiles 2.5 and 97.5): a reduction is significant when the
     interval of ``delta`` lies above zero."""
-    import kaldialign
-    import numpy as np
+    from asrkit.decode.bootstrap import seed_utterance_bootstrap, utterance_errors
 
-    refs = _read_text(ref_text)
-    h1, h2 = _read_text(hyp1), _read_text(hyp2)
-    utts = sorted(refs)
-    n = np.array([len(refs[u]) for u in utts], dtype=np.float64)
-    e1 = np.array([kaldialign.edit_distance(refs[u], h1.get(u, []))["total"] for u in utts], dtype=np.float64)
-    e2 = np.array([kaldialign.edit_distance(refs[u], h2.get(u, []))["total"] for u in utts], dtype=np.float64)
-    if n.sum() == 0:
+    _, words, errs = utterance_errors(ref_text, [hyp1, hyp2])
+    if words.sum() == 0:
         raise ValueError(f"{ref_text}: no reference words")
-    # the draws in blocks of replications (the generator's stream continues across calls, so the indices
-    # are those of one (replications, utterances) draw) keep memory at ~32 MB, not 16 bytes x both
-    rng, rows = np.random.default_rng(seed), max(1, BOOTSTRAP_BLOCK // max(len(utts), 1))
-    words, err1, err2 = (np.empty(replications) for _ in range(3))
-    for a in range(0, replications, rows):
-        idx = rng.integers(0, len(utts), size=(min(rows, replications - a), len(utts)))
-        words[a:a + len(idx)], err1[a:a + len(idx)], err2[a:a + len(idx)] = (x[idx].sum(1) for x in (n, e1, e2))
-    delta = 100.0 * (err1 - err2) / np.maximum(words, 1)
-    rel = 100.0 * (err1 - err2) / np.maximum(err1, 1)
-    out = {"delta": 100.0 * (e1.sum() - e2.sum()) / n.sum(),
-           "rel": 100.0 * (e1.sum() - e2.sum()) / e1.sum() if e1.sum() else 0.0}
-    for k, v in (("delta", delta), ("rel", rel)):
-        out[f"{k}_lo"], out[f"{k}_hi"] = (float(x) for x in np.percentile(v, [2.5, 97.5]))
-    return out
+    d = seed_utterance_bootstrap(errs[0], errs[1], words, replications, seed)
+    return {k: d[k] for k in ("delta", "rel", "delta_lo", "delta_hi", "rel_lo", "rel_hi")}
 
 
 def _label(name: str) -> str:
     return dict(SYSTEMS).get(name, name)
 
 
-def write_report(exp_dir: PathLike, data_dir: PathLike, sets: Sequence[str], out: PathLike,
-                 title: str = "Results", plot: bool = True) -> str:
-    """Write RESULTS.md (and RESULTS.png beside it); returns the markdown."""
-    from asrkit.utils.atomic import atomic_write_text
+def _errors(data_dir: Path, s: str, a: SeedWers, b: SeedWers, utts: Optional[Sequence[str]] = None):
+    """``(seeds, words, errors1[seed, u], errors2[seed, u])`` of two systems on set ``s`` over the seeds
+    both have (None when they share none)."""
+    from asrkit.decode.bootstrap import utterance_errors
 
-    full = collect(exp_dir, sets)
-    table = {n: row for n, row in full.items() if not is_sweep_or_dist(n)}
-    lines = [f"# {title}", "", "Written by `python -m asrkit.bin.report` from the decode dirs under "
-             f"`{exp_dir}/`; WER in %, best LM weight on dev, the same weight on the test sets.", ""]
-    lines += ["| system | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
-    for name, row in table.items():
-        cells = [f"{row[s].wer:.2f}" if s in row else "" for s in sets]
-        lines.append(f"| {_label(name)} (`{name}`) | " + " | ".join(cells) + " |")
-    lines.append("")
-    if len(full) > len(table):
-        lines += ["The sweep over the amount of unlabelled data (`sweep/x<R>`) and the distributed "
-                  "runs (`dist_<mode>`) have their own sections below.", ""]
+    seeds = [k for k in a.runs if k in b.runs]
+    if not seeds:
+        return None
+    hyps = [a.runs[k].decode_dir / "hyp.txt" for k in seeds] + [b.runs[k].decode_dir / "hyp.txt" for k in seeds]
+    _, words, errs = utterance_errors(Path(data_dir) / s / "text", hyps, utts)
+    return seeds, words, errs[:len(seeds)], errs[len(seeds):]
+
+
+def _verdict(diff: dict) -> str:
+    if diff["delta_lo"] > 0:
+        return f"{diff['rel']:.1f}%"
+    if diff["delta_hi"] < 0:
+        return f"none (worse by {-diff['rel']:.1f}%)"
+    return "none (0 in the interval)"
+
+
+def _comparison_rows(table, data_dir: Path, sets: Sequence[str]) -> List[str]:
+    from asrkit.decode.bootstrap import seed_utterance_bootstrap
+
     sup = table.get("student_sup", {})
     oracle = table.get("student_oracle", {})
     rows = []
@@ -291,36 +369,79 @@ def write_report(exp_dir: PathLike, data_dir: PathLike, sets: Sequence[str], out
             if name not in table or s not in table[name] or s not in sup:
                 continue
             a, b = sup[s], table[name][s]
-            ref, hyp1, hyp2 = Path(data_dir) / s / "text", a.decode_dir / "hyp.txt", b.decode_dir / "hyp.txt"
-            boot = paired_bootstrap(ref, hyp1, hyp2)
-            diff = paired_difference(ref, hyp1, hyp2)
-            rel = diff["rel"]  # from the error counts, as its interval (not from the rounded WERs)
-            s1, s2 = boot["system1"], boot["system2"]
+            got = _errors(data_dir, s, a, b)
+            if got is None:
+                rows.append(f"| `{name}` | {set_header(s)} | {a.cell()} | {b.cell()} | - (no seed in common) "
+                            f"| | | |")
+                continue
+            seeds, words, e1, e2 = got
+            diff = seed_utterance_bootstrap(e1, e2, words)
+            if a.seeded:
+                c1, c2, p_better = a.cell(), b.cell(), diff["p_better"]
+            else:  # one run each: each system's own interval too, and kaldialign's P(better), as before seeds
+                boot = paired_bootstrap(Path(data_dir) / s / "text", a.decode_dir / "hyp.txt", b.decode_dir / "hyp.txt")
+                s1, s2 = boot["system1"], boot["system2"]
+                c1 = f"{a.wer:.2f} [{100 * s1['ci95min']:.2f}, {100 * s1['ci95max']:.2f}]"
+                c2 = f"{b.wer:.2f} [{100 * s2['ci95min']:.2f}, {100 * s2['ci95max']:.2f}]"
+                p_better = boot["p_s2_improv_over_s1"]
             gap = ""
             if s in oracle:  # a share of the gap means something only when the oracle is better
                 gap = (f"{100.0 * (a.wer - b.wer) / (a.wer - oracle[s].wer):.0f}%" if oracle[s].wer < a.wer
                        else "- (oracle not better)")
-            if diff["delta_lo"] > 0:
-                verdict = f"{rel:.1f}%"
-            elif diff["delta_hi"] < 0:
-                verdict = f"none (worse by {-rel:.1f}%)"
-            else:
-                verdict = "none (0 in the interval)"
-            rows.append(f"| `{name}` | {s} | {a.wer:.2f} [{100 * s1['ci95min']:.2f}, {100 * s1['ci95max']:.2f}] | "
-                        f"{b.wer:.2f} [{100 * s2['ci95min']:.2f}, {100 * s2['ci95max']:.2f}] | "
-                        f"{rel:.1f}% [{diff['rel_lo']:.1f}, {diff['rel_hi']:.1f}] | {verdict} | "
-                        f"{boot['p_s2_improv_over_s1']:.3f} | {gap} |")
+            rows.append(f"| `{name}` | {set_header(s)} | {c1} | {c2} | {diff['rel']:.1f}% [{diff['rel_lo']:.1f}, "
+                        f"{diff['rel_hi']:.1f}] | {_verdict(diff)} | {p_better:.3f} | {gap} |")
+    return rows
+
+
+def _n_seeds(table) -> List[int]:
+    return sorted({len(w.runs) for row in table.values() for w in row.values() if w.seeded})
+
+
+def write_report(exp_dir: PathLike, data_dir: PathLike, sets: Sequence[str], out: PathLike,
+                 title: str = "Results", plot: bool = True) -> str:
+    """Write RESULTS.md (and RESULTS.png beside it); returns the markdown."""
+    from asrkit.utils.atomic import atomic_write_text
+
+    sets = headline_order(sets)
+    exp = Path(exp_dir)
+    full = collect(exp_dir, sets)
+    table = {n: row for n, row in full.items() if not is_sweep_or_dist(n)}
+    seeds = _n_seeds(table)
+    seed_note = (f" Systems trained with several seeds ({'/'.join(map(str, seeds))} seeds) show the mean WER over "
+                 "seeds ± its standard deviation, each seed with its own LM weight." if seeds else "")
+    lines = [f"# {title}", "", "Written by `python -m asrkit.bin.report` from the decode dirs under "
+             f"`{exp_dir}/`; WER in %, test sets first. The dev set is the tuning set: it picked each "
+             "network's checkpoint and LM weight (the test sets use that weight) and the recipe's beam, tree "
+             "size and epochs, so its WERs are optimistic." + seed_note + " Updates: the optimiser steps each "
+             "network made (per seed).", ""]
+    lines += ["| system | " + " | ".join(map(set_header, sets)) + " | updates |",
+              "|---|" + "---|" * len(sets) + "---|"]
+    for name, row in table.items():
+        cells = [row[s].cell() if s in row else "" for s in sets]
+        updates = fmt_updates(system_updates(exp / name))
+        lines.append(f"| {_label(name)} (`{name}`) | " + " | ".join(cells) + f" | {updates} |")
+    lines.append("")
+    if len(full) > len(table):
+        lines += ["The sweep over the amount of unlabelled data (`sweep/x<R>`) and the distributed "
+                  "runs (`dist_<mode>`) have their own sections below.", ""]
+    rows = _comparison_rows(table, Path(data_dir), sets)
     if rows:
+        how = ("paired (both systems scored on the same resampled utterances and, with several seeds, the same "
+               "resampled seeds: seed and utterance variance both in the interval)")
         lines += ["## Semi-supervised students against the supervised-only student", "",
-                  "95% bootstrap intervals (Bisani and Ney, 2,000 replications): of each system's WER, and, "
-                  "paired (both systems scored on the same resampled utterances), of the relative reduction; a "
-                  "reduction whose paired interval holds 0 is reported as none. P(better): the share of "
-                  "replications in which the semi-supervised student made fewer errors. Gap recovered: the "
-                  "share of the supervised-to-oracle WER gap.", "",
-                  "| system | set | supervised WER [95% CI] | semi-supervised WER [95% CI] | relative reduction "
-                  "[95% CI] | "
+                  "95% bootstrap intervals (2,000 replications), " + how + ", of the relative reduction; a "
+                  "reduction whose interval holds 0 is reported as none. One seed: each system's WER with its own "
+                  "95% interval (Bisani and Ney); several: mean ± standard deviation over seeds. P(better): the "
+                  "share of replications in which the semi-supervised student made fewer errors. Gap recovered: "
+                  "the share of the WER gap between the supervised student and the oracle (all data labelled, "
+                  "GMM-aligned hard targets) that the semi-supervised student closes; the oracle is a reference, "
+                  "not an upper bound (the teacher's soft targets can be better than hard alignments), so a share "
+                  "over 100% can occur.", "",
+                  "| system | set | supervised WER | semi-supervised WER | relative reduction [95% CI] | "
                   "significant reduction | P(better) | gap recovered |",
                   "|---|---|---|---|---|---|---|---|", *rows, ""]
+    lines += _inter_vs_seg_section(table, Path(data_dir), sets)
+    lines += _condition_section(table, Path(data_dir), sets)
     if plot and table:
         png = Path(out).with_suffix(".png")
         _plot(table, sets, png)
@@ -330,6 +451,121 @@ def write_report(exp_dir: PathLike, data_dir: PathLike, sets: Sequence[str], out
     text = "\n".join(lines)
     atomic_write_text(out, text)
     return text
+
+
+def _inter_vs_seg_section(table, data_dir: Path, sets: Sequence[str]) -> List[str]:
+    """The article's measure: how much larger the interleaved student's relative reduction (over the
+    supervised one) is than the segregated one's; and the paired test of interleaved against segregated."""
+    from asrkit.decode.bootstrap import seed_utterance_bootstrap
+
+    names = ("student_sup", "student_ssl_inter", "student_ssl_seg")
+    rows = []
+    for s in sets:
+        if not all(n in table and s in table[n] for n in names):
+            continue
+        sup, inter, seg = (table[n][s] for n in names)
+        r_i = 100.0 * (sup.wer - inter.wer) / sup.wer if sup.wer else 0.0
+        r_s = 100.0 * (sup.wer - seg.wer) / sup.wer if sup.wer else 0.0
+        ratio = f"{100.0 * (r_i / r_s - 1):.0f}%" if r_s > 0 else "- (segregated: no reduction)"
+        got = _errors(data_dir, s, seg, inter)
+        test = "- (no seed in common)"
+        if got is not None:
+            d = seed_utterance_bootstrap(got[2], got[3], got[1])
+            test = f"{d['rel']:.1f}% [{d['rel_lo']:.1f}, {d['rel_hi']:.1f}] ({_verdict(d)})"
+        rows.append(f"| {set_header(s)} | {r_i:.1f}% | {r_s:.1f}% | {ratio} | {test} |")
+    if not rows:
+        return []
+    return ["## Interleaved against segregated", "",
+            "Relative WER reductions over the supervised student (from the mean WERs); \"larger by\": how much "
+            "larger the interleaved student's reduction is than the segregated one's (the article: 23%); last "
+            "column: the interleaved student's relative reduction over the segregated one with its paired 95% "
+            "interval, as above.", "",
+            "| set | interleaved reduction | segregated reduction | larger by | interleaved over segregated [95% CI] |",
+            "|---|---|---|---|---|", *rows, ""]
+
+
+def read_conditions(data_dir: Path, s: str) -> Dict[str, str]:
+    """``{utterance: condition}`` from ``data/<set>/utt2cond`` (empty where there is none)."""
+    f = data_dir / s / "utt2cond"
+    if not f.exists():
+        return {}
+    out = {}
+    for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2:
+            raise ValueError(f"{f}:{i}: expected '<utterance> <condition>', got {line!r}")
+        out[parts[0]] = parts[1]
+    return out
+
+
+def _condition_section(table, data_dir: Path, sets: Sequence[str]) -> List[str]:
+    from asrkit.decode.bootstrap import relative_reduction_gap, seed_utterance_bootstrap
+
+    sup = table.get("student_sup", {})
+    rows, claim = [], []
+    for name in SSL_SYSTEMS:
+        test_conds = {}  # condition -> (e1, e2, words) on the test sets
+        for s in sets:
+            conds = read_conditions(data_dir, s)
+            if not conds or name not in table or s not in table[name] or s not in sup:
+                continue
+            for c in sorted(set(conds.values()), key=lambda c: (NOISINESS.get(c, 99), c)):
+                utts = sorted(u for u, cc in conds.items() if cc == c)
+                got = _errors(data_dir, s, sup[s], table[name][s], utts)
+                if got is None:
+                    continue
+                _, words, e1, e2 = got
+                if words.sum() == 0:
+                    continue
+                d = seed_utterance_bootstrap(e1, e2, words)
+                w1, w2 = 100.0 * e1.sum(1).mean() / words.sum(), 100.0 * e2.sum(1).mean() / words.sum()
+                rows.append(f"| `{name}` | {set_header(s)} | {c} | {len(utts)} | {w1:.2f} | {w2:.2f} | "
+                            f"{w1 - w2:.2f} | {d['rel']:.1f}% [{d['rel_lo']:.1f}, {d['rel_hi']:.1f}] | {_verdict(d)} |")
+                if not is_dev_set(s):
+                    prev = test_conds.get(c)
+                    if prev is None or e1.shape[0] == prev[0].shape[0]:  # pool a condition's test utterances
+                        test_conds[c] = ((e1, e2, words) if prev is None else
+                                         (np.concatenate([prev[0], e1], 1), np.concatenate([prev[1], e2], 1),
+                                          np.concatenate([prev[2], words])))
+        claim += _claim(name, test_conds, relative_reduction_gap)
+    if not rows:
+        return []
+    return ["## Per condition", "",
+            "The reduction on each acoustic condition's utterances (`data/<set>/utt2cond`), over the same seeds "
+            "and with the same paired bootstrap as above; WERs in % (means over seeds), \"absolute\" in points.",
+            "", "| system | set | condition | utterances | supervised | semi-supervised | absolute | relative "
+            "[95% CI] | significant |", "|---|---|---|---|---|---|---|---|---|", *rows, "",
+            "Greater improvements on noisier data (the article's claim), judged on the test sets: the relative "
+            "reduction on the noisiest condition against the cleanest, the difference's 95% interval from "
+            "a bootstrap of each condition's utterances (the seeds drawn once for both).", "", *claim, ""]
+
+
+def _claim(name: str, conds: Dict[str, tuple], gap_fn) -> List[str]:
+    known = [c for c in conds if c in NOISINESS]
+    if len({NOISINESS[c] for c in known}) < 2:
+        return [f"- `{name}`: cannot be judged: the test sets hold {len(known)} condition(s) of different noise "
+                f"({', '.join(sorted(conds)) or 'none'})."]
+    clean = min(known, key=lambda c: NOISINESS[c])
+    noisy = max(known, key=lambda c: NOISINESS[c])
+
+    def red(c):
+        e1, e2, w = conds[c]
+        t1, t2 = e1.sum(1).mean(), e2.sum(1).mean()
+        return 100.0 * (t1 - t2) / t1 if t1 else 0.0, 100.0 * (t1 - t2) / w.sum()
+
+    (rc, ac), (rn, an) = red(clean), red(noisy)
+    g = gap_fn(conds[clean], conds[noisy])
+    what = (f"relative reduction {rn:.1f}% on {noisy} against {rc:.1f}% on {clean} (absolute {an:.2f} against "
+            f"{ac:.2f} points); difference {g['gap']:.1f} points [{g['gap_lo']:.1f}, {g['gap_hi']:.1f}]")
+    if g["gap_lo"] > 0:
+        verdict = "holds here"
+    elif g["gap_hi"] < 0:
+        verdict = "does not hold here: the reduction is smaller on the noisier data"
+    else:
+        verdict = "not shown here: the difference's interval holds 0"
+    return [f"- `{name}`: {verdict} ({what})."]
 
 
 def _plot(table: Dict[str, Dict[str, Wer]], sets: Sequence[str], png: Path) -> None:
@@ -368,7 +604,7 @@ def _sweep_section(exp_dir: PathLike, sets: Sequence[str], out: Path, plot: bool
              "| unlabelled / labelled | requested | unlabelled hours | system | " + " | ".join(sets) + " |",
              "|---|---|---|---|" + "---|" * len(sets)]
     for p in points:
-        cells = [f"{p.wers[s].wer:.2f}" if s in p.wers else "" for s in sets]
+        cells = [p.wers[s].cell() if s in p.wers else "" for s in sets]
         lines.append(f"| {p.ratio:.2f} | {p.requested} | {p.unlabelled_hours:.4g} | `{p.system}` | "
                      + " | ".join(cells) + " |")
     lines.append("")
@@ -396,12 +632,12 @@ def _dist_section(exp_dir: PathLike, sets: Sequence[str]) -> List[str]:
              "|---|---|" + "---|" * len(sets) + "---|---|---|---|---|"]
     ref = collect(exp, sets).get("student_ssl_inter")
     if ref:
-        steps = _history_steps(exp / "student_ssl_inter")
-        cells = [f"{ref[s].wer:.2f}" if s in ref else "" for s in sets]
+        steps = fmt_updates(system_updates(exp / "student_ssl_inter"))
+        cells = [ref[s].cell() if s in ref else "" for s in sets]
         lines.append("| none: one process (`student_ssl_inter`) | 1 | " + " | ".join(cells)
-                     + f" | - | - | - | {steps if steps is not None else ''} | - |")
+                     + f" | - | - | - | {steps} | - |")
     for r in runs:
-        cells = [f"{r.wers[s].wer:.2f}" if s in r.wers else "" for s in sets]
+        cells = [r.wers[s].cell() if s in r.wers else "" for s in sets]
         comp = f"x{r.compression:.3g}" if r.compression is not None else "n/a (nothing sent)"
         wall = f"{r.train_seconds:.1f}"
         if r.steps_timed < r.steps:  # a resumed run times only its last launch

@@ -234,31 +234,101 @@ def test_dist_comm_json_problems_name_the_file(tmp_path):
     assert fmt_bytes(999) == "999 B" and fmt_bytes(1_234_567) == "1.23 MB" and fmt_bytes(2.5e9) == "2.5 GB"
 
 
-def test_paired_difference_in_blocks_is_the_one_draw(tmp_path, monkeypatch):
-    """The replications drawn in blocks (bounded memory) give exactly the one-draw intervals."""
-    import random
+# ----------------------------------------------------------------------------- seeds, headlines, conditions
 
-    import numpy as np
+def _seeded(exp: Path, system: str, s: str, per_seed: dict, refs: dict, steps: int = 40) -> None:
+    for seed, hyps in per_seed.items():
+        _decode_dir(exp, f"{system}/seed{seed}", s, hyps, refs)
+        h = exp / system / f"seed{seed}" / "history.jsonl"
+        if not h.exists():
+            h.write_text(json.dumps({"epoch": 1, "step": steps // 2}) + "\n"
+                         + json.dumps({"epoch": 2, "step": steps, "max_updates": steps}) + "\n")
 
-    import asrkit.report as report
 
-    rng = random.Random(1)
-    refs = {f"u{i:03d}": [rng.choice("ABCD") for _ in range(rng.randint(1, 6))] for i in range(101)}
-    h1 = {u: [w if rng.random() > 0.3 else "X" for w in r] for u, r in refs.items()}
-    h2 = {u: [w if rng.random() > 0.2 else "X" for w in r] for u, r in refs.items()}
-    paths = _texts(tmp_path, refs, h1, h2)
-    # the computation as one (replications, utterances) draw, as before the blocks
-    import kaldialign
+def test_seeded_systems_mean_std_updates_and_test_first(tmp_path):
+    """Three seeds per system: mean ± std, updates, test sets before the dev (tuning) set; one error fewer
+    in every utterance of every seed: the exact reduction, significant over seeds and utterances."""
+    refs = {f"u{i:02d}": ["A", "B", "C", "D"] for i in range(20)}
+    for s in ("dev", "test"):
+        d = tmp_path / "data" / s
+        d.mkdir(parents=True)
+        (d / "text").write_text("".join(f"{u} A B C D\n" for u in refs))
+    (tmp_path / "data" / "test" / "utt2cond").write_text(
+        "".join(f"{u} {'clean' if i < 10 else 'noisy_reverb'}\n" for i, u in enumerate(refs)))
+    exp = tmp_path / "exp"
+    two = lambda u: ["A", "B", "X", "X"]  # noqa: E731
+    one = lambda u: ["A", "B", "C", "X"]  # noqa: E731
+    for s in ("dev", "test"):
+        # supervised: 2 errors per utterance in every seed but seed 3, where utterance u00 has 3
+        sup = {k: {u: two(u) for u in refs} for k in (1, 2, 3)}
+        sup[3]["u00"] = ["A", "X", "X", "X"]
+        _seeded(exp, "student_sup", s, sup, refs)
+        _seeded(exp, "student_ssl_inter", s, {k: {u: one(u) for u in refs} for k in (1, 2, 3)}, refs)
+        _seeded(exp, "student_ssl_seg", s, {k: {u: (one(u) if i % 2 else two(u)) for i, u in enumerate(refs)}
+                                            for k in (1, 2, 3)}, refs)
+    table = collect(exp, ["dev", "test"])
+    assert set(table["student_sup"]["test"].runs) == {"1", "2", "3"}
+    text = write_report(exp, tmp_path / "data", ["dev", "test"], tmp_path / "R.md", plot=False)
+    assert "| system | test | dev (tuning) | updates |" in text
+    # 50% in seeds 1 and 2, 51.25% in seed 3: mean 50.42, std 0.72
+    assert "| LSTM student, supervised only (`student_sup`) | 50.42 ± 0.72 | 50.42 ± 0.72 | 40 (x3) |" in text
+    assert "| LSTM student, semi-supervised, interleaved (`student_ssl_inter`) | 25.00 ± 0.00 |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `student_ssl_inter` | test |"))
+    cells = [c.strip() for c in row.split("|")]
+    # errors 40, 40, 41 -> 20 each: (40.33 - 20) / 40.33 = 50.4%; every draw at least 20/40.. -> significant
+    assert cells[3] == "50.42 ± 0.72" and cells[4] == "25.00 ± 0.00"
+    assert cells[5].startswith("50.4% [") and cells[6] == "50.4%" and cells[7] == "1.000", row
+    assert text.index("| `student_ssl_inter` | test |") < text.index("| `student_ssl_inter` | dev (tuning) |")
+    # interleaved against segregated: reductions (50.42 - 25) / 50.42 = 50.4% and (50.42 - 37.5) / 50.42 =
+    # 25.6%: larger by 97%; interleaved over segregated: 30 -> 20 errors in every seed, 33.3%
+    sec = text.split("## Interleaved against segregated")[1].split("\n## ")[0]
+    assert "| test | 50.4% | 25.6% | 97% | 33.3% [" in sec
+    # per condition: clean (u00-u09) and noisy_reverb (u10-u19) of the test set
+    cond = text.split("## Per condition")[1]
+    assert "| `student_ssl_inter` | test | clean | 10 | 50.83 | 25.00 | 25.83 |" in cond
+    assert "| `student_ssl_inter` | test | noisy_reverb | 10 | 50.00 | 25.00 | 25.00 |" in cond
+    # seg: odd utterances better: u01..u09 odd in clean (5 of 10), the same in noisy
+    claim = next(line for line in cond.splitlines() if line.startswith("- `student_ssl_inter`"))
+    assert "noisy_reverb" in claim and "clean" in claim and "holds here" not in claim
 
-    utts = sorted(refs)
-    n = np.array([len(refs[u]) for u in utts], dtype=np.float64)
-    e1 = np.array([kaldialign.edit_distance(refs[u], h1[u])["total"] for u in utts], dtype=np.float64)
-    e2 = np.array([kaldialign.edit_distance(refs[u], h2[u])["total"] for u in utts], dtype=np.float64)
-    idx = np.random.default_rng(3).integers(0, len(utts), size=(500, len(utts)))
-    delta = 100.0 * (e1[idx].sum(1) - e2[idx].sum(1)) / np.maximum(n[idx].sum(1), 1)
-    rel = 100.0 * (e1[idx].sum(1) - e2[idx].sum(1)) / np.maximum(e1[idx].sum(1), 1)
-    want = [float(x) for x in np.percentile(delta, [2.5, 97.5])] + [float(x) for x in np.percentile(rel, [2.5, 97.5])]
-    for block in (101 * 7, 101 * 500, 50):  # 7 rows a block, all rows, one row a block
-        monkeypatch.setattr(report, "BOOTSTRAP_BLOCK", block)
-        d = report.paired_difference(*paths, replications=500, seed=3)
-        assert [d["delta_lo"], d["delta_hi"], d["rel_lo"], d["rel_hi"]] == want
+
+def test_a_single_seed_keeps_the_layout_and_the_paired_bootstrap(tmp_path):
+    refs = {f"u{i}": ["A", "B", "C", "D"] for i in range(10)}
+    d = tmp_path / "data" / "test"
+    d.mkdir(parents=True)
+    (d / "text").write_text("".join(f"{u} A B C D\n" for u in refs))
+    exp = tmp_path / "exp"
+    _decode_dir(exp, "student_sup", "test", {u: ["A", "B", "X", "X"] for u in refs}, refs)
+    _decode_dir(exp, "student_ssl_inter", "test", {u: ["A", "B", "C", "X"] for u in refs}, refs)
+    (exp / "student_sup" / "history.jsonl").write_text('{"epoch": 1, "step": 7}\n')
+    text = write_report(exp, tmp_path / "data", ["test"], tmp_path / "R.md", plot=False)
+    assert "| LSTM student, supervised only (`student_sup`) | 50.00 | 7 |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `student_ssl_inter` | test |"))
+    assert "| 50.00 [" in row and "| 50.0% [50.0, 50.0] | 50.0% |" in row, row  # per-system intervals, exact
+    assert not [line for line in text.splitlines() if line.startswith("|") and "±" in line]  # no seeds: no std
+    assert "Per condition" not in text  # no utt2cond: no such section
+
+
+def test_the_noisier_data_claim(tmp_path):
+    """Clean: no reduction; noisy_reverb: half the errors in every utterance: the claim holds; the other way
+    round it does not."""
+    refs = {f"u{i:02d}": ["A", "B", "C", "D"] for i in range(20)}
+    d = tmp_path / "data" / "test"
+    d.mkdir(parents=True)
+    (d / "text").write_text("".join(f"{u} A B C D\n" for u in refs))
+    (d / "utt2cond").write_text("".join(f"{u} {'clean' if i < 10 else 'noisy_reverb'}\n" for i, u in enumerate(refs)))
+    for flip, want in ((False, "holds here"), (True, "does not hold here")):
+        exp = tmp_path / f"exp{flip}"
+        helped = (lambda i: i < 10) if flip else (lambda i: i >= 10)  # noqa: E731
+        _decode_dir(exp, "student_sup", "test", {u: ["A", "X", "X", "D"] for u in refs}, refs)
+        _decode_dir(exp, "student_ssl_inter", "test", {u: (["A", "B", "X", "D"] if helped(i) else ["A", "X", "X", "D"])
+                                                       for i, u in enumerate(refs)}, refs)
+        text = write_report(exp, tmp_path / "data", ["test"], tmp_path / "R.md", plot=False)
+        claim = next(line for line in text.splitlines() if line.startswith("- `student_ssl_inter`"))
+        assert claim.startswith(f"- `student_ssl_inter`: {want}"), claim
+        gap = "50.0" if not flip else "-50.0"
+        assert f"difference {gap} points [{gap}, {gap}]" in claim, claim
+    bad = tmp_path / "data" / "test" / "utt2cond"
+    bad.write_text("u00 clean extra\n")
+    with pytest.raises(ValueError, match=r"utt2cond:1: expected"):
+        write_report(exp, tmp_path / "data", ["test"], tmp_path / "R.md", plot=False)

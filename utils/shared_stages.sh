@@ -20,11 +20,17 @@
 #   lm_order, lm_prune, lm_text [""]: extra LM training text besides train_sup's transcripts
 #   mono_gauss, tri_leaves, tri_gauss, num_senones, senone_tree_thresh, gmm_lm_weights, gmm_decode_opts
 #   teacher_conf, student_conf, nnet_opts [""] (TrainConfig overrides of every network), ssl_opts [""]
-#   (more train_student options of the students trained on more than train_sup: stages 11-15; they train
-#   with --equal-updates true, as many updates as stage 9's student, the comparison at equal training
-#   length; ssl_opts="--equal-updates false --num-epochs N" gives them N passes over all their data
-#   instead), nnet_lm_weights, nnet_decode_opts [""], stream_chunk, topk,
-#   labelled_lr_mult, pseudo_shard_size [500]
+#   (more train_student options of the students trained on more than train_sup: stages 11-15; every
+#   student of stages 9 and 11-15 trains with --equal-updates true, a budget of exactly the updates of
+#   stage 9's student, the comparison at equal training length; ssl_opts="--equal-updates false
+#   --num-epochs N" gives them N passes over all their data instead), nnet_lm_weights, nnet_decode_opts
+#   [""], stream_chunk, topk, pseudo_shard_size [500]
+#   labelled_lr_mult: LR multiplier on labelled batches, of every student; supervised_lr_mult [""]: the
+#   supervised and oracle students' ("": labelled_lr_mult, the controlled comparison; 1.0: plain
+#   training, as before)
+#   seeds [""]: the students' training seeds (stages 9, 11-14; the teacher and its pseudo-labels once):
+#   "" or one seed: exp/<system>/ as always; several ("1 2 3"): exp/<system>/seed<S>/ each, the report
+#   giving means, standard deviations and a test over seeds and utterances
 #   sweep [false], sweep_ratios ["1 2"]; dist [false], dist_modes ["ddp gtc bmuf"], dist_nproc [2], dist_opts
 #   report_title
 # Outputs: those of design.md's stage table (data/, exp/<system>/, RESULTS.md).
@@ -113,8 +119,13 @@ nnet_stage_options_help() {
   --nnet-decode-opts "OPTS"    decoder options of the networks (default "${nnet_decode_opts:-}")
   --topk K                     teacher posteriors kept per frame (default $topk)
   --labelled-lr-mult M         learning-rate multiplier on labelled batches (default $labelled_lr_mult)
+  --supervised-lr-mult M       the supervised and oracle students' (default "${supervised_lr_mult:-}": the same,
+                               so the comparison is at equal learning rates; 1.0: plain training)
+  --seeds "S1 S2 ..."          train every student (stages 9, 11-14) once per seed, in exp/<system>/seed<S>
+                               when several; the report gives means, deviations and a seed-aware test
+                               (default "${seeds:-}": the student config's seed, exp/<system>/)
   --ssl-opts "OPTS"            more train_student options of the students on more than train_sup (stages
-                               11-15), which make as many updates as stage 9's (--equal-updates true;
+                               11-15), which make exactly as many updates as stage 9's (--equal-updates true;
                                "--equal-updates false --num-epochs N": N passes over all) (default "$ssl_opts")
   --sweep true|false           stage 14: interleaved students on nested subsets of train_unsup (default $sweep)
   --sweep-ratios "R1 R2"       their unlabelled/labelled hour ratios (default "$sweep_ratios")
@@ -165,15 +176,39 @@ nnet_train() {
 }
 
 # A student of mode $1 (supervised|interleaved|segregated) into $2; more train_student arguments after.
+# Every student makes exactly the updates of the supervised one (--equal-updates true); its labelled
+# batches train at the same LR multiplier (supervised_lr_mult, default labelled_lr_mult).
 train_student_into() {
   local mode=$1 dir=$2
   shift 2
-  local unsup=()
+  local unsup=(--labelled-lr-mult ${supervised_lr_mult:-$labelled_lr_mult} --equal-updates true)
   [ $mode = supervised ] || unsup=(--unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz --pseudo-dir exp/pseudo
                                    --labelled-lr-mult $labelled_lr_mult --equal-updates true ${ssl_opts:-})
   nnet_train $dir asrkit.bin.train_student --mode $mode --config $student_conf --tree exp/senone/tree \
     --dev-cuts exp/senone/cuts_${dev_set:-dev}.jsonl.gz --cmvn data/cmvn.npz --num-senones $(senone_count) \
     --out-dir $dir "${unsup[@]}" "$@"
+}
+
+# The students' seeds: $seeds, or "config" (the student config's seed) when none is given.
+student_seeds() { echo ${seeds:-config}; }
+
+# The dir of system $1 for seed $2: $1 itself for a single seed, $1/seed$2 for several.
+seed_dir() {
+  if [ $(echo ${seeds:-} | wc -w) -gt 1 ]; then echo $1/seed$2; else echo $1; fi
+}
+
+# train_student options of seed $1.
+seed_opts() { [ "$1" = config ] || echo "--seed $1"; }
+
+# Train (train_student_into's arguments, the dir second) and decode a student once per seed.
+student_per_seed() {
+  local mode=$1 base=$2 s dir
+  shift 2
+  for s in $(student_seeds); do
+    dir=$(seed_dir $base $s)
+    train_student_into $mode $dir "$@" $(seed_opts $s)
+    shared_nnet_decode $dir true
+  done
 }
 
 # HCLG of GMM system $1 and decoding of every evaluation set.
@@ -275,9 +310,8 @@ stage_8() {
 }
 
 stage_9() {
-  log "Stage 9: supervised-only LSTM student on train_sup, streaming decoding"
-  train_student_into supervised exp/student_sup --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
-  shared_nnet_decode exp/student_sup true
+  log "Stage 9: supervised-only LSTM student on train_sup, streaming decoding (seeds: $(student_seeds))"
+  student_per_seed supervised exp/student_sup --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
 }
 
 stage_10() {
@@ -298,16 +332,15 @@ stage_10() {
 
 stage_11() {
   need_unsup 11 || return 0
-  log "Stage 11: semi-supervised student, labelled and machine-labelled batches interleaved"
-  train_student_into interleaved exp/student_ssl_inter --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
-  shared_nnet_decode exp/student_ssl_inter true
+  log "Stage 11: semi-supervised student, labelled and machine-labelled batches interleaved (seeds: $(student_seeds))"
+  student_per_seed interleaved exp/student_ssl_inter --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
 }
 
 stage_12() {
   need_unsup 12 || return 0
-  log "Stage 12: semi-supervised student, segregated (machine-labelled first, then labelled)"
-  train_student_into segregated exp/student_ssl_seg --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
-  shared_nnet_decode exp/student_ssl_seg true
+  log "Stage 12: semi-supervised student, segregated (over the whole run: every machine-labelled batch, then" \
+      "every labelled one; seeds: $(student_seeds))"
+  student_per_seed segregated exp/student_ssl_seg --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
 }
 
 stage_13() {
@@ -318,27 +351,24 @@ stage_13() {
   log "Stage 13: oracle student on train_sup + train_unsup with its true transcripts (the only reader of them)"
   make_senones_for ,train_unsup_oracle \
     --text-from train_unsup_oracle=train_unsup:data/manifests/oracle/cuts_train_unsup.jsonl.gz
-  train_student_into supervised exp/student_oracle \
-    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz \
-    --equal-updates true ${ssl_opts:-}
-  shared_nnet_decode exp/student_oracle true
+  student_per_seed supervised exp/student_oracle \
+    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz ${ssl_opts:-}
 }
 
 stage_14() {
   ${sweep:-false} || return 0
   need_unsup 14 || return 0
   log "Stage 14: interleaved students on nested subsets of train_unsup (${sweep_ratios:-1 2} x the labelled hours)"
-  # Each point makes about as many updates as the supervised student (--equal-updates, as stages 11-13),
-  # so that the sweep varies the data and not the length of training.
+  # Each point makes exactly as many updates as the supervised student (--equal-updates, as stages 11-13),
+  # so that the sweep varies the data and not the length of training; one subset for every seed.
   local r dir
   for r in ${sweep_ratios:-1 2}; do
     dir=exp/sweep/x$r
     python -m asrkit.bin.subset_cuts --cuts data/fbank/cuts_train_unsup.jsonl.gz \
       --ratio-of exp/senone/cuts_train_sup.jsonl.gz --ratio $r --seed ${sweep_seed:-0} \
       --out $dir/cuts_unsup.jsonl.gz --summary $dir/sweep.json
-    train_student_into interleaved $dir --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz \
+    student_per_seed interleaved $dir --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz \
       --unlabelled-cuts $dir/cuts_unsup.jsonl.gz
-    shared_nnet_decode $dir true
   done
 }
 

@@ -2,6 +2,9 @@
 
   python -m asrkit.bin.report --exp exp --data data --sets "dev test_clean test_noisy" --out RESULTS.md
 
+Test sets first, dev (the tuning set) last; each network's updates; systems trained with several seeds
+(exp/<system>/seed<S>/) as mean ± standard deviation, compared by a bootstrap over seeds and utterances;
+interleaved against segregated; per condition where data/<set>/utt2cond exists.
 Where stage 14 ran (exp/sweep/x<R>/sweep.json), a section of WER against the amount of
 unlabelled data and RESULTS_sweep.png; where stage 15 ran (exp/dist_<mode>/comm.json), a section
 per sync mode: WER, bytes sent per worker, compression against dense all-reduce, wall time.

@@ -9,9 +9,12 @@
 Modes: ``supervised`` (labelled batches only: the baseline; with several --labelled-cuts, e.g.
 ``exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz``, the oracle
 student), ``interleaved`` (``--ratio`` machine batches per labelled batch, default: spread so that both
-end together), ``segregated`` (all machine-labelled batches, then the labelled ones). Labelled batches
-train at the scheduler's learning rate times ``--labelled-lr-mult`` (not in supervised mode), machine
-batches times ``--machine-lr-mult``. The pseudo-labels must have been made for the student's senone
+end together), ``segregated`` (the same batches as the interleaved run, over the whole run every
+machine-labelled one first, then the labelled ones). Labelled batches train at the scheduler's learning
+rate times ``--labelled-lr-mult`` in every mode (the supervised student too, so that the comparison is
+at equal learning rates; ``--labelled-lr-mult 1`` for plain training), machine batches times
+``--machine-lr-mult``. ``--equal-updates true``: exactly as many updates as the supervised student of
+the config's epochs on the first --labelled-cuts (``--max-updates N``: a budget of N). The pseudo-labels must have been made for the student's senone
 tree (``--tree``) and ``--num-senones``. See asrkit/nnet/ssl.py.
 
 TrainConfig fields come from --config (flat, or under ``train:``) and are overridden by flags, as in
@@ -57,13 +60,14 @@ def build_parser():
     p.add_argument("--out-dir", required=True)
     p.add_argument("--ratio", default=None, help="interleaved: machine batches per labelled batch "
                                                  "(e.g. 3, 2.5, 7/2; default: both lists end together)")
-    p.add_argument("--labelled-lr-mult", type=float, default=2.0, help="LR multiplier on labelled batches")
+    p.add_argument("--labelled-lr-mult", type=float, default=2.0,
+                   help="LR multiplier on labelled batches, in every mode (supervised too; 1: plain training)")
     p.add_argument("--machine-lr-mult", type=float, default=1.0, help="LR multiplier on machine batches")
     p.add_argument("--machine-max-frames", type=int, default=None,
                    help="padded frames per machine batch (default: --max-frames)")
     p.add_argument("--equal-updates", type=_parse_bool, default=False,
-                   help="true: --num-epochs (or the config's) counts epochs of the supervised student on the first "
-                        "--labelled-cuts; train as many updates as it, over epochs that pass over all the data")
+                   help="true: a budget of exactly the updates that the supervised student makes in --num-epochs (or "
+                        "the config's) epochs on the first --labelled-cuts, over epochs that pass over all the data")
     p.add_argument("--no-verify", action="store_true", help="do not verify the shards' checksums")
     p.add_argument("--no-resume", action="store_true", help="refuse to start if out-dir holds checkpoints")
     p.add_argument("--verbose", action="store_true")
@@ -92,13 +96,14 @@ def main(argv=None) -> int:
     overrides = {k[4:]: v for k, v in vars(a).items() if k.startswith("cfg_")}
     try:
         cfg = load_config(a.config, overrides)
-        ssl = SslConfig(a.mode, a.ratio, a.labelled_lr_mult if a.mode != "supervised" else 1.0,
-                        a.machine_lr_mult, a.machine_max_frames, a.equal_updates)
+        ssl = SslConfig(a.mode, a.ratio, a.labelled_lr_mult, a.machine_lr_mult, a.machine_max_frames,
+                        a.equal_updates)
         sync = sync_config_from_args(a)
     except (FileNotFoundError, ValueError) as e:
         p.error(str(e))
     if a.mode == "supervised" and a.labelled_lr_mult != 1.0:
-        log.info("supervised mode: --labelled-lr-mult %g not applied (plain training)", a.labelled_lr_mult)
+        log.info("supervised mode: every batch at the LR times --labelled-lr-mult %g (1 for plain training)",
+                 a.labelled_lr_mult)
     if a.mode != "supervised":
         for name in ("unlabelled_cuts", "pseudo_dir", "tree"):
             if getattr(a, name) is None:

@@ -10,24 +10,31 @@ machine-labelled batches with the teacher's top-k posteriors, in one loop.
   counted in the log. Chunking, padding and masking are the hard targets' (:class:`ChunkDataset`,
   ``kind="soft"``); the loss is :func:`asrkit.pseudo.loss.topk_distillation_loss` through
   :func:`asrkit.nnet.losses.compute_loss`.
-* **Order** (:class:`asrkit.pseudo.schedule.Schedule`): each epoch is one pass over both batch lists,
-  each list made by its own :class:`BucketingBatchSampler` from ``(seed, epoch)`` (the machine one from
-  ``(seed + 1, epoch)``). ``interleaved``: ``ratio`` machine batches per labelled batch (default: spread
-  so that both lists end together); ``segregated``: every machine batch, then every labelled one;
-  ``supervised``: labelled batches only (the baseline; also the oracle student, trained on the
-  labelled cuts plus the unlabelled ones with targets from their true transcripts). Interleaved and
-  segregated see the same batches, the same number of updates and the same learning rates; only the
-  order differs.
-* **Length**: ``num_epochs`` passes over both lists; with ``equal_updates`` it counts epochs of the
-  supervised student instead (passes over the first labelled manifest, train_sup), and the student
-  trains ``ceil(num_epochs x train_sup hours / hours of an epoch)`` epochs: the comparison of stages 9,
-  11-13 at equal updates (batches hold a fixed number of frames, so updates follow hours).
+* **Order** (:class:`asrkit.pseudo.schedule.RunSchedule`, one schedule over the whole run): each
+  epoch has its two batch lists, each made by its own :class:`BucketingBatchSampler` from
+  ``(seed, epoch)`` (the machine one from ``(seed + 1, epoch)``). ``interleaved``: in each epoch,
+  ``ratio`` machine batches per labelled batch (default: spread so that both lists end together);
+  ``segregated`` (the article's baseline): the same batches as the interleaved run, every machine one of
+  the whole run first, then every labelled one; ``supervised``: labelled batches only (the baseline;
+  also the oracle student, trained on the labelled cuts plus the unlabelled ones with targets from their
+  true transcripts). Interleaved and segregated see the same batches, the same number of updates and the
+  same learning-rate multipliers; only the order differs. The run's epochs (validation, ``best.pt``,
+  ``epoch-<n>.pt``) end at the same updates in both, so with a step-based scheduler (``warmup``,
+  ``constant``) each update has the same base LR in both (``newbob`` follows each run's own dev loss).
+* **Length**: ``num_epochs`` passes over both lists, or a budget of updates (``TrainConfig.max_updates``):
+  the run stops after exactly that many, mid-epoch if need be (validated and checkpointed there as at an
+  epoch end). ``equal_updates`` sets the budget to the updates of the supervised student: ``num_epochs``
+  epochs of the same sampler and seed over the first labelled manifest (train_sup), counted exactly
+  (:func:`supervised_updates`, nothing trained or read but the manifest); under torchrun, each rank's
+  share of them. Every student of stages 9 and 11-14 then makes exactly as many updates.
 * **Learning rate**: the scheduler's LR (per update, as in :mod:`asrkit.nnet.train`) times
   ``labelled_lr_mult`` on labelled batches (default 2.0) and ``machine_lr_mult`` (1.0) on machine
-  batches; ``supervised`` uses 1.0, so it is plain training.
-* **Resume**: the schedule position is the checkpoint's ``batch_in_epoch``; the checkpoint also holds
-  the ``ssl`` settings and the epoch's list sizes, and a resume under another mode, ratio or data is
-  refused. On CPU a resumed run gives the same parameters as an uninterrupted one.
+  batches, in every mode: the supervised student's batches (all labelled) train at the same multiplier
+  as the semi-supervised students' labelled ones, so a gain cannot be a learning-rate effect
+  (``labelled_lr_mult=1.0`` gives the plain training of earlier versions).
+* **Resume**: the schedule position is the checkpoint's ``(epoch, batch_in_epoch)``; the checkpoint also
+  holds the ``ssl`` settings, the budget and the run's list sizes, and a resume under another mode,
+  ratio, budget or data is refused. On CPU a resumed run gives the same parameters as an uninterrupted one.
 * **Logs**: loss and frame accuracy per kind in the epoch lines, ``history.jsonl``
   (``train_loss_labelled``, ``train_acc_labelled``, ``train_loss_machine``, ``train_acc_machine``)
   and TensorBoard (``train_labelled/*``, ``train_machine/*``); the machine "accuracy" is the agreement
@@ -35,7 +42,7 @@ machine-labelled batches with the teacher's top-k posteriors, in one loop.
 
 * **Distributed** (torchrun, ``--sync``): each batch list is sharded on its own (rank r takes batches r,
   r+N, ... of the same seeded order, padded by repeating the head so that every rank has as many), and
-  the schedule runs over the local lists, the same on every rank: each update is of one kind and one
+  the run's schedule is made of the local lists, the same on every rank: each update is of one kind and one
   learning-rate multiplier on all ranks (different multipliers would make ddp/gtc replicas diverge).
   ``batch_in_epoch`` counts this rank's updates.
 
@@ -45,18 +52,16 @@ that kind in an epoch), so interleaved training runs up to twice ``num_workers``
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from asrkit.data.cutstore import as_sources
-from asrkit.data.lazy import iter_manifest_dicts
-from asrkit.nnet.dataset import ChunkDataset, LabelFrames, load_cuts, make_loader
+from asrkit.nnet.dataset import ChunkDataset, LabelFrames, check_cuts, load_cuts, make_loader, make_segments
 from asrkit.nnet.sampler import BucketingBatchSampler, shard_positions
 from asrkit.nnet.train import Trainer, TrainConfig, TrainResult, _to_yaml
-from asrkit.pseudo.schedule import LABELLED, MACHINE, Schedule, ScheduleConfig
+from asrkit.pseudo.schedule import LABELLED, MACHINE, RunSchedule, ScheduleConfig, epoch_sizes_for
 from asrkit.utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -74,8 +79,8 @@ class SslConfig:
     labelled_lr_mult: float = 2.0
     machine_lr_mult: float = 1.0
     machine_max_frames: Optional[int] = None  # padded frames per machine batch; None: TrainConfig.max_frames
-    # num_epochs counts epochs of the supervised student (passes over the first labelled manifest): train
-    # as many updates as it makes, over epochs that pass over more data (equal_update_epochs)
+    # a budget of exactly as many updates as the supervised student makes in num_epochs epochs over the
+    # first labelled manifest (supervised_updates), over epochs that pass over all the data
     equal_updates: bool = False
 
     def __post_init__(self):
@@ -171,12 +176,15 @@ def _sources(sources: Union[PathLike, Sequence]) -> list:
     return sources
 
 
-def equal_update_epochs(num_epochs: int, reference_seconds: float, epoch_seconds: float) -> int:
-    """Epochs over ``epoch_seconds`` of audio that make about as many updates as ``num_epochs`` epochs
-    over ``reference_seconds`` (batches hold a fixed number of frames): at least one, rounded up."""
-    if reference_seconds <= 0 or epoch_seconds <= 0:
-        raise ValueError("equal updates need audio in both the reference and the epoch's data")
-    return max(1, math.ceil(num_epochs * reference_seconds / epoch_seconds - 1e-9))
+def supervised_updates(cuts, cfg: TrainConfig, world_size: int = 1, rank: int = 0) -> int:
+    """The updates the supervised student makes on ``cuts`` (its labelled manifest): ``cfg.num_epochs``
+    epochs of the :class:`BucketingBatchSampler` it trains with (chunking, ``max_frames``, buckets,
+    ``seed``), each rank's share under torchrun. Reads the manifest only (lengths from the cuts)."""
+    lengths = check_cuts(list(cuts), "hard")
+    segs = make_segments(lengths, cfg.chunk_size, cfg.left_context, cfg.effective_right_context, cfg.min_chunk)
+    sampler = BucketingBatchSampler([sg.input_len for sg in segs], cfg.max_frames, cfg.num_buckets, shuffle=True,
+                                    seed=cfg.seed, max_batch_size=cfg.max_batch_size)
+    return sum(len(shard_positions(sampler.num_batches(e), rank, world_size)) for e in range(cfg.num_epochs))
 
 
 def concat_cuts(sources: Union[PathLike, Sequence]) -> list:
@@ -193,7 +201,7 @@ def concat_cuts(sources: Union[PathLike, Sequence]) -> list:
 
 
 class SslTrainer(Trainer):
-    """:class:`Trainer` over two batch lists ordered by a :class:`Schedule` (module doc).
+    """:class:`Trainer` over two batch lists ordered by a :class:`RunSchedule` (module doc).
 
     ``current`` holds what the last update trained on (``kind``, ``cut_ids``, ``starts``, ``lr_mult``,
     ``position``): a ``step_hook`` can read it together with ``opt.param_groups``."""
@@ -222,27 +230,16 @@ class SslTrainer(Trainer):
         if all(as_sources(src) is not None for src in sources):  # manifests: streamed into a store
             labelled = [p for src in sources for p in as_sources(src)]
 
-            def durations(first_only: bool):
-                for path in labelled[:1] if first_only else labelled:
-                    yield from (d["duration"] for d in iter_manifest_dicts(path))
+            def first_cuts():
+                return load_cuts(labelled[0])
         else:
             first = list(load_cuts(sources[0]))  # read once: concatenated below, and the reference of equal updates
             labelled = concat_cuts([first, *sources[1:]])
 
-            def durations(first_only: bool):
-                return (c.duration for c in (first if first_only else labelled))
-        if self.ssl.equal_updates:
-            # the first labelled set's seconds, then all labelled seconds, summed in order as before
-            reference = sum(durations(True))
-            if reference <= 0:
-                raise ValueError(f"--equal-updates: the first labelled cuts ({sources[0]}) hold no audio")
-            epoch_seconds = sum(durations(False))
-            if self.machine_set is not None:
-                epoch_seconds += sum(self.machine_set.durations().tolist())
-            epochs = equal_update_epochs(cfg.num_epochs, reference, epoch_seconds)
-            log.info("equal updates: %d epochs over %.2f h make as many updates as %d over the first labelled "
-                     "set's %.2f h", epochs, epoch_seconds / 3600, cfg.num_epochs, reference / 3600)
-            cfg = replace(cfg, num_epochs=epochs)
+            def first_cuts():
+                return first
+        if self.ssl.equal_updates and sum(c.duration for c in first_cuts()) <= 0:
+            raise ValueError(f"--equal-updates: the first labelled cuts ({sources[0]}) hold no audio")
         super().__init__(cfg, labelled, dev_cuts, reader, out_dir, step_hook=step_hook,
                          resume=resume, **dist_kw)
         self.machine_sampler = None
@@ -253,16 +250,33 @@ class SslTrainer(Trainer):
             log.info("data: %d machine-labelled cuts -> %d chunks (%d scored frames), %d left out",
                      len(self.machine_set.cuts), len(self.machine_set), self.machine_set.scored_frames(),
                      len(self.left_out))
+        budget = cfg.max_updates or None
+        if self.ssl.equal_updates:
+            budget = supervised_updates(first_cuts(), cfg, self.world_size, self.rank)
+            if cfg.max_updates and cfg.max_updates != budget:
+                log.warning("--equal-updates: max_updates %d replaced by the supervised student's %d updates",
+                            cfg.max_updates, budget)
+            log.info("equal updates: a budget of %d updates, as the supervised student's %d epochs over the first "
+                     "labelled manifest (%s)%s", budget, cfg.num_epochs, sources[0] if isinstance(
+                         sources[0], (str, Path)) else "given cuts",
+                     f", this rank's share of {self.world_size}" if self.world_size > 1 else "")
+        self._local_batches: Dict[Tuple[str, int], list] = {}
+        self.run_schedule = RunSchedule(epoch_sizes_for(self._epoch_size, cfg.num_epochs, budget),
+                                        self._schedule_config(), budget)
+        # the loop's epochs are the run's; its budget the run's length (what a budget of 0 means: none)
+        self.cfg = cfg = replace(cfg, num_epochs=self.run_schedule.num_epochs, max_updates=budget or 0)
         if self._resumed_ssl is not None:
             self._check_resume(self._resumed_ssl)
         if self.is_main:
             atomic_write_text(self.out_dir / "config.yaml", _to_yaml({"train": cfg.to_dict(),
                                                                       "model": self.model_cfg.to_dict(),
                                                                       "ssl": self.ssl.to_dict()}))
-        sch = self.schedule(self.epoch)
-        log.info("schedule: mode %s, %d labelled + %d machine batches an epoch, ratio %s, lr x%g labelled, "
-                 "x%g machine", self.ssl.mode, sch.n_l, sch.n_m, sch.ratio, sch.config.labelled_lr_mult,
-                 sch.config.machine_lr_mult)
+        run = self.run_schedule
+        n_l, n_m = map(sum, zip(*run.counts)) if run.counts else (0, 0)
+        log.info("schedule: mode %s over the whole run: %d updates (%d labelled + %d machine batches) in %d "
+                 "epochs%s, ratio %s, lr x%g labelled, x%g machine", self.ssl.mode, len(run), n_l, n_m,
+                 run.num_epochs, f" (a budget of {run.budget})" if run.budget else "",
+                 self.ssl.ratio or "proportional", run.config.labelled_lr_mult, run.config.machine_lr_mult)
 
     def _consistency_items(self) -> Dict:
         items = super()._consistency_items()
@@ -273,57 +287,63 @@ class SslTrainer(Trainer):
         return items
 
     # ------------------------------------------------------------------ schedule
-    def schedule(self, epoch: int) -> Schedule:
-        """The epoch's schedule over batch *positions* (``ScheduledBatch.batch`` indexes the epoch's list)."""
-        n_l = self.sampler.num_batches(epoch)
-        n_m = self.machine_sampler.num_batches(epoch) if self.machine_sampler is not None else 0
-        if self.ssl.mode == "supervised":
-            cfg = ScheduleConfig("segregated", None, 1.0, 1.0)
-        else:
-            cfg = ScheduleConfig(self.ssl.mode, self.ssl.ratio, self.ssl.labelled_lr_mult, self.ssl.machine_lr_mult)
-        return Schedule(range(n_l), range(n_m), cfg)
+    def _schedule_config(self) -> ScheduleConfig:
+        mode = "interleaved" if self.ssl.mode == "supervised" else self.ssl.mode  # no machine batches: one order
+        return ScheduleConfig(mode, self.ssl.ratio, self.ssl.labelled_lr_mult, self.ssl.machine_lr_mult)
+
+    def _batches(self, kind: str, epoch: int) -> list:
+        """This rank's batch list of ``kind`` in ``epoch``: the sampler's seeded order, under torchrun
+        sharded on its own (rank r: batches r, r+N, ...), so every update is of one kind with one LR
+        multiplier on all ranks."""
+        key = (kind, epoch)
+        if key not in self._local_batches:
+            sampler = self.sampler if kind == LABELLED else self.machine_sampler
+            b = sampler.batches(epoch) if sampler is not None else []
+            if self.world_size > 1 and b:
+                b = [b[i] for i in shard_positions(len(b), self.rank, self.world_size)]
+            if len(self._local_batches) > 8:  # a few epochs' lists at a time
+                self._local_batches.clear()
+            self._local_batches[key] = b
+        return self._local_batches[key]
+
+    def _epoch_size(self, epoch: int) -> Tuple[int, int]:
+        return len(self._batches(LABELLED, epoch)), len(self._batches(MACHINE, epoch))
 
     def epoch_batches(self, epoch: int, start: int):
-        sch = self.schedule(epoch)
-        lists = {LABELLED: (self.train_set, self.sampler.batches(epoch))}
-        if self.machine_sampler is not None:
-            lists[MACHINE] = (self.machine_set, self.machine_sampler.batches(epoch))
-        if self.world_size > 1:
-            # each list sharded on its own (rank r: batches r, r+N, ...), then the same schedule over the
-            # local lists on every rank: each update is of one kind with one LR multiplier on all ranks
-            share = {k: shard_positions(len(lists[k][1]), self.rank, self.world_size) for k in lists}
-            lists = {k: (ds, [b[i] for i in share[k]]) for k, (ds, b) in lists.items()}
-            sch = Schedule(range(len(lists[LABELLED][1])), range(len(lists[MACHINE][1])) if MACHINE in lists
-                           else range(0), sch.config)
-        done = dict(zip((LABELLED, MACHINE), sch.position(start)))
-        todo, n_mine = sch.iter_from(start), len(sch)
-        order = {k: lists[k][1][done[k]:] for k in lists}
+        items = list(self.run_schedule.epoch_items(epoch, start))
+        sets = {LABELLED: self.train_set, MACHINE: self.machine_set}
+        # each kind's batches in the order this epoch of the run consumes them (a segregated epoch may take
+        # machine batches of several of the samplers' epochs): one loader per kind over them
+        order = {k: [self._batches(k, it.epoch)[it.batch] for it in items if it.kind == k] for k in sets}
 
         def gen():
-            iters = {}
-            for item in todo:
-                ds, batches = lists[item.kind]
+            iters, used = {}, {LABELLED: 0, MACHINE: 0}
+            for item in items:
+                ds = sets[item.kind]
                 if item.kind not in iters:  # a loader per kind, from where this epoch's schedule stands
                     iters[item.kind] = iter(make_loader(ds, order[item.kind], self.cfg.num_workers,
                                                         self.cfg.seed, epoch, pin_memory=self.device.type == "cuda"))
                 batch = next(iters[item.kind])
-                want = [ds.cut_id(ds.segments[i].cut) for i in batches[item.batch]]
+                want = [ds.cut_id(ds.segments[i].cut) for i in order[item.kind][used[item.kind]]]
+                used[item.kind] += 1
                 if batch["cut_ids"] != want:  # the loader and the schedule must never drift apart
-                    raise RuntimeError(f"step {self.step + 1}: {item.kind} batch {item.batch} holds "
-                                       f"{batch['cut_ids'][:3]}, the schedule expects {want[:3]}")
-                self.current = {"kind": item.kind, "position": item.step, "index": item.batch,
+                    raise RuntimeError(f"step {self.step + 1}: {item.kind} batch {item.batch} of epoch "
+                                       f"{item.epoch + 1} holds {batch['cut_ids'][:3]}, the schedule expects "
+                                       f"{want[:3]}")
+                self.current = {"kind": item.kind, "position": item.step, "epoch": item.epoch, "index": item.batch,
                                 "lr_mult": item.lr_mult, "cut_ids": list(batch["cut_ids"]),
                                 "starts": batch["starts"].tolist()}
                 yield batch, item.lr_mult
 
-        return n_mine, gen()
+        return self.run_schedule.epoch_len(epoch), gen()
 
     # ------------------------------------------------------------------ checkpoints
     def _state(self) -> Dict:
         st = super()._state()
-        sch = self.schedule(self.epoch)
+        run = self.run_schedule
         st["ssl"] = {**self.ssl.to_dict(), "position": self.batch_in_epoch, "epoch": self.epoch,
-                     "labelled_batches": sch.n_l, "machine_batches": sch.n_m, "ratio_used": str(sch.ratio)}
+                     "budget": run.budget, "run_epochs": [[e.n_l, e.n_m] for e in run.epochs],
+                     "run_lengths": list(run.lengths)}
         return st
 
     def _load_extra_state(self, ck: Dict) -> None:
@@ -334,11 +354,14 @@ class SslTrainer(Trainer):
         diff = [f"{k}: checkpoint {saved.get(k)!r}, now {now[k]!r}" for k in ("mode", "ratio", "labelled_lr_mult",
                                                                              "machine_lr_mult", "machine_max_frames")
                 if saved.get(k) != now[k]]
-        if not diff and saved.get("epoch") == self.epoch:
-            sch = self.schedule(self.epoch)
-            for k, v in (("labelled_batches", sch.n_l), ("machine_batches", sch.n_m)):
-                if saved.get(k) != v:
-                    diff.append(f"{k} of epoch {self.epoch}: checkpoint {saved.get(k)}, now {v} (other data?)")
+        run = self.run_schedule
+        if not diff and "budget" in saved and saved["budget"] != run.budget:
+            diff.append(f"budget: checkpoint {saved['budget']} updates, now {run.budget}")
+        if not diff and "run_epochs" in saved:
+            now_sizes = [[e.n_l, e.n_m] for e in run.epochs]
+            if saved["run_epochs"] != now_sizes or saved.get("run_lengths") != list(run.lengths):
+                diff.append(f"the run's (labelled, machine) batches per epoch: checkpoint {saved['run_epochs']}, "
+                            f"now {now_sizes} (other data or settings?)")
         if diff:
             raise ValueError(f"{self.resumed_from}: cannot resume this schedule: " + "; ".join(diff)
                              + "; use a new --out-dir")

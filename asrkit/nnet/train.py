@@ -14,6 +14,9 @@
   batch position and RNG states, written atomically; a run restarted in the same ``out_dir`` resumes
   from the newest one and, on CPU with ``num_workers`` any value, gives the same parameters as an
   uninterrupted run (the batch order is a function of ``(seed, epoch)`` only);
+* a budget of updates (``max_updates``): exactly that many updates, as many epochs as that takes, the
+  last one cut where the budget ends and closed there as a whole epoch (validation, ``best.pt``,
+  ``history.jsonl``, ``epoch-<n>.pt``), so a resumed run ends at the same update;
 * ``best.pt``: the model with the best dev frame accuracy; TensorBoard scalars (``tensorboard/``);
   tqdm progress; one summary line per epoch (also in ``history.jsonl``);
 * a non-finite loss raises :class:`NonFiniteLossError` with the step, the batch and its cut ids,
@@ -113,6 +116,9 @@ class TrainConfig:
     keep_last: int = 3
     log_every: int = 50
     max_steps: int = 0  # stop (with a checkpoint) at this global step; 0: no limit
+    # a budget: train exactly this many updates (num_epochs then only sizes the schedule's epochs), the
+    # last epoch cut where it ends and validated there as at an epoch end; 0: num_epochs whole epochs
+    max_updates: int = 0
     tensorboard: bool = True
     progress: bool = True
     init: Optional[str] = None  # initialise the model from this checkpoint (not a resume)
@@ -713,7 +719,8 @@ class Trainer:
         t_run, step0 = time.perf_counter(), self.step
         restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
         stopped = "done"
-        while self.epoch < cfg.num_epochs:
+        budget = cfg.max_updates
+        while self.step < budget if budget > 0 else self.epoch < cfg.num_epochs:
             if self.sched.stop:
                 stopped = "newbob"
                 break
@@ -770,6 +777,8 @@ class Trainer:
                     self.save(f"checkpoint-{self.step}.pt")
                 if self.step_hook is not None:
                     self.step_hook(self.step)
+                if budget > 0 and self.step >= budget:
+                    break  # the budget ends the run here: closed below as an epoch
                 if cfg.max_steps and self.step >= cfg.max_steps:
                     hit_max = True
                     break
@@ -814,6 +823,8 @@ class Trainer:
         line = {"epoch": self.epoch + 1, "step": self.step, "train_loss": ep["loss_sum"] / n,
                 "train_acc": ep["correct"] / n, "frames": ep["frames"], "seconds": round(wall, 2),
                 "frames_per_s": ep["frames"] / max(wall, 1e-9), "lr": self.sched.lr(self.step)}
+        if self.cfg.max_updates > 0:  # the budget beside the updates made (``step``)
+            line["max_updates"] = self.cfg.max_updates
         for kind, kd in ep.get("kinds", {}).items():
             name, nk = self.kind_names.get(kind, kind), max(1, kd["frames"])
             line.update({f"train_loss_{name}": kd["loss_sum"] / nk, f"train_acc_{name}": kd["correct"] / nk,

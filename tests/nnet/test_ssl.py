@@ -147,32 +147,31 @@ def test_labels_of_another_tree_or_inventory_are_refused(unsup):
 
 
 def test_interleaved_and_segregated_differ_only_in_order(toy_cuts, toy_cmvn_path, unsup, tmp_path):
+    """Segregated over the whole run (the article's): every machine-labelled batch of both epochs, then
+    every labelled one; the same batches, LRs and updates as the interleaved run; validated at the same
+    updates."""
     cfg = _cfg(scheduler="constant")
     ti, inter = _run_recorded(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path / "i", "interleaved",
                               labelled_lr_mult=2.0)
     ts, seg = _run_recorded(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path / "s", "segregated",
                             labelled_lr_mult=2.0)
-    n_l, n_m = ti.sampler.num_batches(0), ti.machine_sampler.num_batches(0)
-    assert n_l >= 3 and n_m >= 3
-    assert ti.step == ts.step == len(inter) == len(seg) == sum(
-        ti.sampler.num_batches(e) + ti.machine_sampler.num_batches(e) for e in range(2))
-    for e in (0, 1):  # per epoch: the same multiset of (kind, batch, lr)
-        lo = ti.history[e - 1]["step"] if e else 0
-        assert ts.history[e]["step"] == ti.history[e]["step"]
-        a = [(x["kind"], x["ids"], x["lr"]) for x in inter if lo < x["step"] <= ti.history[e]["step"]]
-        b = [(x["kind"], x["ids"], x["lr"]) for x in seg if lo < x["step"] <= ts.history[e]["step"]]
-        assert len(a) == ti.sampler.num_batches(e) + ti.machine_sampler.num_batches(e)
-        assert Counter(a) == Counter(b) and a != b
-    assert Counter((x["kind"], x["ids"], x["lr"]) for x in inter) == Counter((x["kind"], x["ids"], x["lr"])
-                                                                            for x in seg)
-    ki = "".join(x["kind"][0].upper() for x in inter[:n_l + n_m])
-    ks = "".join(x["kind"][0].upper() for x in seg[:n_l + n_m])
-    assert ks == "M" * n_m + "L" * n_l and ki != ks and ki.count("L") == n_l
-    assert [x["ids"] for x in inter if x["kind"] == "labelled"] == [x["ids"] for x in seg if x["kind"] == "labelled"]
+    n_l = sum(ti.sampler.num_batches(e) for e in range(2))
+    n_m = sum(ti.machine_sampler.num_batches(e) for e in range(2))
+    assert ti.sampler.num_batches(0) >= 3 and ti.machine_sampler.num_batches(0) >= 3
+    assert ti.step == ts.step == len(inter) == len(seg) == n_l + n_m
+    key = lambda x: (x["kind"], x["ids"], x["lr"])  # noqa: E731
+    assert Counter(map(key, inter)) == Counter(map(key, seg))
+    assert "".join(x["kind"][0].upper() for x in seg) == "M" * n_m + "L" * n_l
+    ki = "".join(x["kind"][0].upper() for x in inter[:ti.history[0]["step"]])
+    assert ki.count("L") == ti.sampler.num_batches(0) and ki.count("M") == ti.machine_sampler.num_batches(0)
+    for kind in ("labelled", "machine"):  # each kind in the same order: epoch by epoch
+        assert [x["ids"] for x in inter if x["kind"] == kind] == [x["ids"] for x in seg if x["kind"] == kind]
+    assert [h["step"] for h in ts.history] == [h["step"] for h in ti.history]
     # per-kind statistics in the history
     h = ti.history[-1]
     assert h["batches_labelled"] == ti.sampler.num_batches(1) and h["batches_machine"] == ti.machine_sampler.num_batches(1)
     assert 0.0 <= h["train_acc_machine"] <= 1.0 and h["train_loss_machine"] > 0
+    assert ts.history[0].get("batches_labelled", 0) == 0  # the first half of a segregated run: machine only
     assert [json.loads(x)["step"] for x in (tmp_path / "i" / "history.jsonl").read_text().splitlines()] == [
         x["step"] for x in ti.history]
 
@@ -237,40 +236,95 @@ def test_supervised_mode_equals_plain_training(toy_cuts, toy_cmvn_path, unsup, t
     assert sup.history[-1]["dev_acc"] == plain.history[-1]["dev_acc"]
 
 
-def test_equal_update_epochs():
-    from asrkit.nnet.ssl import equal_update_epochs
-
-    assert equal_update_epochs(16, 1.13, 2.13) == 9  # speechocean762: 8.49 -> 9
-    assert equal_update_epochs(18, 0.4, 2.0) == 4  # synth: 3.6 -> 4
-    assert equal_update_epochs(4, 1.0, 2.0) == 2  # exact: not rounded up by float noise
-    assert equal_update_epochs(10, 1.0, 1.0) == 10
-    assert equal_update_epochs(3, 1.0, 100.0) == 1  # at least one epoch
-    with pytest.raises(ValueError):
-        equal_update_epochs(3, 0.0, 1.0)
+def test_supervised_student_trains_at_the_labelled_multiplier(toy_cuts, toy_cmvn_path, unsup, tmp_path):
+    """The baseline's batches (all labelled) get the semi-supervised students' labelled multiplier."""
+    cfg = _cfg(num_epochs=1, warmup_steps=4, decay_half_life=3)
+    _, log = _run_recorded(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path / "sup", "supervised")
+    assert log and all(x["kind"] == "labelled" for x in log)
+    for x in log:
+        assert x["lr"] == pytest.approx(2.0 * x["base"], rel=1e-12), x  # SslConfig's default 2.0
 
 
-@pytest.mark.parametrize("mode", ["interleaved", "supervised"])
-def test_equal_updates_match_the_supervised_students(toy_cuts, toy_cmvn_path, unsup, tmp_path, mode):
-    """With equal_updates, an SSL student (or the oracle: several labelled manifests) trains about as many
-    updates as the supervised student of num_epochs on the first labelled manifest."""
+def _budget_students(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path, modes, **kw):
+    out = {}
+    for mode in modes:
+        out[mode] = _run_recorded(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path / mode, mode, equal_updates=True,
+                                  **kw)
+    return out
+
+
+def test_equal_updates_are_exactly_the_supervised_students(toy_cuts, toy_cmvn_path, unsup, tmp_path):
+    """With equal_updates every student (supervised, interleaved, segregated, the oracle: several labelled
+    manifests) makes exactly the updates of the supervised student's num_epochs on the first manifest,
+    stopping mid-epoch where need be, validated and recorded there."""
     from lhotse import CutSet
 
-    cfg = _cfg(num_epochs=6, num_buckets=1, max_frames=60)  # one bucket: batches follow the amount of data
-    sup = Trainer(cfg, toy_cuts, toy_cuts, FeatureReader(toy_cmvn_path), tmp_path / "sup")
-    sup_updates = sum(sup.sampler.num_batches(e) for e in range(6))
-    if mode == "supervised":  # the oracle: train_sup + train_unsup with targets (here: toy cuts twice over)
-        extra = CutSet.from_cuts([c.with_id(c.id + "-copy") for c in toy_cuts])
-        t = SslTrainer(cfg, [toy_cuts, extra], None, toy_cuts, FeatureReader(toy_cmvn_path), tmp_path / mode,
-                       SslConfig("supervised", labelled_lr_mult=1.0, equal_updates=True), None)
-        assert t.cfg.num_epochs == 3  # twice the data: half the epochs, the same updates
-    else:
-        t = _trainer(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path / mode, mode, equal_updates=True)
-        assert 1 <= t.cfg.num_epochs < 6
-    updates = sum(len(t.schedule(e)) for e in range(t.cfg.num_epochs))
-    per_epoch = len(t.schedule(0))
-    assert abs(updates - sup_updates) < per_epoch  # whole epochs, and hours only approximate batches
-    plain = _trainer(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path / "plain", "interleaved")
-    assert plain.cfg.num_epochs == 6  # without it, num_epochs passes over everything
+    from asrkit.nnet.ssl import supervised_updates
+
+    cfg = _cfg(num_epochs=3, scheduler="constant")
+    plain = Trainer(cfg, toy_cuts, toy_cuts, FeatureReader(toy_cmvn_path), tmp_path / "plain")
+    plain.run()
+    want = sum(plain.sampler.num_batches(e) for e in range(3))
+    assert plain.step == want == supervised_updates(toy_cuts, cfg)
+    runs = _budget_students(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path, ["supervised", "interleaved", "segregated"])
+    for mode, (t, log) in runs.items():
+        assert t.step == len(log) == want, mode
+        assert t.cfg.max_updates == want and t.history[-1]["step"] == want
+        assert t.history[-1]["max_updates"] == want and "dev_acc" in t.history[-1]
+        assert (tmp_path / mode / f"epoch-{t.run_schedule.num_epochs}.pt").exists()
+    ti = runs["interleaved"][0]
+    per_epoch = ti.sampler.num_batches(0) + ti.machine_sampler.num_batches(0)
+    assert want % per_epoch != 0 or ti.run_schedule.num_epochs == want // per_epoch  # (here: a cut last epoch)
+    assert ti.run_schedule.lengths[-1] < ti.sampler.num_batches(ti.run_schedule.num_epochs - 1) + \
+        ti.machine_sampler.num_batches(ti.run_schedule.num_epochs - 1)
+    # the same batches in both semi-supervised runs, only the order differs
+    key = lambda x: (x["kind"], x["ids"], x["mult"])  # noqa: E731
+    assert Counter(map(key, runs["interleaved"][1])) == Counter(map(key, runs["segregated"][1]))
+    # the oracle: train_sup + more labelled data (here: toy cuts twice over): the same budget
+    extra = CutSet.from_cuts([c.with_id(c.id + "-copy") for c in toy_cuts])
+    oracle = SslTrainer(cfg, [toy_cuts, extra], None, toy_cuts, FeatureReader(toy_cmvn_path), tmp_path / "oracle",
+                        SslConfig("supervised", equal_updates=True), None)
+    oracle.run()
+    assert oracle.step == want
+    # without it, num_epochs passes over everything
+    free = _trainer(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path / "free", "interleaved")
+    assert free.cfg.max_updates == 0 and len(free.run_schedule) == sum(
+        free.sampler.num_batches(e) + free.machine_sampler.num_batches(e) for e in range(3))
+
+
+@pytest.mark.parametrize("mode", ["interleaved", "segregated"])
+def test_resume_mid_budget_is_exact(toy_cuts, toy_cmvn_path, unsup, tmp_path, mode):
+    """A run killed mid-way through its budget resumes to the same parameters, best.pt and history as an
+    uninterrupted one; relaunching a finished run trains nothing."""
+    cfg = _cfg(dropout=0.3, checkpoint_every=3, keep_last=2, max_updates=23)
+    full, full_log = _run_recorded(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path / "a", mode)
+    assert full.step == 23 and full.run_schedule.lengths == [20, 3]  # epochs of 10 + 10 batches: the second cut
+    kill_at = 22  # after the checkpoint of update 21, the first of the cut epoch
+
+    def killer(step):
+        if step == kill_at:
+            raise Kill()
+
+    with pytest.raises(Kill):
+        _trainer(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path / "b", mode, step_hook=killer).run()
+    ref, log = [None], []
+    resumed = _trainer(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path / "b", mode, step_hook=_recorder(ref, log))
+    ref[0] = resumed
+    assert (resumed.step, resumed.epoch, resumed.batch_in_epoch) == (21, 1, 1)
+    resumed.run()
+    assert resumed.step == 23 and log == full_log[21:]
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    best_a, best_b = (torch.load(tmp_path / d / "best.pt", weights_only=False) for d in ("a", "b"))
+    assert best_a["step"] == best_b["step"]
+    for k, v in best_a["model"].items():
+        assert torch.equal(v, best_b["model"][k]), k
+    assert [h["step"] for h in resumed.history] == [h["step"] for h in full.history]
+    again = _trainer(cfg, toy_cuts, toy_cmvn_path, unsup, tmp_path / "b", mode)
+    assert again.run().step == 23
+    with pytest.raises(ValueError, match="budget"):  # another budget cannot resume it
+        _trainer(_cfg(dropout=0.3, checkpoint_every=3, keep_last=2, max_updates=25), toy_cuts, toy_cmvn_path, unsup,
+                 tmp_path / "b", mode)
 
 
 # ----------------------------------------------------------------------------- the CLI

@@ -107,3 +107,21 @@ def test_newbob_and_warmup_schedules():
     assert s.halving and s.stop and math.isclose(s.lr(0), 0.125)
     w = LrScheduler(_cfg(scheduler="warmup", lr=1.0, warmup_steps=10, decay_half_life=10, min_lr=0.0))
     assert math.isclose(w.lr(5), 0.5) and math.isclose(w.lr(10), 1.0) and math.isclose(w.lr(20), 0.5)
+
+
+def test_a_budget_of_updates_ends_mid_epoch_validated(toy_cuts, toy_cmvn_path, tmp_path):
+    """max_updates: exactly that many updates whatever num_epochs says, the last epoch cut and closed
+    (validated, history line with the budget, epoch checkpoint); a relaunch trains nothing more."""
+    probe = Trainer(_cfg(), toy_cuts, toy_cuts, FeatureReader(toy_cmvn_path), tmp_path / "probe")
+    per_epoch = probe.sampler.num_batches(0)
+    assert per_epoch >= 2
+    budget = per_epoch + per_epoch // 2  # one and a half epochs
+    cfg = _cfg(num_epochs=1, max_updates=budget)
+    t = Trainer(cfg, toy_cuts, toy_cuts, FeatureReader(toy_cmvn_path), tmp_path / "b")
+    res = t.run()
+    assert res.step == budget and res.epoch == 2 and res.stopped == "done"
+    assert [h["step"] for h in res.history] == [per_epoch, budget]
+    assert res.history[-1]["max_updates"] == budget and "dev_acc" in res.history[-1]
+    assert load_checkpoint(tmp_path / "b" / "epoch-2.pt")["step"] == budget
+    again = Trainer(cfg, toy_cuts, toy_cuts, FeatureReader(toy_cmvn_path), tmp_path / "b").run()
+    assert again.step == budget and len(again.history) == 2

@@ -3,7 +3,8 @@ from fractions import Fraction
 
 import pytest
 
-from asrkit.pseudo.schedule import LABELLED, MACHINE, Schedule, ScheduleConfig, iter_schedule, make_schedule
+from asrkit.pseudo.schedule import (LABELLED, MACHINE, RunSchedule, Schedule, ScheduleConfig, epoch_sizes_for,
+                                    iter_schedule, make_schedule)
 
 
 def _greedy(n_l, n_m, r):
@@ -92,3 +93,61 @@ def test_bad_config():
         ScheduleConfig(ratio=0)
     with pytest.raises(ValueError):
         list(make_schedule([1], [2]).iter_from(3))
+
+
+# ------------------------------------------------------------------------------- the whole run
+
+SIZES = [(3, 7), (4, 6), (3, 8), (5, 5)]  # (labelled, machine) batches of each epoch
+
+
+def _key(b):
+    return (b.kind, b.epoch, b.batch, b.lr_mult)
+
+
+@pytest.mark.parametrize("budget", [None, 10, 23, 31])
+def test_whole_run_segregated_is_every_machine_batch_then_every_labelled_one(budget):
+    """The segregated run holds exactly the interleaved run's batches (kinds, epochs, positions, LR
+    multipliers) and updates: every machine-labelled one of the run first, then every labelled one."""
+    inter = RunSchedule(SIZES, ScheduleConfig("interleaved", labelled_lr_mult=2.0), budget)
+    seg = RunSchedule(SIZES, ScheduleConfig("segregated", labelled_lr_mult=2.0), budget)
+    a, b = list(inter), list(seg)
+    n = budget if budget is not None else sum(map(sum, SIZES))
+    assert len(a) == len(b) == len(inter) == len(seg) == n
+    assert [x.step for x in a] == [x.step for x in b] == list(range(n))
+    assert Counter(map(_key, a)) == Counter(map(_key, b)) and a != b
+    n_m = sum(1 for x in a if x.kind == MACHINE)
+    assert seg.kinds() == "M" * n_m + "L" * (n - n_m)
+    for kind in (MACHINE, LABELLED):  # each kind in the run's order: epoch by epoch, each list in its order
+        assert [(x.epoch, x.batch) for x in b if x.kind == kind] == [(x.epoch, x.batch) for x in a if x.kind == kind]
+    assert all(x.lr_mult == (2.0 if x.kind == LABELLED else 1.0) for x in b)
+    # the interleaved run: each epoch's interleaved schedule, the last cut at the budget
+    want = []
+    for e, (n_l, n_mm) in enumerate(SIZES):
+        want += [(k.kind, e, k.batch) for k in make_schedule(range(n_l), range(n_mm))]
+    assert [(x.kind, x.epoch, x.batch) for x in a] == want[:n]
+    # epochs end at the same updates in both
+    assert seg.lengths == inter.lengths and sum(seg.lengths) == n
+    for e in range(seg.num_epochs):
+        for start in (0, 1, seg.lengths[e]):  # a resume at any position continues exactly
+            assert list(seg.epoch_items(e, start)) == b[seg.starts[e] + start:seg.starts[e + 1]]
+            assert list(inter.epoch_items(e, start)) == a[inter.starts[e] + start:inter.starts[e + 1]]
+
+
+def test_segregated_over_the_run_is_not_per_epoch():
+    seg = RunSchedule([(2, 3), (2, 3)], ScheduleConfig("segregated"))
+    assert seg.kinds() == "MMMMMMLLLL"
+    assert [(x.epoch, x.batch) for x in seg] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (0, 0), (0, 1),
+                                                 (1, 0), (1, 1)]
+    assert seg.lengths == [5, 5]  # validated after update 5 (all machine-labelled) as the interleaved run
+
+
+def test_budget_sizes_and_errors():
+    sizes = epoch_sizes_for(lambda e: (2, 3 + e), num_epochs=99, budget=12)
+    assert sizes == [(2, 3), (2, 4), (2, 5)]  # 5 + 6 reach 11 < 12: a third epoch, cut at 1 update
+    run = RunSchedule(sizes, ScheduleConfig("interleaved"), 12)
+    assert run.lengths == [5, 6, 1] and len(run) == 12
+    assert epoch_sizes_for(lambda e: (1, 1), num_epochs=3) == [(1, 1)] * 3
+    with pytest.raises(ValueError, match="no batches"):
+        epoch_sizes_for(lambda e: (0, 0), num_epochs=1, budget=3)
+    with pytest.raises(ValueError, match="budget"):
+        RunSchedule([(1, 1)], ScheduleConfig("interleaved"), 5)

@@ -109,10 +109,12 @@ def test_stages11_13_students_on_the_unlabelled_subsets(recipe: Path, recipe_too
 
 def test_stage16_report_and_finished_training_not_relaunched(recipe: Path, recipe_tools):
     report = (recipe / "RESULTS.md").read_text()
-    assert "| system | dev_clean | dev_other | test_clean | test_other |" in report
+    # test sets first, the dev (tuning) sets last, then the updates
+    assert "| system | test_clean | test_other | dev_clean (tuning) | dev_other (tuning) | updates |" in report
     assert "| `student_ssl_inter` | test_other |" in report  # the comparison with the supervised student
     row = next(line for line in report.splitlines() if "(`teacher`)" in line)
-    assert row.split("|")[2].strip() == f"{recipe_tools.best_wer(recipe / 'exp' / 'teacher' / 'decode_dev_clean'):.2f}"
+    assert row.split("|")[2].strip() == f"{recipe_tools.best_wer(recipe / 'exp' / 'teacher' / 'decode_test_clean'):.2f}"
+    assert row.split("|")[4].strip() == f"{recipe_tools.best_wer(recipe / 'exp' / 'teacher' / 'decode_dev_clean'):.2f}"
     best = recipe / "exp" / "teacher" / "best.pt"
     before = best.stat().st_mtime_ns
     proc = recipe_tools.run(recipe, "--tiny", "true", "--stage", "7", "--stop-stage", "7")

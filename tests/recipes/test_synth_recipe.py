@@ -139,12 +139,22 @@ def test_stage10_pseudo_labels_cover_train_unsup(recipe: Path):
 
 
 def test_stage16_report_matches_decode_dirs(recipe: Path, recipe_tools):
+    """The report's table: test sets first, dev last (the tuning set), then each network's updates; every
+    student (stages 9, 11-13) made exactly the supervised student's updates."""
     report = (recipe / "RESULTS.md").read_text()
-    for sys in ("mono", "tri", "teacher", "student_sup", "student_ssl_inter", "student_oracle"):
+    headline = ["test_clean", "test_noisy", "dev"]
+    assert "| system | test_clean | test_noisy | dev (tuning) | updates |" in report
+    updates = {}
+    for sys in ("mono", "tri", "teacher", "student_sup", "student_ssl_inter", "student_ssl_seg", "student_oracle"):
         row = next(line for line in report.splitlines() if f"(`{sys}`)" in line)
         cells = [c.strip() for c in row.strip("|").split("|")][1:]
-        want = [f"{recipe_tools.best_wer(recipe / 'exp' / sys / f'decode_{s}'):.2f}" for s in EVAL_SETS]
-        assert cells == want, (sys, cells, want)
+        want = [f"{recipe_tools.best_wer(recipe / 'exp' / sys / f'decode_{s}'):.2f}" for s in headline]
+        assert cells[:-1] == want, (sys, cells, want)
+        updates[sys] = cells[-1]
+    assert updates["mono"] == updates["tri"] == ""
+    steps = json.loads((recipe / "exp" / "student_sup" / "history.jsonl").read_text().splitlines()[-1])["step"]
+    assert {updates[s] for s in ("student_sup", "student_ssl_inter", "student_ssl_seg", "student_oracle")} == {
+        str(steps)}, updates
     assert (recipe / "RESULTS.png").stat().st_size > 0
 
 

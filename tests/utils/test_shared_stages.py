@@ -94,3 +94,44 @@ def test_a_failed_recipe_stops_its_lanes_grandchildren(tmp_path):
     time.sleep(2.5)
     trace = (tmp_path / "trace").read_text().split("\n")[:-1]
     assert "start 9" in trace and "grandchild" not in trace and "end 9" not in trace, trace
+
+
+SEEDS_SCRIPT = r"""
+set -euo pipefail
+. {root}/utils/log.sh
+. {root}/utils/shared_stages.sh
+seeds="{seeds}"; labelled_lr_mult=2.0; supervised_lr_mult="{sup_mult}"; student_conf=conf/student.yaml
+senone_count() {{ echo 40; }}
+nnet_train() {{ echo "train $1 ${{*:2}}" >> trace; }}
+shared_nnet_decode() {{ echo "decode $1" >> trace; }}
+student_per_seed supervised exp/student_sup --labelled-cuts sup.jsonl.gz
+student_per_seed interleaved exp/student_ssl_inter --labelled-cuts sup.jsonl.gz
+"""
+
+
+@pytest.mark.parametrize("seeds,sup_mult", [("", ""), ("5", ""), ("1 2 3", "1.0")])
+def test_students_per_seed(tmp_path, seeds, sup_mult):
+    """--seeds: one student per seed, in exp/<system>/seed<S> when several (one: exp/<system>, the config's
+    seed when none); every student with --equal-updates true and the labelled LR multiplier (the
+    supervised one's own with --supervised-lr-mult)."""
+    script = tmp_path / "run.sh"
+    script.write_text(SEEDS_SCRIPT.format(root=ROOT, seeds=seeds, sup_mult=sup_mult))
+    proc = subprocess.run(["bash", str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    trace = (tmp_path / "trace").read_text().splitlines()
+    trains = [t for t in trace if t.startswith("train")]
+    dirs = [t.split()[1] for t in trains]
+    decoded = [t.split()[1] for t in trace if t.startswith("decode")]
+    if seeds == "1 2 3":
+        want = [f"exp/{s}/seed{k}" for s in ("student_sup", "student_ssl_inter") for k in (1, 2, 3)]
+    else:
+        want = ["exp/student_sup", "exp/student_ssl_inter"]
+    assert dirs == decoded == want
+    for t in trains:
+        assert "--equal-updates true" in t, t
+        mult = (sup_mult or "2.0") if "student_sup" in t else "2.0"
+        assert f"--labelled-lr-mult {mult}" in t, t
+        if seeds:
+            assert f"--seed {t.split()[1][-1] if seeds == '1 2 3' else '5'}" in t, t
+        else:
+            assert "--seed" not in t, t

@@ -44,6 +44,8 @@ student_conf=conf/student.yaml
 stream_chunk=32
 topk=20
 labelled_lr_mult=2.0
+supervised_lr_mult=    # the supervised and oracle students' ("": labelled_lr_mult, equal learning rates; 1.0: plain)
+seeds=                 # the students' training seeds, e.g. "1 2 3" (exp/<system>/seed<S>); "": the config's, once
 pseudo_shard_size=500
 tiny=false             # tiny GMMs and networks for a corpus of a minute or two (smoke tests)
 ngpu=0                 # 0: networks on the CPU; N: N GPUs (N > 1: torchrun, NCCL)
@@ -77,7 +79,10 @@ help_message="Usage: $0 [options]  (the corpus: --data-dir, or --cuts, or --reco
   --teacher-conf / --student-conf FILE   network configs (default $teacher_conf / $student_conf)
   --tiny true|false            tiny sizes for a corpus of a minute or two (default $tiny)
   --ngpu N / --sync MODE / --sync-opts '...' / --torchrun-opts '...'   GPUs and torchrun
-  --sweep true|false / --dist true|false   stages 14 and 15 (default $sweep / $dist)"
+  --sweep true|false / --dist true|false   stages 14 and 15 (default $sweep / $dist)
+  --seeds \"S1 S2 ...\"          the students' seeds (stages 9, 11-14), exp/<system>/seed<S> when several (default '$seeds')
+  --supervised-lr-mult M       the supervised and oracle students' LR multiplier (default '$supervised_lr_mult':
+                               --labelled-lr-mult's, $labelled_lr_mult; 1.0: plain training)"
 
 . ./path.sh
 . ./cmd.sh

@@ -38,6 +38,8 @@ student_conf=conf/student.yaml
 stream_chunk=32        # student decodes streaming, 32 frames (0.96 s) at a time
 topk=20                # k: teacher posteriors kept per frame
 labelled_lr_mult=2.0
+supervised_lr_mult=    # the supervised and oracle students' ("": labelled_lr_mult, equal learning rates; 1.0: plain)
+seeds=                 # the students' training seeds, e.g. "1 2 3" (exp/<system>/seed<S>); "": the config's, once
 pseudo_shard_size=2000
 ngpu=0                 # 0: networks on the CPU; N: N GPUs (N > 1: torchrun, NCCL)
 sync=ddp               # with ngpu > 1: ddp | gtc | bmuf | ma
@@ -70,7 +72,10 @@ help_message="Usage: $0 [options]
   --sync MODE                  ddp | gtc | bmuf | ma, with --ngpu > 1 (default $sync); --sync-opts '...'
   --torchrun-opts '...'        torchrun rendezvous (default $torchrun_opts)
   --sweep true|false           stage 14 over --sweep-ratios '$sweep_ratios' (default $sweep)
-  --dist true|false            stage 15 over --dist-modes '$dist_modes' (default $dist)"
+  --dist true|false            stage 15 over --dist-modes '$dist_modes' (default $dist)
+  --seeds \"S1 S2 ...\"          the students' seeds (stages 9, 11-14), exp/<system>/seed<S> when several (default '$seeds')
+  --supervised-lr-mult M       the supervised and oracle students' LR multiplier (default '$supervised_lr_mult':
+                               --labelled-lr-mult's, $labelled_lr_mult; 1.0: plain training)"
 
 . ./path.sh
 . ./cmd.sh

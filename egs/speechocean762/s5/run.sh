@@ -28,7 +28,9 @@ teacher_conf=conf/teacher.yaml
 student_conf=conf/student.yaml
 stream_chunk=32        # the student decodes streaming, 32 frames (0.96 s) at a time
 topk=20                # posteriors kept per frame by the teacher
-labelled_lr_mult=2.0   # learning-rate multiplier on labelled batches (interleaved and segregated)
+labelled_lr_mult=2.0   # learning-rate multiplier on labelled batches (every student)
+supervised_lr_mult=    # the supervised and oracle students' ("": labelled_lr_mult, equal learning rates; 1.0: plain)
+seeds=                 # the students' training seeds, e.g. "1 2 3" (exp/<system>/seed<S>); "": the config's, once
 ssl_opts=               # more options of the students on more than train_sup (stages 11-15); they make as
                        # many updates as the supervised student (train_student --equal-updates true)
 sweep=false            # stage 14: the interleaved student with less unlabelled data
