@@ -132,6 +132,54 @@ def _dev_choice(decode_dir: Path) -> Dict:
     return out
 
 
+def _sources_and_choice(src: ExportSources, lm_weight: Optional[float], chunk: int):
+    if not src.system_dir.is_dir():
+        raise FileNotFoundError(f"system {src.system!r} not found: no {src.system_dir}")
+    files = src.files()
+    for name, path in files.items():
+        if not path.exists():
+            raise FileNotFoundError(f"{path} ({PIECES[name]}) not found: is {src.system} a trained network "
+                                    f"system of this recipe (stages 2, 3, 6 and its training done)?")
+    decode = {"lm_weight": float(lm_weight), "lm_weight_from": "given"} if lm_weight is not None \
+        else _dev_choice(src.dev_decode)
+    if chunk <= 0:
+        raise ValueError(f"chunk must be positive, got {chunk}")
+    return files, decode
+
+
+def _manifest(src: ExportSources, decode: Dict, chunk: int) -> Dict:
+    """model.json without its checksums: what the pieces of ``src`` are and how they decode."""
+    from asrkit.nnet.checkpoint import load_checkpoint
+
+    model_config = load_checkpoint(src.files()["nnet.pt"])["model_config"]
+    streaming = not model_config.get("bidirectional", False)
+    return {
+        "format": FORMAT,
+        "asrkit_version": asrkit.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "source": {"exp_dir": str(src.exp_dir.resolve()), "system": src.system, "dev_set": src.dev_set},
+        "kind": "nnet",
+        "network": {**model_config, "streaming": streaming},
+        "num_senones": int(model_config["num_senones"]),
+        "frontend": dict(FRONTEND),
+        "decode": {"beam": 13.0, "max_active": 7000, "min_active": 200, "allow_partial": True,
+                   "prior_floor": _prior_floor(), **decode,
+                   # the recipe decodes a unidirectional student chunk by chunk, carrying its state
+                   "chunk": chunk if streaming else None},
+    }
+
+
+def recipe_model(exp_dir: PathLike, system: str, data_dir: Optional[PathLike] = None, dev_set: str = "dev",
+                 lm_weight: Optional[float] = None, chunk: int = 32) -> "ModelDir":
+    """A recipe's network system used in place (nothing copied), checked as an exported one is."""
+    exp_dir = Path(exp_dir)
+    src = ExportSources(exp_dir, system, Path(data_dir) if data_dir else exp_dir.parent / "data", dev_set)
+    files, decode = _sources_and_choice(src, lm_weight, chunk)
+    md = ModelDir(src.system_dir, _manifest(src, decode, chunk), paths=files)
+    _check_consistency(md)
+    return md
+
+
 def _slim_checkpoint(src: Path, dst: Path) -> Dict:
     """The weights and config of a training checkpoint, without optimiser or sampler state."""
     import torch
@@ -162,40 +210,19 @@ def export_model(exp_dir: PathLike, system: str, out_dir: PathLike, data_dir: Op
         raise FileExistsError(f"{out} exists; remove it or pass overwrite=True (--overwrite)")
     if not src.system_dir.is_dir():
         raise FileNotFoundError(f"system {system!r} not found: no {src.system_dir}")
-    files = src.files()
-    for name, path in files.items():
-        if not path.exists():
-            raise FileNotFoundError(f"{path} ({PIECES[name]}) not found: is {system} a trained network system "
-                                    f"of this recipe (stages 2, 3, 6 and its training done)?")
-    decode = {"lm_weight": float(lm_weight), "lm_weight_from": "given at export"} if lm_weight is not None \
-        else _dev_choice(src.dev_decode)
-    if chunk <= 0:
-        raise ValueError(f"chunk must be positive, got {chunk}")
+    files, decode = _sources_and_choice(src, lm_weight, chunk)
     with atomic_path(out) as tmp:
         (tmp / "graph").mkdir(parents=True)
-        model_config = _slim_checkpoint(files["nnet.pt"], tmp / "nnet.pt")
+        _slim_checkpoint(files["nnet.pt"], tmp / "nnet.pt")
         for name, path in files.items():
             if name != "nnet.pt":
                 shutil.copyfile(path, tmp / name)
-        streaming = not model_config.get("bidirectional", False)
-        manifest = {
-            "format": FORMAT,
-            "asrkit_version": asrkit.__version__,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "source": {"exp_dir": str(exp_dir.resolve()), "system": system, "dev_set": dev_set},
-            "kind": "nnet",
-            "network": {**model_config, "streaming": streaming},
-            "num_senones": int(model_config["num_senones"]),
-            "frontend": dict(FRONTEND),
-            "decode": {"beam": 13.0, "max_active": 7000, "min_active": 200, "allow_partial": True,
-                       "prior_floor": _prior_floor(), **decode,
-                       # the recipe decodes a unidirectional student chunk by chunk, carrying its state
-                       "chunk": chunk if streaming else None},
-            "files": {name: {"sha256": sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
-                      for name in sorted(files)},
-        }
+        manifest = _manifest(src, decode, chunk)
+        manifest["files"] = {name: {"sha256": sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
+                             for name in sorted(files)}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         load_model_dir(tmp)  # never leave a directory that would be refused
+    streaming = manifest["network"]["streaming"]
     log.info("exported %s (LM weight %s, %s) to %s", src.system_dir, decode["lm_weight"],
              f"streaming chunk {chunk}" if streaming else "bidirectional", out)
     return out
@@ -215,10 +242,11 @@ class ModelDir:
 
     path: Path
     manifest: Dict
+    paths: Dict[str, Path] = field(default_factory=dict)  # pieces kept elsewhere (a recipe used in place)
     _cache: Dict = field(default_factory=dict, repr=False)
 
     def file(self, name: str) -> Path:
-        return self.path / name
+        return self.paths.get(name, self.path / name)
 
     @property
     def decode_options(self) -> Dict:
@@ -261,7 +289,7 @@ class ModelDir:
         from asrkit.decode.decoder import Graph
 
         if "graph" not in self._cache:
-            self._cache["graph"] = Graph.load(self.file("graph"))
+            self._cache["graph"] = Graph.load(self.file("graph/HCLG.fst").parent)
         return self._cache["graph"]
 
 
