@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# utils/decode_data.sh: decode a data set the recipe did not prepare with one of its trained network systems
-# (or an exported model), as Kaldi's steps/nnet3/decode.sh. Run from a recipe dir (egs/<corpus>/s5):
+# utils/decode_data.sh: decode a data set the recipe did not prepare with one of its trained systems (a
+# network, or a GMM: mono, tri) or an exported model, as Kaldi's steps/nnet3/decode.sh. Run from a recipe dir (egs/<corpus>/s5):
 #
 #   utils/decode_data.sh [options] <data> <decode-dir>
 #   utils/decode_data.sh --nj 2 --system student_ssl_inter data/test_clean exp/student_ssl_inter/decode_mydata
@@ -8,8 +8,9 @@
 #
 # <data> is a Kaldi data dir (wav.scp, utt2spk, optional text/segments) or a lhotse cuts manifest. Stage 0
 # validates it with the recipes' rules (bad utterances skipped, counted and named in
-# <decode-dir>/validation.txt); stage 1 decodes it in --nj jobs through $cmd (fbank with the training
-# CMVN, the network, the senone HCLG at the LM weight chosen on dev); stage 2 merges the jobs and, when the
+# <decode-dir>/validation.txt); stage 1 decodes it in --nj jobs through $cmd, whole speakers per job (fbank
+# with the training CMVN and the network, or MFCC with speaker CMN and the GMM; the system's graph at the
+# LM weight chosen on dev); stage 2 merges the jobs and, when the
 # data has a text file, scores it (wer_<w> with a bootstrap 95% interval, best_wer), as the recipe's own
 # decode dirs. Logs in <decode-dir>/log/. The library under it: asrkit/infer/decode_data.py.
 set -euo pipefail
@@ -26,7 +27,7 @@ audio_root=
 stage=0
 
 help_message="Usage: $0 [options] <data> <decode-dir>
-  --system NAME        a network system of --exp-dir (teacher, student_sup, student_ssl_inter, ...)
+  --system NAME        a system of --exp-dir (teacher, student_sup, student_ssl_inter, ..., mono, tri)
   --model DIR          or an exported model (python -m asrkit.bin.export_model)
   --exp-dir DIR        the recipe's exp/ (default $exp_dir); --data-dir DIR its data/ (default: beside it)
   --nj N               parallel jobs (default $nj)
@@ -49,7 +50,9 @@ if [ -n "$system" ] && [ -n "$model" ]; then echo "$0: give --system or --model,
 if [ -z "$system" ] && [ -z "$model" ]; then echo "$0: give --system or --model" >&2; exit 1; fi
 if [ ! -e "$data" ]; then echo "$0: no such data: $data" >&2; exit 1; fi
 if [ -n "$model" ] && [ ! -f "$model/model.json" ]; then echo "$0: $model is not an exported model (no model.json)" >&2; exit 1; fi
-if [ -n "$system" ] && [ ! -f "$exp_dir/$system/best.pt" ]; then echo "$0: no trained system $exp_dir/$system (best.pt)" >&2; exit 1; fi
+if [ -n "$system" ] && [ ! -f "$exp_dir/$system/best.pt" ] && [ ! -f "$exp_dir/$system/final.mdl" ]; then
+  echo "$0: no trained system $exp_dir/$system (best.pt or final.mdl)" >&2; exit 1
+fi
 
 src=(--model "$model")
 if [ -n "$system" ]; then src=(--system "$system" --exp-dir "$exp_dir" ${data_dir:+--data-dir "$data_dir"}); fi

@@ -1,4 +1,4 @@
-"""Decode a data set with a trained network system (utils/decode_data.sh runs it as parallel jobs).
+"""Decode a data set with a trained system (network or GMM) (utils/decode_data.sh runs it as parallel jobs).
 
   # from a recipe dir: a system of exp/, or an exported model
   python -m asrkit.bin.decode_data --system student_ssl_inter --data data/test_clean --out exp/x/decode_mydata
@@ -27,7 +27,8 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", default=None, help="an exported model directory")
-    src.add_argument("--system", default=None, help="a network system of --exp-dir (teacher, student_ssl_inter, ...)")
+    src.add_argument("--system", default=None, help="a system of --exp-dir: a network (teacher, student_ssl_inter, "
+                     "...) or a GMM (mono, tri)")
     p.add_argument("--exp-dir", default="exp", help="the recipe's exp/ (with --system; default %(default)s)")
     p.add_argument("--data-dir", default=None, help="the recipe's data/ (with --system; default: beside --exp-dir)")
     p.add_argument("--data", default=None, help="a Kaldi data dir or a lhotse cuts manifest")
@@ -55,14 +56,19 @@ def main(argv=None) -> int:
     from asrkit.data.validate import DEFAULT_MIN_DURATION
     from asrkit.infer import decode_data as dd
     from asrkit.infer.model_dir import ModelDirError, load_model_dir, recipe_model
+    from asrkit.infer.systems import GmmSystem, is_gmm_system
 
     torch.set_num_threads(1)  # as nnet_forward: parallel jobs, not threads, on shared cores
     min_dur = DEFAULT_MIN_DURATION if a.min_duration is None else a.min_duration
     try:
         model = None
         if a.step in ("all", "decode"):
-            model = load_model_dir(a.model) if a.model else recipe_model(a.exp_dir, a.system, a.data_dir,
-                                                                         chunk=a.chunk or 32)
+            if a.model:
+                model = load_model_dir(a.model)
+            elif is_gmm_system(a.exp_dir, a.system):
+                model = GmmSystem.from_recipe(a.exp_dir, a.system)
+            else:
+                model = recipe_model(a.exp_dir, a.system, a.data_dir, chunk=a.chunk or 32)
         if a.step == "all":
             summary = dd.decode_data(model, a.data, a.out, nj=a.nj, lm_weight=a.lm_weight, chunk=a.chunk,
                                      audio_root=a.audio_root, min_duration=min_dur)

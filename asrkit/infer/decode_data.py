@@ -6,17 +6,18 @@ Three steps, each a function (``utils/decode_data.sh`` runs the middle one as ``
    lhotse cuts manifest (written back as a data dir first) is validated with the recipes' rules
    (:func:`asrkit.data.manifests.load_kaldi_data_dir` in ``skip`` mode: bad utterances are counted, named
    in ``<out>/validation.txt``, and left out); writes ``<out>/data/cuts.jsonl.gz`` and ``<out>/data/text``.
-2. :func:`decode_job` — job ``j`` of ``n`` takes every ``n``-th cut: 64-bin fbank stored as stage 2 stores
-   it (:func:`asrkit.features.compute_features`; unreadable audio skipped and counted), the training CMVN,
-   the network (a student chunk by chunk as the recipe's streaming decode, the teacher whole), log priors,
-   the senone HCLG at the LM weight chosen on dev (or given); writes ``<out>/split<n>/<j>/``.
+2. :func:`decode_job` — job ``j`` of ``n`` takes every ``n``-th speaker: features stored as stage 2 stores
+   them (:func:`asrkit.features.compute_features`; undecodable audio skipped and counted), the system's
+   scores (asrkit.infer.systems: fbank + training CMVN + network + priors, or MFCC + speaker CMN + GMM),
+   its graph at the LM weight chosen on dev (or given); writes ``<out>/split<n>/<j>/``.
 3. :func:`merge` — the jobs' hypotheses in the data's order in ``<out>/hyp.txt``; with transcripts,
    ``wer_<w>`` (with its bootstrap 95% interval), ``per_utt_<w>`` and ``best_wer`` as the recipe's decode
    dirs; ``summary.json`` with the counts of what was skipped and why.
 
-:func:`decode_data` runs the three in one process. The system is a :class:`~asrkit.infer.model_dir.ModelDir`:
-an exported model (:func:`~asrkit.infer.model_dir.load_model_dir`) or a recipe's system used in place
-(:func:`~asrkit.infer.model_dir.recipe_model`). Outputs equal the recipe's decoding of the same set
+:func:`decode_data` runs the three in one process. The system is a network's :class:`~asrkit.infer.model_dir.ModelDir`
+(an exported model, :func:`~asrkit.infer.model_dir.load_model_dir`, or a recipe's system used in place,
+:func:`~asrkit.infer.model_dir.recipe_model`) or a recipe's GMM system
+(:class:`~asrkit.infer.systems.GmmSystem`). Outputs equal the recipe's decoding of the same set
 (tests/recipes/test_synth_recipe.py).
 """
 from __future__ import annotations
@@ -32,7 +33,6 @@ from typing import Dict, List, Optional, Union
 import numpy as np
 
 from asrkit.data.validate import DEFAULT_MIN_DURATION, DEFAULT_SAMPLE_RATE
-from asrkit.infer.model_dir import ModelDir
 from asrkit.utils.atomic import atomic_write_text, is_done, mark_done
 
 log = logging.getLogger(__name__)
@@ -79,16 +79,36 @@ def _job_dir(out: Path, job: int, num_jobs: int) -> Path:
     return out / f"split{num_jobs}" / str(job)
 
 
-def decode_job(model: ModelDir, out_dir: PathLike, job: int = 1, num_jobs: int = 1, lm_weight: Optional[float] = None,
+def _share(cuts, job: int, num_jobs: int):
+    """Job ``job``'s cuts: whole speakers (a GMM normalises over a speaker's utterances), dealt in turn
+    in the order of their first utterance, as Kaldi's split_data.sh --per-spk."""
+    from lhotse import CutSet
+
+    order: Dict[str, int] = {}
+    for c in cuts:
+        order.setdefault(c.supervisions[0].speaker if c.supervisions else c.id, len(order))
+    return CutSet.from_cuts(c for c in cuts
+                            if order[c.supervisions[0].speaker if c.supervisions else c.id] % num_jobs == job - 1)
+
+
+def as_system(model, lm_weight: Optional[float] = None, chunk: Optional[int] = None):
+    """A ModelDir becomes a network system; a GmmSystem is used as it is."""
+    from asrkit.infer.systems import GmmSystem, NnetSystem
+
+    if isinstance(model, GmmSystem):
+        if lm_weight is not None:
+            model = GmmSystem(model.system_dir, float(lm_weight), model.options)
+        return model
+    return NnetSystem(model, lm_weight=lm_weight, chunk=chunk)
+
+
+def decode_job(model, out_dir: PathLike, job: int = 1, num_jobs: int = 1, lm_weight: Optional[float] = None,
                chunk: Optional[int] = None, nj: int = 1) -> Path:
-    """Features, network and search for job ``job`` (1-based) of ``num_jobs``; ``nj`` decoder processes."""
+    """Features, acoustic scores and search for job ``job`` (1-based) of ``num_jobs``; ``nj`` decoder
+    processes. ``model``: a ModelDir (network) or a :class:`~asrkit.infer.systems.GmmSystem`."""
     from lhotse import CutSet
 
     from asrkit.decode.decoder import decode_set, write_decode_dir
-    from asrkit.features.extract import compute_features
-    from asrkit.features.reader import FeatureReader
-    from asrkit.infer.recognizer import Recognizer
-    from asrkit.nnet.infer import log_posteriors
 
     out = Path(out_dir)
     if not 1 <= job <= num_jobs:
@@ -97,33 +117,19 @@ def decode_job(model: ModelDir, out_dir: PathLike, job: int = 1, num_jobs: int =
     if is_done(jdir):
         log.info("%s is done", jdir)
         return jdir
-    cuts = CutSet.from_file(_cuts_path(out)).to_eager()
-    mine = CutSet.from_cuts(c for i, c in enumerate(cuts) if i % num_jobs == job - 1)
+    mine = _share(CutSet.from_file(_cuts_path(out)).to_eager(), job, num_jobs)
     jdir.mkdir(parents=True, exist_ok=True)
-    skipped: List = []
-    if len(mine):
-        fsum = compute_features(mine, jdir / "fbank", "data", kind="fbank", num_jobs=1, overwrite=True,
-                                progress_bar=False, skip_unreadable=True)
-        skipped = [[cid, "unreadable_audio", why] for cid, why in fsum.skipped_cuts]
-        feats_cuts = CutSet.from_file(fsum.manifest)
-    else:
-        feats_cuts = []
-    rec = Recognizer(model, lm_weight=lm_weight, chunk=chunk)
-    reader = FeatureReader(rec.cmvn)
+    system = as_system(model, lm_weight, chunk)
     t0 = time.perf_counter()
-
-    def scores():
-        for cut in feats_cuts:  # nnet_forward's arithmetic: float32 log-posteriors minus log priors
-            lp = log_posteriors(rec.network, reader(cut), streaming=rec.streaming_network, chunk=rec.chunk)
-            yield cut.id, (lp - rec.log_priors[None, :]).astype(np.float32)
-
-    results, summary = decode_set(scores(), rec.graph, rec.config, nj=nj)
+    scores, skipped, audio = system.scores(mine, jdir / "feats")
+    results, summary = decode_set(scores, system.graph, system.config, nj=nj)
     write_decode_dir(results, summary, jdir)
     atomic_write_text(jdir / "job.json", json.dumps({
-        "job": job, "num_jobs": num_jobs, "cuts": len(mine), "decoded": len(results), "skipped": skipped,
-        "lm_weight": rec.lm_weight, "seconds": round(time.perf_counter() - t0, 3),
-        "audio_seconds": round(sum(c.duration for c in feats_cuts), 3)}, indent=1) + "\n")
-    shutil.rmtree(jdir / "fbank", ignore_errors=True)  # features are a means, not an output
+        "job": job, "num_jobs": num_jobs, "cuts": len(mine), "decoded": len(results),
+        "skipped": [[cid, "unreadable_audio", why] for cid, why in skipped], "lm_weight": system.lm_weight,
+        "drop_noise_in_scoring": system.drop_noise_in_scoring,
+        "seconds": round(time.perf_counter() - t0, 3), "audio_seconds": round(audio, 3)}, indent=1) + "\n")
+    shutil.rmtree(jdir / "feats", ignore_errors=True)  # features are a means, not an output
     mark_done(jdir)
     return jdir
 
@@ -161,7 +167,8 @@ def merge(out_dir: PathLike, num_jobs: int = 1, bootstrap: bool = True) -> Dict:
         refs = read_text(out / "data" / "text")
         # the recipe scores the set as validated (what its manifests hold); an utterance skipped here at
         # decoding counts as all deletions, as Kaldi's scoring does with a missing hypothesis
-        norm = make_normalizer(drop=NOISE_TOKENS)  # asrkit.bin.decode's scoring
+        # scored as the recipe scores this kind of system (see asrkit.infer.systems)
+        norm = make_normalizer(drop=NOISE_TOKENS if jobs[0].get("drop_noise_in_scoring", True) else ())
         res = compute_wer(refs, {u: h.split() for u, h in hyps.items()}, norm, bootstrap=bootstrap)
         write_wer_files(res, out, lm_weight)
         write_best_wer({lm_weight: res}, out)
@@ -176,7 +183,7 @@ def merge(out_dir: PathLike, num_jobs: int = 1, bootstrap: bool = True) -> Dict:
     return summary
 
 
-def decode_data(model: ModelDir, data: PathLike, out_dir: PathLike, nj: int = 1, lm_weight: Optional[float] = None,
+def decode_data(model, data: PathLike, out_dir: PathLike, nj: int = 1, lm_weight: Optional[float] = None,
                 chunk: Optional[int] = None, audio_root: Optional[PathLike] = None,
                 min_duration: float = DEFAULT_MIN_DURATION) -> Dict:
     """:func:`prepare`, one :func:`decode_job` (``nj`` decoder processes), :func:`merge`."""

@@ -268,7 +268,7 @@ def test_exported_model_transcribes_as_the_recipe_decodes(recipe: Path, tmp_path
 
 def test_decode_data_reproduces_the_recipes_decoding(recipe: Path, recipe_tools, monkeypatch):
     """utils/decode_data.sh (2 jobs) on test_clean with the streaming student, and the library with the
-    teacher: the recipe's hypotheses and WER file exactly."""
+    teacher and the triphone GMM: the recipe's hypotheses and WER files exactly."""
     system = "student_ssl_inter"
     out = recipe / "exp" / system / "decode_test_clean_again"
     proc = subprocess.run(["utils/decode_data.sh", "--nj", "2", "--system", system, "data/test_clean", str(out)],
@@ -282,9 +282,13 @@ def test_decode_data_reproduces_the_recipes_decoding(recipe: Path, recipe_tools,
 
     from asrkit.infer.decode_data import decode_data
     from asrkit.infer.model_dir import recipe_model
+    from asrkit.infer.systems import GmmSystem
 
     monkeypatch.chdir(recipe)  # wav.scp paths are relative to the recipe
-    decode_data(recipe_model(recipe / "exp", "teacher"), "data/test_clean", recipe / "exp" / "teacher" / "again")
-    theirs = recipe / "exp" / "teacher" / "decode_test_clean"
-    weight = (theirs / "best_wer").read_text().split()[-1].rsplit("_", 1)[1]
-    assert (recipe / "exp" / "teacher" / "again" / f"wer_{weight}").read_text() == (theirs / f"wer_{weight}").read_text()
+    for name, system in (("teacher", recipe_model(recipe / "exp", "teacher")),
+                         ("tri", GmmSystem.from_recipe(recipe / "exp", "tri"))):
+        decode_data(system, "data/test_clean", recipe / "exp" / name / "decode_test_clean_again")
+        theirs = recipe / "exp" / name / "decode_test_clean"
+        weight = (theirs / "best_wer").read_text().split()[-1].rsplit("_", 1)[1]
+        again = recipe / "exp" / name / "decode_test_clean_again"
+        assert (again / f"wer_{weight}").read_text() == (theirs / f"wer_{weight}").read_text(), name
