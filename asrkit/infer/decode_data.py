@@ -28,9 +28,7 @@ import shutil
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional, Union
-
-import numpy as np
+from typing import Dict, Optional, Union
 
 from asrkit.data.validate import DEFAULT_MIN_DURATION, DEFAULT_SAMPLE_RATE
 from asrkit.utils.atomic import atomic_write_text, is_done, mark_done
@@ -138,7 +136,8 @@ def merge(out_dir: PathLike, num_jobs: int = 1, bootstrap: bool = True) -> Dict:
     """Hypotheses of every job in the data's order, WER when there are transcripts, summary.json."""
     from lhotse import CutSet
 
-    from asrkit.decode.score import NOISE_TOKENS, compute_wer, make_normalizer, read_text, write_best_wer, write_wer_files
+    from asrkit.decode.score import (NOISE_TOKENS, compute_wer, make_normalizer, read_text, write_best_wer,
+                                     write_wer_files)
 
     out = Path(out_dir)
     hyps: Dict[str, str] = {}

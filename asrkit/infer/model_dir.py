@@ -115,7 +115,7 @@ class ExportSources:
         return self.system_dir / f"decode_{self.dev_set}"
 
 
-def _dev_choice(decode_dir: Path) -> Dict:
+def dev_choice(decode_dir: Path) -> Dict:
     """The LM weight and decoder options of the recipe's dev decoding (best_wer, summary.json)."""
     from asrkit.decode.score import read_best_weight
 
@@ -141,7 +141,7 @@ def _sources_and_choice(src: ExportSources, lm_weight: Optional[float], chunk: i
             raise FileNotFoundError(f"{path} ({PIECES[name]}) not found: is {src.system} a trained network "
                                     f"system of this recipe (stages 2, 3, 6 and its training done)?")
     decode = {"lm_weight": float(lm_weight), "lm_weight_from": "given"} if lm_weight is not None \
-        else _dev_choice(src.dev_decode)
+        else dev_choice(src.dev_decode)
     if chunk <= 0:
         raise ValueError(f"chunk must be positive, got {chunk}")
     return files, decode

@@ -12,7 +12,6 @@ its graph and decoder options; :func:`asrkit.infer.decode_data.decode_job` does 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple, Union
@@ -20,7 +19,7 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 import numpy as np
 
 from asrkit.decode.decoder import DecodeConfig, Graph
-from asrkit.infer.model_dir import ModelDir, _dev_choice
+from asrkit.infer.model_dir import ModelDir, dev_choice
 
 PathLike = Union[str, Path]
 Skipped = List[Tuple[str, str]]  # (cut id, why)
@@ -86,7 +85,7 @@ class GmmSystem:
         for name in ("final.mdl", "graph/HCLG.fst"):
             if not (d / name).exists():
                 raise FileNotFoundError(f"{d / name} not found: is {system} a GMM system of this recipe?")
-        choice = _dev_choice(d / f"decode_{dev_set}")
+        choice = dev_choice(d / f"decode_{dev_set}")
         return cls(d, float(lm_weight if lm_weight is not None else choice["lm_weight"]), choice)
 
     @property
@@ -117,7 +116,3 @@ class GmmSystem:
 def is_gmm_system(exp_dir: PathLike, system: str) -> bool:
     d = Path(exp_dir) / system
     return (d / "final.mdl").exists() and not (d / "best.pt").exists()
-
-
-def describe(system) -> str:
-    return json.dumps({"kind": "gmm" if isinstance(system, GmmSystem) else "nnet", "lm_weight": system.lm_weight})

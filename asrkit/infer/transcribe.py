@@ -67,8 +67,9 @@ class BatchSummary:
         if not self.chunk_seconds:
             return {}
         ms = np.asarray(self.chunk_seconds) * 1000
-        return {"chunks": len(ms), "chunk_ms": round(self.chunk_duration * 1000, 1), "mean_ms": round(float(ms.mean()), 2),
-                "p95_ms": round(float(np.percentile(ms, 95)), 2), "max_ms": round(float(ms.max()), 2)}
+        return {"chunks": len(ms), "chunk_ms": round(self.chunk_duration * 1000, 1),
+                "mean_ms": round(float(ms.mean()), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2),
+                "max_ms": round(float(ms.max()), 2)}
 
     def line(self) -> str:
         counts = ", ".join(f"{r}={n}" for r, n in self.skip_counts().items())
