@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Dict, Optional, Union
 
 from asrkit.data.validate import DEFAULT_MIN_DURATION, DEFAULT_SAMPLE_RATE
-from asrkit.utils.atomic import atomic_write_text, is_done, mark_done
+from asrkit.utils.atomic import atomic_write_text, done_marker, is_done, mark_done
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
@@ -48,6 +48,10 @@ def prepare(data: PathLike, out_dir: PathLike, audio_root: Optional[PathLike] = 
 
     out = Path(out_dir)
     data = Path(data)
+    # a new preparation invalidates the jobs and the merge of an earlier one (other data, other cuts)
+    for stale in out.glob("split*"):
+        shutil.rmtree(stale)
+    done_marker(out).unlink(missing_ok=True)
     (out / "data").mkdir(parents=True, exist_ok=True)
     if data.is_file():  # a lhotse manifest: through a data dir, so that the same validation applies
         from lhotse import CutSet

@@ -81,3 +81,17 @@ def test_cuts_manifest_input(toy_models, tmp_path):
     s1 = decode_data(model, tmp_path / "cuts.jsonl.gz", tmp_path / "m")
     s2 = decode_data(model, d, tmp_path / "k")
     assert s1["decoded"] == 3 and (tmp_path / "m" / "hyp.txt").read_text() == (tmp_path / "k" / "hyp.txt").read_text()
+
+
+def test_a_new_preparation_drops_the_old_jobs(toy_models, tmp_path):
+    from asrkit.infer.decode_data import decode_job, merge, prepare
+
+    d, good = _data_dir(tmp_path)
+    model = load_model_dir(toy_models["student"])
+    decode_data(model, d, tmp_path / "out")
+    lines = (d / "wav.scp").read_text().splitlines()
+    (d / "wav.scp").write_text("".join(line + "\n" for line in lines if line.startswith("u0 ")))
+    prepare(d, tmp_path / "out")
+    assert not list((tmp_path / "out").glob("split*"))
+    decode_job(model, tmp_path / "out")
+    assert merge(tmp_path / "out")["decoded"] == 1
