@@ -1,4 +1,4 @@
-"""Export a trained network system of a recipe as one self-contained model directory.
+"""Export a trained system of a recipe (a network, or a GMM: mono, tri) as one self-contained model directory.
 
   cd egs/synth/s5
   python -m asrkit.bin.export_model --exp-dir exp --system student_ssl_inter --out-dir model/
@@ -6,7 +6,7 @@
 Writes network weights and config, CMVN, senone priors, senone tree and transition model, the senone
 HCLG with its word and phone tables, the lexicon, the frontend (frame rule), the LM weight chosen on the
 dev set (exp/<system>/decode_dev/best_wer, or --lm-weight) and sha256 checksums in model.json
-(asrkit/infer/model_dir.py). Then:
+(asrkit/infer/model_dir.py); a GMM system's final.mdl, graph and lexicon. Then:
   python -m asrkit.bin.transcribe --model model/ a.wav b.flac
 """
 from __future__ import annotations
@@ -24,8 +24,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m asrkit.bin.export_model", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp-dir", default="exp", help="the recipe's exp/ (default: %(default)s)")
-    p.add_argument("--system", required=True, help="a network system of exp/: teacher, student_sup, "
-                   "student_ssl_inter, ...")
+    p.add_argument("--system", required=True, help="a system of exp/: teacher, student_sup, "
+                   "student_ssl_inter, ..., or a GMM: mono, tri")
     p.add_argument("--out-dir", default=None, help="the model directory to write")
     p.add_argument("--out", default=None, help=argparse.SUPPRESS)  # the issue's spelling: --out-dir
     p.add_argument("--data-dir", default=None, help="the recipe's data/ (default: beside --exp-dir)")

@@ -52,16 +52,16 @@ def main(argv=None) -> int:
     import torch
 
     from asrkit.infer.model_dir import ModelDirError, load_model_dir
-    from asrkit.infer.recognizer import Recognizer
+    from asrkit.infer.recognizer import make_recognizer
     from asrkit.infer.transcribe import read_inputs, transcribe
     from asrkit.utils.atomic import atomic_path
 
     torch.set_num_threads(max(1, a.num_threads))
     try:
         inputs = read_inputs(a.files, a.list, a.wav_scp)
-        rec = Recognizer(load_model_dir(a.model), lm_weight=a.lm_weight, chunk=a.chunk)
+        rec = make_recognizer(load_model_dir(a.model), lm_weight=a.lm_weight, chunk=a.chunk)
         if a.streaming and not rec.streaming_network:
-            raise ValueError(f"{a.model} holds a bidirectional network (the teacher): it cannot stream")
+            raise ValueError(f"{a.model} holds a bidirectional network (the teacher) or a GMM: it cannot stream")
     except (ModelDirError, FileNotFoundError, ValueError) as e:
         log.error("%s", e)
         return 1

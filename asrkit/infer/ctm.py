@@ -3,7 +3,8 @@
 The phones are word-position independent (docs: asrkit.lang), so word boundaries are not in the phone
 sequence itself; as Kaldi's ``lattice-align-words-lexicon``, the path's phones are matched against the
 pronunciations of its words in order, optional silence allowed between words. A phone starts on a frame
-whose transition is not a self-loop (docs/stack.md, the one-state topology of the senone graph).
+whose transition leaves HMM state 0 other than by its self-loop (docs/stack.md): with the senone graph's
+one-state topology, every transition that is not a self-loop.
 
 CTM lines (Kaldi's): ``<utt> 1 <start> <duration> <word>``, times in seconds with 30 ms frames.
 """
@@ -30,12 +31,21 @@ def read_lexicon_prons(path: Union[str, Path]) -> Dict[str, List[Tuple[str, ...]
     return prons
 
 
-def phone_segments(tids: Sequence[int], tid2phone: np.ndarray, is_self_loop: np.ndarray,
+def phone_starts(trans_model) -> np.ndarray:
+    """Per transition id: does a phone start there (HMM state 0, not its self-loop; docs/stack.md)."""
+    n = trans_model.num_transition_ids
+    out = np.zeros(n + 1, dtype=bool)
+    for t in range(1, n + 1):
+        out[t] = trans_model.transition_ids_is_start_of_phone(t) and not trans_model.is_self_loop(t)
+    return out
+
+
+def phone_segments(tids: Sequence[int], tid2phone: np.ndarray, starts: np.ndarray,
                    id2phone: Dict[int, str]) -> List[Segment]:
-    """Per-frame transition ids -> (phone, start, end) segments."""
+    """Per-frame transition ids -> (phone, start, end) segments; ``starts`` from :func:`phone_starts`."""
     segs: List[Segment] = []
     for t, tid in enumerate(tids):
-        if not segs or not is_self_loop[tid]:
+        if not segs or starts[tid]:
             segs.append((id2phone[int(tid2phone[tid])], t, t + 1))
         else:
             p, s, _ = segs[-1]

@@ -12,6 +12,9 @@ Written by :func:`export_model` from a recipe's ``exp/`` and ``data/`` (``python
     graph/HCLG.fst        the senone decoding graph, with graph/words.txt, phones.txt, transitions.npz
     lexicon.txt           the pronunciations (word timings of the CTM output)
 
+A GMM system (``kind: gmm``: mono, tri) holds ``final.mdl`` (GMMs, transition model, tree), its own
+``graph/`` and ``lexicon.txt``; its frontend is the GMMs' MFCC with deltas, mean-normalised per file.
+
 :func:`load_model_dir` refuses a directory with a missing piece, a checksum mismatch or pieces that do not
 fit together (network outputs, priors, tree, transition model and graph disagreeing on the number of
 senones; CMVN and network input dims; a tree that is not the transition model's; a graph built for another
@@ -43,7 +46,7 @@ FORMAT = "asrkit-model-v1"
 MANIFEST = "model.json"
 
 # every piece of a network model directory and what it is (the name used in error messages)
-PIECES: Dict[str, str] = {
+NNET_PIECES: Dict[str, str] = {
     "nnet.pt": "network weights and config",
     "cmvn.npz": "CMVN statistics",
     "senone_counts.npy": "senone priors",
@@ -55,12 +58,26 @@ PIECES: Dict[str, str] = {
     "graph/transitions.npz": "graph's transition table",
     "lexicon.txt": "lexicon",
 }
+# a GMM system's (mono, tri): final.mdl holds the GMMs, the transition model and the tree
+GMM_PIECES: Dict[str, str] = {
+    "final.mdl": "GMM acoustic model, transition model and tree",
+    **{k: v for k, v in NNET_PIECES.items() if k.startswith("graph/") or k == "lexicon.txt"},
+}
+PIECES: Dict[str, str] = {**NNET_PIECES, **GMM_PIECES}
+KIND_PIECES = {"nnet": NNET_PIECES, "gmm": GMM_PIECES}
 
 # The frontend the code computes (docs/design.md's frame rule); a model asking for another is refused.
 FRONTEND = {
     "kind": "fbank", "num_mel_bins": NUM_MEL_BINS, "sampling_rate": SAMPLING_RATE, "frame_length": FRAME_LENGTH,
     "frame_shift": FRAME_SHIFT, "snip_edges": False, "dither": 0.0, "stack": STACK,
     "stacked_frame_shift": STACKED_FRAME_SHIFT, "cmvn": "global, training statistics, before stacking",
+}
+# The GMM systems' (asrkit.gmm.data): 13 MFCC at 10 ms, mean normalisation, deltas and delta-deltas. The
+# recipe normalises per speaker; a transcribed file is its own speaker.
+GMM_FRONTEND = {
+    "kind": "mfcc", "num_ceps": 13, "mfcc_mel_bins": 23, "sampling_rate": SAMPLING_RATE,
+    "frame_length": FRAME_LENGTH, "frame_shift": FRAME_SHIFT, "snip_edges": False, "dither": 0.0,
+    "cmn": "mean per utterance", "delta_order": 2, "delta_window": 2,
 }
 
 
@@ -96,7 +113,19 @@ class ExportSources:
     def system_dir(self) -> Path:
         return self.exp_dir / self.system
 
+    @property
+    def kind(self) -> str:
+        """nnet (best.pt) or gmm (final.mdl without best.pt: mono, tri)."""
+        d = self.system_dir
+        return "gmm" if (d / "final.mdl").exists() and not (d / "best.pt").exists() else "nnet"
+
     def files(self) -> Dict[str, Path]:
+        if self.kind == "gmm":
+            out = {"final.mdl": self.system_dir / "final.mdl",
+                   "lexicon.txt": self.data_dir / "local" / "dict" / "lexicon.txt"}
+            for name in ("HCLG.fst", "words.txt", "phones.txt", "transitions.npz"):
+                out[f"graph/{name}"] = self.system_dir / "graph" / name
+            return out
         senone = self.exp_dir / "senone"
         out = {
             "nnet.pt": self.system_dir / "best.pt",
@@ -151,6 +180,19 @@ def _manifest(src: ExportSources, decode: Dict, chunk: int) -> Dict:
     """model.json without its checksums: what the pieces of ``src`` are and how they decode."""
     from asrkit.nnet.checkpoint import load_checkpoint
 
+    if src.kind == "gmm":
+        from asrkit.gmm import GmmModel
+
+        return {
+            "format": FORMAT, "asrkit_version": asrkit.__version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "source": {"exp_dir": str(src.exp_dir.resolve()), "system": src.system, "dev_set": src.dev_set},
+            "kind": "gmm",
+            "num_pdfs": int(GmmModel.load(src.files()["final.mdl"]).transition_model.num_pdfs),
+            "frontend": dict(GMM_FRONTEND),
+            "decode": {"beam": 13.0, "max_active": 7000, "min_active": 200, "allow_partial": True, **decode,
+                       "frame_shift": FRAME_SHIFT},
+        }
     model_config = load_checkpoint(src.files()["nnet.pt"])["model_config"]
     streaming = not model_config.get("bidirectional", False)
     return {
@@ -196,7 +238,7 @@ def _slim_checkpoint(src: Path, dst: Path) -> Dict:
 def export_model(exp_dir: PathLike, system: str, out_dir: PathLike, data_dir: Optional[PathLike] = None,
                  dev_set: str = "dev", lm_weight: Optional[float] = None, chunk: int = 32,
                  overwrite: bool = False) -> Path:
-    """Write the model directory of network system ``exp_dir/system`` to ``out_dir`` (atomically).
+    """Write the model directory of system ``exp_dir/system`` (a network, or a GMM) to ``out_dir`` (atomically).
 
     ``data_dir`` defaults to the recipe's ``data/`` beside ``exp_dir``. The LM weight is the one the
     recipe chose on ``dev_set`` (``exp/<system>/decode_<dev_set>/best_wer``) unless ``lm_weight`` is given;
@@ -213,7 +255,8 @@ def export_model(exp_dir: PathLike, system: str, out_dir: PathLike, data_dir: Op
     files, decode = _sources_and_choice(src, lm_weight, chunk)
     with atomic_path(out) as tmp:
         (tmp / "graph").mkdir(parents=True)
-        _slim_checkpoint(files["nnet.pt"], tmp / "nnet.pt")
+        if "nnet.pt" in files:
+            _slim_checkpoint(files["nnet.pt"], tmp / "nnet.pt")
         for name, path in files.items():
             if name != "nnet.pt":
                 shutil.copyfile(path, tmp / name)
@@ -222,9 +265,9 @@ def export_model(exp_dir: PathLike, system: str, out_dir: PathLike, data_dir: Op
                              for name in sorted(files)}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         load_model_dir(tmp)  # never leave a directory that would be refused
-    streaming = manifest["network"]["streaming"]
-    log.info("exported %s (LM weight %s, %s) to %s", src.system_dir, decode["lm_weight"],
-             f"streaming chunk {chunk}" if streaming else "bidirectional", out)
+    what = "GMM" if manifest["kind"] == "gmm" else \
+        f"streaming chunk {chunk}" if manifest["network"]["streaming"] else "bidirectional"
+    log.info("exported %s (LM weight %s, %s) to %s", src.system_dir, decode["lm_weight"], what, out)
     return out
 
 
@@ -249,6 +292,10 @@ class ModelDir:
         return self.paths.get(name, self.path / name)
 
     @property
+    def kind(self) -> str:
+        return self.manifest.get("kind", "nnet")
+
+    @property
     def decode_options(self) -> Dict:
         return self.manifest["decode"]
 
@@ -258,7 +305,7 @@ class ModelDir:
 
     @property
     def streaming(self) -> bool:
-        return bool(self.manifest["network"]["streaming"])
+        return self.kind == "nnet" and bool(self.manifest["network"]["streaming"])
 
     @property
     def chunk(self) -> Optional[int]:
@@ -271,6 +318,11 @@ class ModelDir:
         if key not in self._cache:
             self._cache[key] = load_model(self.file("nnet.pt"), device)[0]
         return self._cache[key]
+
+    def gmm(self):
+        from asrkit.gmm import GmmModel
+
+        return self._cache.setdefault("gmm", GmmModel.load(self.file("final.mdl")))
 
     def cmvn(self):
         from asrkit.features.cmvn import CmvnStats
@@ -303,14 +355,19 @@ def _read_manifest(d: Path) -> Dict:
         raise ModelDirError(d, MANIFEST, f"not valid JSON: {e}") from None
     if m.get("format") != FORMAT:
         raise ModelDirError(d, MANIFEST, f"format {m.get('format')!r}, this asrkit reads {FORMAT!r}")
-    for key in ("network", "frontend", "decode", "files", "num_senones"):
+    kind = m.get("kind", "nnet")
+    if kind not in KIND_PIECES:
+        raise ModelDirError(d, f"{MANIFEST}:kind", f"{kind!r}: expected nnet or gmm")
+    needed = ("network", "frontend", "decode", "files", "num_senones") if kind == "nnet" else \
+        ("frontend", "decode", "files", "num_pdfs")
+    for key in needed:
         if key not in m:
             raise ModelDirError(d, MANIFEST, f"no {key!r} field")
     return m
 
 
 def _check_files(d: Path, m: Dict, verify_checksums: bool) -> None:
-    for name in PIECES:
+    for name in KIND_PIECES[m.get("kind", "nnet")]:
         if name not in m["files"]:
             raise ModelDirError(d, name, f"not listed in {MANIFEST}")
     for name, meta in m["files"].items():
@@ -327,7 +384,7 @@ def _check_files(d: Path, m: Dict, verify_checksums: bool) -> None:
 
 def _check_consistency(md: ModelDir) -> None:
     """Every piece agrees on the number of senones and dims; tree, transition model and graph match."""
-    from asrkit.graph.tree_utils import load_model as load_hmm, read_tree, transition_arrays, tree_to_bytes
+    from asrkit.graph.tree_utils import load_model as load_hmm, read_tree, tree_to_bytes
 
     d, m = md.path, md.manifest
     for key, want in FRONTEND.items():
@@ -356,13 +413,36 @@ def _check_consistency(md: ModelDir) -> None:
         raise ModelDirError(d, "tree", f"{tree.num_pdfs} leaves (senones), the network has {S} outputs")
     if tree_to_bytes(tree) != tree_to_bytes(hmm.tree):
         raise ModelDirError(d, "tree", "not the transition model's tree (final.mdl)")
-    with np.load(md.file("graph/transitions.npz")) as z:
+    _check_graph(md.file("graph/HCLG.fst").parent.parent, hmm.transition_model, S)
+
+
+def _check_graph(d: Path, tm, num_pdfs: int) -> None:
+    from asrkit.graph.tree_utils import transition_arrays
+
+    with np.load(d / "graph" / "transitions.npz") as z:
         g_tid2pdf, g_pdfs = z["tid2pdf"], int(z["num_pdfs"])
-    if g_pdfs != S:
-        raise ModelDirError(d, "graph/transitions.npz", f"graph built for {g_pdfs} pdfs, the model has {S}")
-    tid2pdf = transition_arrays(hmm.transition_model)["tid2pdf"]
+    if g_pdfs != num_pdfs:
+        raise ModelDirError(d, "graph/transitions.npz", f"graph built for {g_pdfs} pdfs, the model has {num_pdfs}")
+    tid2pdf = transition_arrays(tm)["tid2pdf"]
     if len(g_tid2pdf) != len(tid2pdf) or not np.array_equal(g_tid2pdf[1:], tid2pdf[1:]):
         raise ModelDirError(d, "graph/HCLG.fst", "built for another transition model (transition ids differ)")
+
+
+def _check_gmm(md: ModelDir) -> None:
+    d, m = md.path, md.manifest
+    for key, want in GMM_FRONTEND.items():
+        if m["frontend"].get(key) != want:
+            raise ModelDirError(d, f"{MANIFEST}:frontend.{key}",
+                                f"{m['frontend'].get(key)!r}, this asrkit computes {want!r}")
+    try:
+        gmm = md.gmm()
+    except ValueError as e:
+        raise ModelDirError(d, "final.mdl", str(e)) from None
+    P = int(m["num_pdfs"])
+    if int(gmm.am.num_pdfs) != P or int(gmm.transition_model.num_pdfs) != P:
+        raise ModelDirError(d, "final.mdl", f"{gmm.am.num_pdfs} GMMs and {gmm.transition_model.num_pdfs} "
+                                            f"transition-model pdfs, {MANIFEST} says {P}")
+    _check_graph(d, gmm.transition_model, P)
 
 
 def load_model_dir(path: PathLike, verify_checksums: bool = True) -> ModelDir:
@@ -371,11 +451,12 @@ def load_model_dir(path: PathLike, verify_checksums: bool = True) -> ModelDir:
     if not d.is_dir():
         raise ModelDirError(d, ".", "not a directory")
     m = _read_manifest(d)
-    if m.get("kind") != "nnet":
-        raise ModelDirError(d, f"{MANIFEST}:kind", f"{m.get('kind')!r}: only network systems are exported")
     _check_files(d, m, verify_checksums)
     md = ModelDir(d, m)
-    _check_consistency(md)
+    if md.kind == "gmm":
+        _check_gmm(md)
+    else:
+        _check_consistency(md)
     if m.get("asrkit_version") != asrkit.__version__:
         log.warning("model %s was exported by asrkit %s, this is %s", d, m.get("asrkit_version"), asrkit.__version__)
     return md

@@ -77,6 +77,59 @@ class Recognizer:
         return StreamingSession(self, utt)
 
 
+class GmmRecognizer:
+    """A GMM system's model directory (mono, tri): 13 MFCC with deltas, the file's own mean removed (the
+    recipe removes the speaker's; a file is its own speaker here), GMM log-likelihoods, 10 ms frames.
+    No streaming: the mean needs the whole utterance."""
+
+    streaming_network = False
+
+    def __init__(self, model: ModelDir, lm_weight: Optional[float] = None, chunk: Optional[int] = None):
+        from asrkit.gmm.decode import GmmScorer
+
+        self.model = model
+        self.graph = model.graph()
+        self.scorer = GmmScorer(model.gmm().am)
+        self.lm_weight = float(lm_weight if lm_weight is not None else model.lm_weight)
+        if self.lm_weight <= 0:
+            raise ValueError(f"the LM weight must be positive, got {self.lm_weight}")
+        self.chunk = int(chunk or 32)  # unused: no streaming
+        opts = model.decode_options
+        self.config = DecodeConfig(acoustic_scale=1.0 / self.lm_weight, beam=float(opts["beam"]),
+                                   max_active=int(opts["max_active"]), min_active=int(opts["min_active"]),
+                                   allow_partial=bool(opts["allow_partial"]), frame_shift=0.01)
+
+    def features(self, samples: np.ndarray, stored: bool = False) -> np.ndarray:
+        from asrkit.features.extract import extract_features, make_extractor
+        from asrkit.gmm.data import FeatConfig, make_features
+        from asrkit.infer.frontend import stored_like
+
+        mfcc = extract_features(samples, make_extractor("mfcc"))
+        if stored:
+            mfcc = stored_like(mfcc)
+        return make_features({"u": mfcc}, None, FeatConfig(cmn="utt"))["u"]
+
+    def scores(self, feats: np.ndarray) -> np.ndarray:
+        return self.scorer(feats)
+
+    def decode_scores(self, scores: np.ndarray, utt: str = "") -> UttResult:
+        return decode_utterance(self.graph, scores, self.config, utt)
+
+    def recognize(self, samples: np.ndarray, utt: str = "") -> UttResult:
+        return self.decode_scores(self.scores(self.features(samples)), utt)
+
+    def stream(self, utt: str = ""):
+        raise ValueError(f"model {self.model.path}: a GMM system normalises each file by its mean: no streaming")
+
+
+def make_recognizer(model: ModelDir, lm_weight: Optional[float] = None, chunk: Optional[int] = None,
+                    device: str = "cpu"):
+    """A :class:`Recognizer` for a network's model directory, a :class:`GmmRecognizer` for a GMM's."""
+    if model.kind == "gmm":
+        return GmmRecognizer(model, lm_weight=lm_weight, chunk=chunk)
+    return Recognizer(model, lm_weight=lm_weight, chunk=chunk, device=device)
+
+
 @dataclass
 class ChunkReport:
     """What one audio chunk gave: frames decoded, the partial words, the processing time."""

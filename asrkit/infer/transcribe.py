@@ -20,8 +20,7 @@ import numpy as np
 
 from asrkit.data.kaldi_dir import read_table
 from asrkit.infer.audio import AudioSkip, load_audio
-from asrkit.infer.ctm import align_words, ctm_lines, phone_segments, read_lexicon_prons
-from asrkit.infer.recognizer import Recognizer
+from asrkit.infer.ctm import align_words, ctm_lines, phone_segments, phone_starts, read_lexicon_prons
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +85,13 @@ class BatchSummary:
 class CtmWriter:
     """Word timings of each result, from the model's lexicon and the graph's transition table."""
 
-    def __init__(self, rec: Recognizer):
+    def __init__(self, rec):
+        from asrkit.graph.tree_utils import load_model as load_hmm
+
         self.prons = read_lexicon_prons(rec.model.file("lexicon.txt"))
-        with np.load(rec.model.file("graph/transitions.npz")) as z:
-            self.is_self_loop = z["is_self_loop"]
+        self.starts = phone_starts(load_hmm(rec.model.file("final.mdl")).transition_model)
         self.tid2phone = rec.graph.tid2phone
+        self.frame_shift = rec.config.frame_shift
         self.id2phone = {}
         for line in rec.model.file("graph/phones.txt").read_text(encoding="utf-8").splitlines():
             f = line.split()
@@ -100,15 +101,15 @@ class CtmWriter:
     def lines(self, name: str, result) -> List[str]:
         if not result.words:
             return []
-        segs = phone_segments(result.tids, self.tid2phone, self.is_self_loop, self.id2phone)
+        segs = phone_segments(result.tids, self.tid2phone, self.starts, self.id2phone)
         timed = align_words(result.words, segs, self.prons)
         if timed is None:
             log.warning("%s: the path's phones do not spell its words: no CTM lines", name)
             return []
-        return ctm_lines(name, timed)
+        return ctm_lines(name, timed, self.frame_shift)
 
 
-def transcribe(rec: Recognizer, inputs: List[Tuple[str, str]], emit: Callable[[str, List[str]], None],
+def transcribe(rec, inputs: List[Tuple[str, str]], emit: Callable[[str, List[str]], None],
                streaming: bool = False, ctm: Optional[Callable[[List[str]], None]] = None,
                partial: Optional[Callable[[str, float, List[str]], None]] = None,
                stored_features: bool = False, min_duration: Optional[float] = None) -> BatchSummary:

@@ -9,11 +9,23 @@ PRONS = {"YES": [("y", "eh", "s")], "NO": [("n", "ow")], "NOPE": [("n", "ow", "p
 def test_phone_segments_start_at_non_self_loops():
     # tids: 1 = a (forward), 2 = a (self-loop), 3 = b (forward), 4 = b (self-loop)
     tid2phone = np.array([0, 1, 1, 2, 2])
-    loop = np.array([False, False, True, False, True])
-    segs = phone_segments([1, 2, 2, 3, 1, 2], tid2phone, loop, {1: "a", 2: "b"})
+    starts = np.array([False, True, False, True, False])
+    segs = phone_segments([1, 2, 2, 3, 1, 2], tid2phone, starts, {1: "a", 2: "b"})
     assert segs == [("a", 0, 3), ("b", 3, 4), ("a", 4, 6)]
     # the same phone twice in a row: two segments
-    assert phone_segments([1, 1], tid2phone, loop, {1: "a", 2: "b"}) == [("a", 0, 1), ("a", 1, 2)]
+    assert phone_segments([1, 1], tid2phone, starts, {1: "a", 2: "b"}) == [("a", 0, 1), ("a", 1, 2)]
+
+
+def test_phone_starts_of_a_three_state_model(tmp_path):
+    """Three-state phones start once (state 0's forward transition), not at each state."""
+    from asrkit.graph.toy import TOY_LEXICON, toy_model, write_lang_dir
+    from asrkit.infer.ctm import phone_starts
+
+    tm = toy_model(write_lang_dir(tmp_path / "lang", TOY_LEXICON, num_states=3)).transition_model
+    starts = phone_starts(tm)
+    for phone in tm.phones:
+        n = sum(1 for t in range(1, tm.num_transition_ids + 1) if starts[t] and tm.transition_id_to_phone(t) == phone)
+        assert n == 1, phone
 
 
 def test_words_with_optional_silence_and_shared_prefixes():

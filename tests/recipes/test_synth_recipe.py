@@ -292,3 +292,31 @@ def test_decode_data_reproduces_the_recipes_decoding(recipe: Path, recipe_tools,
         weight = (theirs / "best_wer").read_text().split()[-1].rsplit("_", 1)[1]
         again = recipe / "exp" / name / "decode_test_clean_again"
         assert (again / f"wer_{weight}").read_text() == (theirs / f"wer_{weight}").read_text(), name
+
+
+def test_exported_gmm_transcribes_as_decode_gmm_with_utterance_cmn(recipe: Path, tmp_path, recipe_tools,
+                                                                     monkeypatch):
+    """An exported triphone GMM (a file is its own speaker: mean per utterance) transcribes test_clean in a
+    fresh process as the recipe's own decode_gmm does with --cmn utt, with a CTM of the words."""
+    import json
+
+    from asrkit.bin import decode_gmm
+    from asrkit.infer.model_dir import export_model
+
+    model = export_model(recipe / "exp", "tri", tmp_path / "model")
+    scp = _abs_wav_scp(recipe, "test_clean", tmp_path / "wav.scp")
+    proc = subprocess.run([sys.executable, "-m", "asrkit.bin.transcribe", "--model", str(model), "--wav-scp", str(scp),
+                           "--stored-features", "--ctm", str(tmp_path / "out.ctm")], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600, env=recipe_tools.env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    opts = json.loads((model / "model.json").read_text())["decode"]
+    monkeypatch.chdir(recipe)
+    assert decode_gmm.main(["--model", "exp/tri/final.mdl", "--graph", "exp/tri/graph", "--cuts",
+                            "data/mfcc/cuts_test_clean.jsonl.gz", "--cmn", "utt", "--lm-weight-from",
+                            "exp/tri/decode_dev/best_wer", "--beam", str(opts["beam"]), "--max-active",
+                            str(opts["max_active"]), "--out", str(tmp_path / "decode")]) == 0
+    want = sorted((tmp_path / "decode" / "hyp.txt").read_text().splitlines())
+    assert sorted(proc.stdout.splitlines()) == want
+    words = [w for line in want for w in line.split()[1:]]
+    ctm = (tmp_path / "out.ctm").read_text().split("\n")
+    assert sorted(c.split()[4] for c in ctm if c) == sorted(words)
