@@ -94,9 +94,11 @@ def _share(cuts, job: int, num_jobs: int):
 
 
 def as_system(model, lm_weight: Optional[float] = None, chunk: Optional[int] = None):
-    """A ModelDir becomes a network system; a GmmSystem is used as it is."""
+    """A network's ModelDir becomes a NnetSystem, a GMM's a GmmSystem; a GmmSystem is used as it is."""
     from asrkit.infer.systems import GmmSystem, NnetSystem
 
+    if not isinstance(model, GmmSystem) and model.kind == "gmm":  # an exported GMM: final.mdl and graph/ inside
+        model = GmmSystem(model.path, model.lm_weight, dict(model.decode_options))
     if isinstance(model, GmmSystem):
         if lm_weight is not None:
             model = GmmSystem(model.system_dir, float(lm_weight), model.options)

@@ -320,3 +320,12 @@ def test_exported_gmm_transcribes_as_decode_gmm_with_utterance_cmn(recipe: Path,
     words = [w for line in want for w in line.split()[1:]]
     ctm = (tmp_path / "out.ctm").read_text().split("\n")
     assert sorted(c.split()[4] for c in ctm if c) == sorted(words)
+
+    # decode_data with the exported GMM: the recipe's decoding of test_clean (speaker CMN), as in place
+    from asrkit.infer.decode_data import decode_data
+    from asrkit.infer.model_dir import load_model_dir
+
+    decode_data(load_model_dir(model), "data/test_clean", tmp_path / "again")
+    theirs = recipe / "exp" / "tri" / "decode_test_clean"
+    weight = (theirs / "best_wer").read_text().split()[-1].rsplit("_", 1)[1]
+    assert (tmp_path / "again" / f"wer_{weight}").read_text() == (theirs / f"wer_{weight}").read_text()
