@@ -33,6 +33,8 @@ def main(argv=None) -> int:
     p.add_argument("--lm-weight", type=float, default=None, help="LM weight instead of dev's choice")
     p.add_argument("--chunk", type=int, default=32,
                    help="streaming chunk of a student in 30 ms frames: the recipes' stream_chunk (default 32)")
+    p.add_argument("--torchscript", action="store_true",
+                   help="also write student.ts, a traced student checked bit-identical to the PyTorch one")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out-dir")
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args(argv)
@@ -48,7 +50,7 @@ def main(argv=None) -> int:
 
     try:
         out = export_model(a.exp_dir, a.system, a.out_dir, data_dir=a.data_dir, dev_set=a.dev_set,
-                           lm_weight=a.lm_weight, chunk=a.chunk, overwrite=a.overwrite)
+                           lm_weight=a.lm_weight, chunk=a.chunk, overwrite=a.overwrite, torchscript=a.torchscript)
     except (FileNotFoundError, FileExistsError, ModelDirError, ValueError) as e:
         log.error("%s", e)
         return 1

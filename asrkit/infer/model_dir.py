@@ -63,7 +63,8 @@ GMM_PIECES: Dict[str, str] = {
     "final.mdl": "GMM acoustic model, transition model and tree",
     **{k: v for k, v in NNET_PIECES.items() if k.startswith("graph/") or k == "lexicon.txt"},
 }
-PIECES: Dict[str, str] = {**NNET_PIECES, **GMM_PIECES}
+TORCHSCRIPT = "student.ts"  # optional: export_model(..., torchscript=True)
+PIECES: Dict[str, str] = {**NNET_PIECES, **GMM_PIECES, TORCHSCRIPT: "TorchScript student"}
 KIND_PIECES = {"nnet": NNET_PIECES, "gmm": GMM_PIECES}
 
 # The frontend the code computes (docs/design.md's frame rule); a model asking for another is refused.
@@ -237,13 +238,14 @@ def _slim_checkpoint(src: Path, dst: Path) -> Dict:
 
 def export_model(exp_dir: PathLike, system: str, out_dir: PathLike, data_dir: Optional[PathLike] = None,
                  dev_set: str = "dev", lm_weight: Optional[float] = None, chunk: int = 32,
-                 overwrite: bool = False) -> Path:
+                 overwrite: bool = False, torchscript: bool = False) -> Path:
     """Write the model directory of system ``exp_dir/system`` (a network, or a GMM) to ``out_dir`` (atomically).
 
     ``data_dir`` defaults to the recipe's ``data/`` beside ``exp_dir``. The LM weight is the one the
     recipe chose on ``dev_set`` (``exp/<system>/decode_<dev_set>/best_wer``) unless ``lm_weight`` is given;
     ``chunk`` is the streaming chunk (30 ms frames) a unidirectional network was decoded with
-    (the recipes' ``stream_chunk``, 32).
+    (the recipes' ``stream_chunk``, 32). ``torchscript``: also ``student.ts`` (asrkit.infer.torchscript),
+    checked bit-identical to the PyTorch student.
     """
     exp_dir = Path(exp_dir)
     src = ExportSources(exp_dir, system, Path(data_dir) if data_dir else exp_dir.parent / "data", dev_set)
@@ -261,8 +263,19 @@ def export_model(exp_dir: PathLike, system: str, out_dir: PathLike, data_dir: Op
             if name != "nnet.pt":
                 shutil.copyfile(path, tmp / name)
         manifest = _manifest(src, decode, chunk)
+        names = sorted(files)
+        if torchscript:
+            if manifest["kind"] != "nnet" or not manifest["network"]["streaming"]:
+                raise ValueError(f"{system}: TorchScript export is for a streaming student")
+            from asrkit.infer.torchscript import write_torchscript
+            from asrkit.nnet.infer import load_model
+
+            write_torchscript(load_model(tmp / "nnet.pt")[0], tmp / TORCHSCRIPT, chunk)
+            manifest["torchscript"] = {"file": TORCHSCRIPT, "chunk": chunk,
+                                       "call": "(x (1, T, 192), h, c) -> (log_posteriors, h, c)"}
+            names.append(TORCHSCRIPT)
         manifest["files"] = {name: {"sha256": sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
-                             for name in sorted(files)}
+                             for name in names}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         load_model_dir(tmp)  # never leave a directory that would be refused
     what = "GMM" if manifest["kind"] == "gmm" else \

@@ -5,13 +5,13 @@ import shutil
 import numpy as np
 import pytest
 
-from asrkit.infer.model_dir import MANIFEST, PIECES, ModelDirError, export_model, load_model_dir, sha256
+from asrkit.infer.model_dir import MANIFEST, NNET_PIECES, ModelDirError, export_model, load_model_dir, sha256
 
 
 def test_export_writes_every_piece_with_checksums(toy_models):
     d = toy_models["student"]
     m = json.loads((d / MANIFEST).read_text())
-    assert set(m["files"]) == set(PIECES)
+    assert set(m["files"]) == set(NNET_PIECES)
     for name, meta in m["files"].items():
         assert sha256(d / name) == meta["sha256"], name
     assert m["decode"]["lm_weight"] == 3.0 and m["decode"]["beam"] == 10.0 and m["decode"]["chunk"] == 32
@@ -109,3 +109,25 @@ def test_frontend_this_code_does_not_compute(copy):
 
 def test_not_a_model_dir(tmp_path):
     _refused(tmp_path, MANIFEST)
+
+
+def test_torchscript_student_equals_the_pytorch_one(toy_recipe, tmp_path):
+    import torch
+
+    from asrkit.bin.export_model import main
+    from asrkit.infer.recognizer import Recognizer
+    from asrkit.infer.torchscript import initial_state, run_chunks
+    from asrkit.nnet.infer import log_posteriors
+
+    assert main(["--exp-dir", str(toy_recipe / "exp"), "--system", "student", "--out", str(tmp_path / "m"),
+                 "--torchscript"]) == 0  # --out: the alias of --out-dir
+    md = load_model_dir(tmp_path / "m")
+    assert "student.ts" in md.manifest["files"]
+    rec = Recognizer(md)
+    feats = np.random.default_rng(1).standard_normal((77, 192)).astype(np.float32)
+    ts = torch.jit.load(str(tmp_path / "m" / "student.ts"))
+    got = run_chunks(ts, feats, 32, initial_state(rec.network))
+    assert np.array_equal(got, log_posteriors(rec.network, feats, streaming=True, chunk=32))
+    with pytest.raises(ValueError, match="streaming student"):
+        export_model(toy_recipe / "exp", "teacher", tmp_path / "t", torchscript=True)
+    assert not (tmp_path / "t").exists()
