@@ -132,17 +132,22 @@ def transcribe(rec, inputs: List[Tuple[str, str]], emit: Callable[[str, List[str
         for note in audio.notes:
             log.info("%s: %s", name, note)
         t0 = time.perf_counter()
-        if streaming:
-            session = rec.stream(name)
-            for a in range(0, len(audio.samples), chunk_samples):
-                report = session.accept(audio.samples[a:a + chunk_samples])
-                summary.chunk_seconds.append(report.seconds)
-                if report.changed and partial is not None:
-                    partial(name, min(a + chunk_samples, len(audio.samples)) / 16000, report.words)
-            result = session.finish()
-        else:
-            feats = rec.features(audio.samples, stored=stored_features)
-            result = rec.decode_scores(rec.scores(feats), name)
+        try:
+            if streaming:
+                session = rec.stream(name)
+                for a in range(0, len(audio.samples), chunk_samples):
+                    report = session.accept(audio.samples[a:a + chunk_samples])
+                    summary.chunk_seconds.append(report.seconds)
+                    if report.changed and partial is not None:
+                        partial(name, min(a + chunk_samples, len(audio.samples)) / 16000, report.words)
+                result = session.finish()
+            else:
+                feats = rec.features(audio.samples, stored=stored_features)
+                result = rec.decode_scores(rec.scores(feats), name)
+        except Exception as e:  # one file's failure is reported and counted, the batch goes on
+            log.exception("%s: recognition failed", name)
+            summary.skipped.append((name, "failed", f"{source}: recognition failed: {e}"))
+            continue
         seconds = time.perf_counter() - t0
         if result.error:
             log.warning("%s: %s", name, result.error)

@@ -105,3 +105,21 @@ def test_fresh_process_from_another_directory(toy_models, tmp_path):
     rec = Recognizer(load_model_dir(toy_models["student"]))
     want = rec.recognize(sf.read(a, dtype="float32")[0]).words
     assert proc.stdout.split() == ["a", *want]
+
+
+def test_a_failing_file_is_counted_not_fatal(toy_models, tmp_path, monkeypatch, capsys):
+    from asrkit.infer import recognizer
+
+    a, b = _audio(tmp_path / "a.wav", seed=1), _audio(tmp_path / "b.wav", 2.0, seed=2)
+    real = recognizer.Recognizer.scores
+
+    def flaky(self, feats):
+        if len(feats) > 40:  # b: 2 s, 67 frames
+            raise RuntimeError("out of memory (simulated)")
+        return real(self, feats)
+
+    monkeypatch.setattr(recognizer.Recognizer, "scores", flaky)
+    assert main(["--model", str(toy_models["student"]), str(a), str(b)]) == 0
+    cap = capsys.readouterr()
+    assert [line.split()[0] for line in _lines(cap.out)] == ["a"]
+    assert "skipped 1 (failed=1)" in cap.err and "out of memory (simulated)" in cap.err
