@@ -168,8 +168,8 @@ def _sources_and_choice(src: ExportSources, lm_weight: Optional[float], chunk: i
     files = src.files()
     for name, path in files.items():
         if not path.exists():
-            raise FileNotFoundError(f"{path} ({PIECES[name]}) not found: is {src.system} a trained network "
-                                    f"system of this recipe (stages 2, 3, 6 and its training done)?")
+            raise FileNotFoundError(f"{path} ({PIECES[name]}) not found: is {src.system} a trained system of "
+                                    f"this recipe (a network: stages 2, 3, 6 and its training; a GMM: its graph)?")
     decode = {"lm_weight": float(lm_weight), "lm_weight_from": "given"} if lm_weight is not None \
         else dev_choice(src.dev_decode)
     if chunk <= 0:
@@ -214,12 +214,15 @@ def _manifest(src: ExportSources, decode: Dict, chunk: int) -> Dict:
 
 def recipe_model(exp_dir: PathLike, system: str, data_dir: Optional[PathLike] = None, dev_set: str = "dev",
                  lm_weight: Optional[float] = None, chunk: int = 32) -> "ModelDir":
-    """A recipe's network system used in place (nothing copied), checked as an exported one is."""
+    """A recipe's system used in place (nothing copied), checked as an exported one is."""
     exp_dir = Path(exp_dir)
     src = ExportSources(exp_dir, system, Path(data_dir) if data_dir else exp_dir.parent / "data", dev_set)
     files, decode = _sources_and_choice(src, lm_weight, chunk)
     md = ModelDir(src.system_dir, _manifest(src, decode, chunk), paths=files)
-    _check_consistency(md)
+    if md.kind == "gmm":
+        _check_gmm(md)
+    else:
+        _check_consistency(md)
     return md
 
 
