@@ -26,6 +26,7 @@ REASONS: Dict[str, str] = {
     "missing_audio": "audio missing",
     "unreadable_audio": "audio cannot be read",
     "empty_audio": "audio has 0 samples",
+    "truncated_audio": "audio file is cut short (its header promises more samples)",
     "sample_rate_mismatch": "sample rate differs from the expected one",
     "missing_transcript": "no transcript (labelled set)",
     "empty_transcript": "empty transcript (labelled set)",

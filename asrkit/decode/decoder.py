@@ -143,6 +143,14 @@ def decode_utterance(graph: Graph, scores: np.ndarray, config: DecodeConfig = De
     mat = graph.tid_scores(scores, config.acoustic_scale)
     decoder = graph.decoder(config)
     decoder.decode(kaldi_decoder.DecodableCtc(mat))
+    res = read_result(decoder, graph, config, utt, num_frames)
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def read_result(decoder, graph: Graph, config: DecodeConfig, utt: str, num_frames: int) -> UttResult:
+    """The result of a search that has consumed ``num_frames`` frames (whole, or advanced chunk by chunk:
+    asrkit.infer's streaming reads its decoder here too)."""
     reached = bool(decoder.reached_final())
     res = UttResult(utt, [], [], [], [], num_frames, reached)
     if not reached and not config.allow_partial:
@@ -163,7 +171,6 @@ def decode_utterance(graph: Graph, scores: np.ndarray, config: DecodeConfig = De
             res.error = "no best path (search died)"
         if not reached:
             res.error = "no final state reached: partial traceback"
-    res.seconds = time.perf_counter() - t0
     return res
 
 

@@ -217,3 +217,125 @@ def test_rerun_skips_finished_stages(recipe: Path, recipe_tools):
     after = {p: p.stat().st_mtime_ns for p in before}
     changed = sorted(str(p.relative_to(recipe)) for p in before if before[p] != after[p])
     assert not changed, f"a re-run rewrote finished outputs: {changed[:10]}"
+
+
+# ---- using what the recipe trained (asrkit.infer): export, transcribe, stream, decode any data set
+
+def _abs_wav_scp(recipe: Path, set_name: str, out: Path) -> Path:
+    """The set's wav.scp with the recipe-relative paths made absolute (read from another directory)."""
+    lines = []
+    for line in (recipe / "data" / set_name / "wav.scp").read_text().splitlines():
+        utt, wav = line.split(maxsplit=1)
+        lines.append(f"{utt} {wav if Path(wav).is_absolute() else recipe / wav}\n")
+    out.write_text("".join(lines))
+    return out
+
+
+def test_exported_model_transcribes_as_the_recipe_decodes(recipe: Path, tmp_path, recipe_tools, monkeypatch):
+    """Export a student, transcribe test_clean's audio in a fresh process from another directory: the
+    recipe's hypotheses, and (in this process) the recipe's very scores, bit for bit."""
+    import kaldiio
+    import numpy as np
+
+    from asrkit.infer.audio import load_audio
+    from asrkit.infer.model_dir import export_model, load_model_dir
+    from asrkit.infer.recognizer import Recognizer
+
+    system = "student_ssl_inter"
+    model = export_model(recipe / "exp", system, tmp_path / "model")
+    scp = _abs_wav_scp(recipe, "test_clean", tmp_path / "wav.scp")
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "asrkit.bin.transcribe", "--model", str(model), "--wav-scp", str(scp),
+                           "--stored-features"], cwd=work, capture_output=True, text=True, timeout=600,
+                          env=recipe_tools.env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "real-time factor" in proc.stderr
+    decoded = recipe / "exp" / system / "decode_test_clean"
+    want = sorted((decoded / "hyp.txt").read_text().splitlines())
+    assert sorted(proc.stdout.splitlines()) == want
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the recipe's nnet_forward (--num-threads 1): another count rounds differently
+    rec = Recognizer(load_model_dir(model))
+    monkeypatch.chdir(recipe)  # the scp names the ark relative to the recipe
+    recipe_scores = dict(kaldiio.load_scp(str(decoded / "scores" / "scores.scp")))
+    wavs = dict(line.split(maxsplit=1) for line in scp.read_text().splitlines())
+    for utt, wav in list(wavs.items())[:4]:
+        samples = load_audio(wav).samples
+        assert np.array_equal(rec.scores(rec.features(samples, stored=True)), recipe_scores[utt]), utt
+        # streaming, chunk by chunk from the audio as it arrives: the final is the offline decode
+        offline = rec.recognize(samples, utt)
+        session = rec.stream(utt)
+        for a in range(0, len(samples), 1600):
+            session.accept(samples[a:a + 1600])
+        final = session.finish()
+        assert final.words == offline.words and final.tids == offline.tids, utt
+    torch.set_num_threads(threads)
+
+
+def test_decode_data_reproduces_the_recipes_decoding(recipe: Path, recipe_tools, monkeypatch):
+    """utils/decode_data.sh (2 jobs) on test_clean with the streaming student, and the library with the
+    teacher and the triphone GMM: the recipe's hypotheses and WER files exactly."""
+    system = "student_ssl_inter"
+    out = recipe / "exp" / system / "decode_test_clean_again"
+    proc = subprocess.run(["utils/decode_data.sh", "--nj", "2", "--system", system, "data/test_clean", str(out)],
+                          cwd=recipe, capture_output=True, text=True, timeout=900, env=recipe_tools.env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    theirs = recipe / "exp" / system / "decode_test_clean"
+    weight = (theirs / "best_wer").read_text().split()[-1].rsplit("_", 1)[1]
+    assert (out / f"wer_{weight}").read_text() == (theirs / f"wer_{weight}").read_text()
+    assert sorted((out / "hyp.txt").read_text().splitlines()) == sorted((theirs / "hyp.txt").read_text().splitlines())
+    assert (out / "log" / "decode.2.log").exists()
+
+    from asrkit.infer.decode_data import decode_data
+    from asrkit.infer.model_dir import recipe_model
+    from asrkit.infer.systems import GmmSystem
+
+    monkeypatch.chdir(recipe)  # wav.scp paths are relative to the recipe
+    for name, system in (("teacher", recipe_model(recipe / "exp", "teacher")),
+                         ("tri", GmmSystem.from_recipe(recipe / "exp", "tri"))):
+        decode_data(system, "data/test_clean", recipe / "exp" / name / "decode_test_clean_again")
+        theirs = recipe / "exp" / name / "decode_test_clean"
+        weight = (theirs / "best_wer").read_text().split()[-1].rsplit("_", 1)[1]
+        again = recipe / "exp" / name / "decode_test_clean_again"
+        assert (again / f"wer_{weight}").read_text() == (theirs / f"wer_{weight}").read_text(), name
+
+
+def test_exported_gmm_transcribes_as_decode_gmm_with_utterance_cmn(recipe: Path, tmp_path, recipe_tools,
+                                                                     monkeypatch):
+    """An exported triphone GMM (a file is its own speaker: mean per utterance) transcribes test_clean in a
+    fresh process as the recipe's own decode_gmm does with --cmn utt, with a CTM of the words."""
+    import json
+
+    from asrkit.bin import decode_gmm
+    from asrkit.infer.model_dir import export_model
+
+    model = export_model(recipe / "exp", "tri", tmp_path / "model")
+    scp = _abs_wav_scp(recipe, "test_clean", tmp_path / "wav.scp")
+    proc = subprocess.run([sys.executable, "-m", "asrkit.bin.transcribe", "--model", str(model), "--wav-scp", str(scp),
+                           "--stored-features", "--ctm", str(tmp_path / "out.ctm")], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600, env=recipe_tools.env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    opts = json.loads((model / "model.json").read_text())["decode"]
+    monkeypatch.chdir(recipe)
+    assert decode_gmm.main(["--model", "exp/tri/final.mdl", "--graph", "exp/tri/graph", "--cuts",
+                            "data/mfcc/cuts_test_clean.jsonl.gz", "--cmn", "utt", "--lm-weight-from",
+                            "exp/tri/decode_dev/best_wer", "--beam", str(opts["beam"]), "--max-active",
+                            str(opts["max_active"]), "--out", str(tmp_path / "decode")]) == 0
+    want = sorted((tmp_path / "decode" / "hyp.txt").read_text().splitlines())
+    assert sorted(proc.stdout.splitlines()) == want
+    words = [w for line in want for w in line.split()[1:]]
+    ctm = (tmp_path / "out.ctm").read_text().split("\n")
+    assert sorted(c.split()[4] for c in ctm if c) == sorted(words)
+
+    # decode_data with the exported GMM: the recipe's decoding of test_clean (speaker CMN), as in place
+    from asrkit.infer.decode_data import decode_data
+    from asrkit.infer.model_dir import load_model_dir
+
+    decode_data(load_model_dir(model), "data/test_clean", tmp_path / "again")
+    theirs = recipe / "exp" / "tri" / "decode_test_clean"
+    weight = (theirs / "best_wer").read_text().split()[-1].rsplit("_", 1)[1]
+    assert (tmp_path / "again" / f"wer_{weight}").read_text() == (theirs / f"wer_{weight}").read_text()
