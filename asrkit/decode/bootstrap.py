@@ -54,18 +54,39 @@ def utterance_errors(ref_text: PathLike, hyps: Sequence[PathLike],
     return utts, words, errs
 
 
-def _draws(n_seeds: int, n_utts: int, replications: int, rng: np.random.Generator):
-    utt = rng.integers(0, n_utts, size=(replications, n_utts))
-    seed = rng.integers(0, n_seeds, size=(replications, n_seeds)) if n_seeds > 1 else None
-    return utt, seed
+BOOTSTRAP_BLOCK = 1 << 22  # utterance draws held at once (32 MB of int64), whatever the test set's size
+
+
+def _utterance_sums(matrices: Sequence[np.ndarray], words: np.ndarray, replications: int,
+                    rng: np.random.Generator, block: Optional[int] = None):
+    """Per replication, the drawn utterances' sums: of each ``(seeds, utterances)`` matrix per seed
+    (``(R, seeds)`` each) and of ``words`` (``(R,)``). The draws are made in blocks of replications: the
+    generator's stream continues across calls, so the indices are exactly those of one
+    ``(replications, utterances)`` draw, at bounded memory (a 10^5-utterance set: 1.6 GB at once)."""
+    n_utts = len(words)
+    rows = max(1, (block or BOOTSTRAP_BLOCK) // max(n_utts, 1))
+    sums = [np.empty((replications, m.shape[0])) for m in matrices]
+    w = np.empty(replications)
+    for a in range(0, replications, rows):
+        idx = rng.integers(0, n_utts, size=(min(rows, replications - a), n_utts))
+        b = a + len(idx)
+        for m, out in zip(matrices, sums):
+            out[a:b] = np.stack([m[s][idx].sum(1) for s in range(m.shape[0])], 1)
+        w[a:b] = words[idx].sum(1)
+    return sums, w
+
+
+def _over_seeds(per_seed: np.ndarray, seed_idx: Optional[np.ndarray]) -> np.ndarray:
+    """Per replication: the mean over the drawn seeds (one seed: its column)."""
+    if seed_idx is None:
+        return per_seed[:, 0]
+    return np.take_along_axis(per_seed, seed_idx, 1).mean(1)
 
 
 def _replicated_errors(errors: np.ndarray, utt_idx: np.ndarray, seed_idx: Optional[np.ndarray]) -> np.ndarray:
     """Per replication: the mean over the drawn seeds of the errors on the drawn utterances."""
     per_seed = np.stack([errors[s][utt_idx].sum(1) for s in range(errors.shape[0])], 1)  # (R, seeds)
-    if seed_idx is None:
-        return per_seed[:, 0]
-    return np.take_along_axis(per_seed, seed_idx, 1).mean(1)
+    return _over_seeds(per_seed, seed_idx)
 
 
 def seed_utterance_bootstrap(errors1: np.ndarray, errors2: np.ndarray, words: np.ndarray,
@@ -79,10 +100,11 @@ def seed_utterance_bootstrap(errors1: np.ndarray, errors2: np.ndarray, words: np
                          f"utterances in both")
     if n.sum() == 0:
         raise ValueError("no reference words")
-    utt_idx, seed_idx = _draws(e1.shape[0], e1.shape[1], replications, np.random.default_rng(seed))
-    r1 = _replicated_errors(e1, utt_idx, seed_idx)
-    dr = _replicated_errors(e1 - e2, utt_idx, seed_idx)  # the difference summed as such: exact in integers
-    w = n[utt_idx].sum(1)
+    rng = np.random.default_rng(seed)
+    # the difference summed as such: exact in integers
+    (s1, sd), w = _utterance_sums([e1, e1 - e2], n, replications, rng)
+    seed_idx = rng.integers(0, e1.shape[0], size=(replications, e1.shape[0])) if e1.shape[0] > 1 else None
+    r1, dr = _over_seeds(s1, seed_idx), _over_seeds(sd, seed_idx)
     t1, dt = e1.sum(1).mean(), (e1 - e2).sum(1).mean()
     out = {"delta": 100.0 * dt / n.sum(), "rel": 100.0 * dt / t1 if t1 else 0.0,
            "p_better": float(np.mean(dr > 0)), "seeds": e1.shape[0], "replications": replications}

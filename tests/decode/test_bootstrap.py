@@ -78,3 +78,20 @@ def test_utterance_errors_from_files(tmp_path):
     assert utts == ["u1", "u2"] and words.tolist() == [3, 2] and errs.tolist() == [[1, 2], [0, 1]]
     with pytest.raises(ValueError, match="no reference for 1"):
         utterance_errors(tmp_path / "ref", [tmp_path / "h1"], ["u1", "u9"])
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_draws_in_blocks_equal_one_draw(monkeypatch, seeds):
+    """The replications drawn in blocks (bounded memory on large test sets) give exactly the intervals of
+    one (replications, utterances) draw: the generator's stream continues across the blocks."""
+    import asrkit.decode.bootstrap as bs
+
+    rng = np.random.default_rng(7)
+    words = rng.integers(1, 8, size=101).astype(np.float64)
+    e1 = rng.integers(0, 4, size=(seeds, 101)).astype(np.float64)
+    e2 = np.maximum(e1 - rng.integers(0, 2, size=(seeds, 101)), 0)
+    monkeypatch.setattr(bs, "BOOTSTRAP_BLOCK", 1 << 30)  # everything in one draw
+    want = bs.seed_utterance_bootstrap(e1, e2, words, replications=500, seed=3)
+    for block in (101 * 7, 50):  # 7 replications a block; one a block
+        monkeypatch.setattr(bs, "BOOTSTRAP_BLOCK", block)
+        assert bs.seed_utterance_bootstrap(e1, e2, words, replications=500, seed=3) == want
