@@ -250,10 +250,10 @@ class SslTrainer(Trainer):
         lists = {LABELLED: (self.train_set, self.sampler.batches(epoch))}
         if self.machine_sampler is not None:
             lists[MACHINE] = (self.machine_set, self.machine_sampler.batches(epoch))
-        if self.world_size > 1:
+        if self.data_world > 1:
             # each list sharded on its own (rank r: batches r, r+N, ...), then the same schedule over the
             # local lists on every rank: each update is of one kind with one LR multiplier on all ranks
-            share = {k: shard_positions(len(lists[k][1]), self.rank, self.world_size) for k in lists}
+            share = {k: shard_positions(len(lists[k][1]), self.data_rank, self.data_world) for k in lists}
             lists = {k: (ds, [b[i] for i in share[k]]) for k, (ds, b) in lists.items()}
             sch = Schedule(range(len(lists[LABELLED][1])), range(len(lists[MACHINE][1])) if MACHINE in lists
                            else range(0), sch.config)
