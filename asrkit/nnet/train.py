@@ -735,7 +735,8 @@ class Trainer:
         if self.sync is None or steps_this_run == 0:
             return
         mode = self.sync_cfg.mode
-        summaries = self._gather(self.sync.accounting.summary())
+        summaries = ([a.summary() for a in self.sync.accountings] if self.sim_workers  # every virtual worker
+                     else self._gather(self.sync.accounting.summary()))
         local = self._gather(_param_hash(self.model))
         with self._eval_weights() as m:
             evalw = self._gather(_param_hash(m))

@@ -41,6 +41,9 @@ dist=false             # stage 15: the interleaved student under torchrun, once 
 dist_modes="ddp gtc bmuf"
 dist_nproc=2           # processes (gloo on CPU; one thread each, see conf/student.yaml)
 dist_opts="--sync-period 50 --gtc-target-fraction 0.01"  # BMUF block length, GTC share of elements sent (0.001 barely trained in 553 steps)
+dist_sim_workers=       # stage 15 also: e.g. "1 4 16 64" simulated workers per mode (asrkit.dist.simulate)
+dist_sim_modes="ddp gtc bmuf"
+dist_sim_decode=true
 
 . utils/shared_stages.sh   # stages 7-16 and their options' help
 

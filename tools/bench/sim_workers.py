@@ -1,0 +1,98 @@
+"""Accuracy of the sync modes with N simulated workers on toy data (asrkit.dist.simulate), as a table.
+
+  .venv/bin/python tools/bench/sim_workers.py --workers 2 --runs ddp gtc_tau gtc_mean gtc_mean_warmup
+  .venv/bin/python tools/bench/sim_workers.py --workers 1 4 16 64 --runs ddp gtc_mean bmuf
+
+Each run trains the "small" student (3 x 256 LSTM, 192 stacked inputs) with the trainer of the recipes
+(``asrkit.nnet.train.train``, ``--simulate-workers N``) for --epochs passes over toy cuts
+(asrkit.nnet.toydata: a per-senone prototype plus strong noise), so that every N sees the same data and
+each worker keeps the one-process batch size: N workers make 1/N of the updates. Printed per run: updates,
+best dev frame accuracy, payload compression against dense all-reduce, wall seconds. One thread; run it
+nice'd on a shared machine. --json appends one JSON line per run.
+"""
+import argparse
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+RUNS = {
+    "ddp": dict(mode="ddp"),
+    "gtc_tau": dict(mode="gtc", gtc_coding="tau"),
+    "gtc_mean": dict(mode="gtc", gtc_coding="mean"),
+    "gtc_tau_warmup": dict(mode="gtc", gtc_coding="tau", gtc_warmup_steps=100),
+    "gtc_mean_warmup": dict(mode="gtc", gtc_coding="mean", gtc_warmup_steps=100),
+    "gtc_mean_clip": dict(mode="gtc", gtc_coding="mean", gtc_local_clip=5.0),
+    "bmuf": dict(mode="bmuf", sync_period=50),
+    "ma": dict(mode="ma", sync_period=50),
+}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workers", type=int, nargs="+", default=[2])
+    p.add_argument("--runs", nargs="+", default=["ddp", "gtc_tau", "gtc_mean"], choices=sorted(RUNS))
+    p.add_argument("--fraction", type=float, default=0.005, help="GTC target fraction")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--cuts", type=int, default=240)
+    p.add_argument("--senones", type=int, default=120)
+    p.add_argument("--noise", type=float, default=4.0)
+    p.add_argument("--data", default=None, help="toy data dir (made once; default: a temporary dir)")
+    p.add_argument("--json", default=None, help="append one JSON line per run here")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    import torch
+
+    from asrkit.dist.sync import SyncConfig
+    from asrkit.nnet.toydata import make_toy_cuts, toy_cmvn
+    from asrkit.nnet.train import TrainConfig, train
+
+    torch.set_num_threads(1)
+    tmp = Path(tempfile.mkdtemp(prefix="sim_workers_"))
+    data = Path(a.data) if a.data else tmp / "data"
+    if not (data / "dev" / "cuts.jsonl.gz").exists():
+        tr = make_toy_cuts(data / "tr", num_cuts=a.cuts, num_senones=a.senones, seed=1, noise=a.noise,
+                           frames_range=(150, 300))
+        make_toy_cuts(data / "dev", num_cuts=max(8, a.cuts // 6), num_senones=a.senones, seed=2, noise=a.noise,
+                      frames_range=(150, 300))
+        toy_cmvn(tr).save(data / "cmvn.npz")
+    print(f"| run | workers | updates | best dev frame acc | compression | skipped | seconds |")
+    print("|---|---|---|---|---|---|---|")
+    try:
+        for n in a.workers:
+            for name in a.runs:
+                kw = dict(RUNS[name])
+                if kw["mode"] == "gtc":
+                    kw["gtc_target_fraction"] = a.fraction
+                cfg = TrainConfig(role="student", preset="small", num_senones=a.senones, num_epochs=a.epochs,
+                                  lr=0.002, max_frames=1000, warmup_steps=50, num_workers=0, num_threads=1,
+                                  progress=False, tensorboard=False, checkpoint_every=0, device="cpu")
+                out = tmp / f"{name}_n{n}"
+                t0 = time.perf_counter()
+                res = train(cfg, data / "tr" / "cuts.jsonl.gz", data / "dev" / "cuts.jsonl.gz", data / "cmvn.npz",
+                            out, sync=SyncConfig(simulate_workers=n, **kw))
+                comm = json.loads((out / "comm.json").read_text())
+                row = {"run": name, "workers": n, "updates": res.step, "best_dev_acc": res.best_dev_acc,
+                       "compression": comm["compression_ratio"], "skipped": comm["skipped_steps"],
+                       "dev_acc_per_epoch": [h.get("dev_acc") for h in res.history],
+                       "seconds": time.perf_counter() - t0, "sync": kw, "epochs": a.epochs}
+                comp = f"x{row['compression']:.1f}" if row["compression"] else "-"
+                print(f"| {name} | {n} | {res.step} | {res.best_dev_acc:.4f} | {comp} | {row['skipped']} | "
+                      f"{row['seconds']:.0f} |", flush=True)
+                if a.json:
+                    with open(a.json, "a") as f:
+                        f.write(json.dumps(row) + "\n")
+                shutil.rmtree(out, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
