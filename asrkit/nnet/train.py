@@ -60,6 +60,7 @@ __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "ConfigMismatchEr
            "setup_distributed", "SyncDivergedError"]
 
 KILL_ENV = "ASRKIT_TEST_KILL_AT_STEP"  # test hook: rank 1 os._exit(1)s after this step on its first attempt
+NAN_ENV = "ASRKIT_TEST_NAN_AT_STEP"    # test hook: the last rank's loss is NaN at this step
 _ACCT_FIELDS = ("steps", "payload_bytes", "wire_bytes", "dense_bytes", "comm_seconds", "collectives",
                 "elements_sent", "elements_total")
 
@@ -337,6 +338,7 @@ class Trainer:
         self.synced = False  # whether the last optimiser step ended a bmuf/ma block
         self._consistency_extra = dict(consistency or {})
         self._kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
+        self._nan_at = int(os.environ.get(NAN_ENV, "0") or 0)
         self._resume_dist: Optional[Dict] = None
         self._resume_world = 1
         self.amp, self.amp_dtype = _amp_settings(cfg, self.device)
@@ -587,6 +589,9 @@ class Trainer:
             logits, _ = self.train_model(batch["features"], batch["lengths"])
         stats = compute_loss(logits, batch)
         loss = stats.loss
+        if self._nan_at == self.step + 1 and self.rank == self.world_size - 1:
+            log.warning("%s=%d: a NaN loss on rank %d", NAN_ENV, self._nan_at, self.rank)
+            loss = loss * float("nan")
         if not torch.isfinite(loss) and self.sync is None:  # with sync: the workers agree to skip it below
             raise NonFiniteLossError(self.step + 1, self.epoch, batch_idx, batch["cut_ids"])
         self.opt.zero_grad(set_to_none=True)

@@ -122,9 +122,13 @@ def test_sync_mode_under_torchrun(mode, toy, tmp_path):
     extra = ["--sync", mode, "--check-sync-every", "1", "--sync-period", "5", "--gtc-target-fraction", "0.01"]
     # gtc through the semi-supervised student (the SslTrainer's sharded schedule), the others train_nnet
     args = _student_args(toy, out, *extra) if mode == "gtc" else _nnet_args(toy, out, *extra)
-    r = _torchrun(args, tmp_path)
+    # gtc: rank 1's loss is NaN at step 4: the step is skipped on both ranks, counted and logged
+    r = _torchrun(args, tmp_path, env={"ASRKIT_TEST_NAN_AT_STEP": "4"} if mode == "gtc" else None)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     comm = json.loads((out / "comm.json").read_text())
+    assert comm["skipped_steps"] == (1 if mode == "gtc" else 0)
+    if mode == "gtc":
+        assert comm["skipped_at"] == [4] and "step 4 (epoch 1, batch 3) skipped" in r.stderr
     steps = 20 if mode == "gtc" else 10  # the student adds the machine-labelled batches
     assert comm["mode"] == mode and comm["world_size"] == 2 and comm["steps"] == steps
     # the same weights on both ranks: ddp/gtc checked after every step, bmuf/ma after each block sync

@@ -21,15 +21,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-RUNS = {
-    "ddp": dict(mode="ddp"),
-    "gtc_tau": dict(mode="gtc", gtc_coding="tau"),
-    "gtc_mean": dict(mode="gtc", gtc_coding="mean"),
-    "gtc_tau_warmup": dict(mode="gtc", gtc_coding="tau", gtc_warmup_steps=100),
-    "gtc_mean_warmup": dict(mode="gtc", gtc_coding="mean", gtc_warmup_steps=100),
-    "gtc_mean_clip": dict(mode="gtc", gtc_coding="mean", gtc_local_clip=5.0),
-    "bmuf": dict(mode="bmuf", sync_period=50),
-    "ma": dict(mode="ma", sync_period=50),
+SGD = dict(optimizer="sgd", lr=1.0, momentum=0.9)  # the student's SGD setting of README's "Limits"
+RUNS = {  # name: (sync options, training options over the defaults: Adam at lr 0.002)
+    "ddp": (dict(mode="ddp"), {}),
+    "gtc_tau": (dict(mode="gtc", gtc_coding="tau"), {}),
+    "gtc_mean": (dict(mode="gtc", gtc_coding="mean"), {}),
+    "gtc_mean_warmup": (dict(mode="gtc", gtc_coding="mean", gtc_warmup_steps=100, gtc_warmup_fraction=0.05), {}),
+    "bmuf": (dict(mode="bmuf", sync_period=50), {}),
+    "ma": (dict(mode="ma", sync_period=50), {}),
+    "ddp_sgd": (dict(mode="ddp"), SGD),
+    "gtc_tau_sgd": (dict(mode="gtc", gtc_coding="tau"), SGD),
+    "gtc_mean_sgd": (dict(mode="gtc", gtc_coding="mean"), SGD),
+    # DGC: momentum correction and factor masking in GTC, so the optimiser has none
+    "gtc_mean_dgc": (dict(mode="gtc", gtc_coding="mean", gtc_momentum=0.9), dict(SGD, momentum=0.0)),
+    "gtc_mean_dgc_clip": (dict(mode="gtc", gtc_coding="mean", gtc_momentum=0.9, gtc_local_clip=5.0),
+                          dict(SGD, momentum=0.0)),
+    "bmuf_sgd": (dict(mode="bmuf", sync_period=50), SGD),
 }
 
 
@@ -39,6 +46,8 @@ def main(argv=None) -> int:
     p.add_argument("--runs", nargs="+", default=["ddp", "gtc_tau", "gtc_mean"], choices=sorted(RUNS))
     p.add_argument("--fraction", type=float, default=0.005, help="GTC target fraction")
     p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--preset", default="small", help="student preset (tiny: 2 x 32, for many runs)")
+    p.add_argument("--max-frames", type=int, default=1000, help="padded input frames per batch (per worker)")
     p.add_argument("--cuts", type=int, default=240)
     p.add_argument("--senones", type=int, default=120)
     p.add_argument("--noise", type=float, default=4.0)
@@ -67,12 +76,12 @@ def main(argv=None) -> int:
     try:
         for n in a.workers:
             for name in a.runs:
-                kw = dict(RUNS[name])
+                kw, train_kw = dict(RUNS[name][0]), {"lr": 0.002, **RUNS[name][1]}
                 if kw["mode"] == "gtc":
                     kw["gtc_target_fraction"] = a.fraction
-                cfg = TrainConfig(role="student", preset="small", num_senones=a.senones, num_epochs=a.epochs,
-                                  lr=0.002, max_frames=1000, warmup_steps=50, num_workers=0, num_threads=1,
-                                  progress=False, tensorboard=False, checkpoint_every=0, device="cpu")
+                cfg = TrainConfig(role="student", preset=a.preset, num_senones=a.senones, num_epochs=a.epochs,
+                                  max_frames=a.max_frames, warmup_steps=50, num_workers=0, num_threads=1,
+                                  progress=False, tensorboard=False, checkpoint_every=0, device="cpu", **train_kw)
                 out = tmp / f"{name}_n{n}"
                 t0 = time.perf_counter()
                 res = train(cfg, data / "tr" / "cuts.jsonl.gz", data / "dev" / "cuts.jsonl.gz", data / "cmvn.npz",
@@ -81,7 +90,10 @@ def main(argv=None) -> int:
                 row = {"run": name, "workers": n, "updates": res.step, "best_dev_acc": res.best_dev_acc,
                        "compression": comm["compression_ratio"], "skipped": comm["skipped_steps"],
                        "dev_acc_per_epoch": [h.get("dev_acc") for h in res.history],
-                       "seconds": time.perf_counter() - t0, "sync": kw, "epochs": a.epochs}
+                       "seconds": time.perf_counter() - t0, "sync": kw, "train": train_kw, "epochs": a.epochs, "preset": a.preset,
+                       "cuts": a.cuts, "max_frames": a.max_frames,
+                       "payload_bytes_mean_worker": comm.get("payload_bytes_mean_worker"),
+                       "dense_bytes": comm["dense_bytes"], "num_parameters": comm["num_parameters"]}
                 comp = f"x{row['compression']:.1f}" if row["compression"] else "-"
                 print(f"| {name} | {n} | {res.step} | {res.best_dev_acc:.4f} | {comp} | {row['skipped']} | "
                       f"{row['seconds']:.0f} |", flush=True)
