@@ -83,6 +83,7 @@ class GTCConfig:
     warmup_fraction: float = 0.25             # ... starting from this fraction
     momentum: float = 0.0                     # DGC momentum correction + factor masking (0: off)
     local_clip: float = 0.0                   # DGC local gradient clipping: max norm (0: off)
+    per_tensor: bool = False                  # a threshold and a code magnitude per parameter tensor
 
     def __post_init__(self):
         if self.threshold is None and self.target_fraction is None:
@@ -142,6 +143,42 @@ def gtc_decode(codes: torch.Tensor, tau: float, out: torch.Tensor) -> torch.Tens
         c = codes.long()
         vals = (1.0 - 2.0 * (c & 1).to(out.dtype)) * tau
         out.index_add_(0, c >> 1, vals)
+    return out
+
+
+def segment_of(idx: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
+    """The segment (parameter tensor) of each flat index, for segments of ``sizes`` laid end to end."""
+    ends = torch.tensor(list(sizes), device=idx.device).cumsum(0)
+    return torch.searchsorted(ends, idx, right=True)
+
+
+def gtc_encode_segments(residual: torch.Tensor, taus: torch.Tensor, sizes: Sequence[int],
+                        coding: str = "tau") -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`gtc_encode` with a threshold per segment: codes and a float32 magnitude per segment."""
+    tau_el = torch.repeat_interleave(taus, torch.tensor(list(sizes), device=residual.device))
+    idx = ((residual.abs() >= tau_el) & (tau_el > 0)).nonzero().squeeze(1)
+    vals = residual[idx]
+    seg = segment_of(idx, sizes)
+    if coding == "tau":
+        scales = taus.clone()
+    else:
+        sums = torch.zeros(len(sizes), dtype=torch.float64, device=residual.device).index_add_(
+            0, seg, vals.abs().double())
+        cnt = torch.bincount(seg, minlength=len(sizes))
+        scales = torch.where(cnt > 0, sums / cnt.clamp(min=1), torch.zeros_like(sums)).float()
+    neg = vals < 0
+    mag = scales[seg].to(vals.dtype)
+    residual[idx] = vals - torch.where(neg, -mag, mag)
+    return (idx * 2 + neg.to(idx.dtype)).to(torch.int32), scales
+
+
+def gtc_decode_segments(codes: torch.Tensor, scales: torch.Tensor, sizes: Sequence[int],
+                        out: torch.Tensor) -> torch.Tensor:
+    if codes.numel():
+        c = codes.long()
+        idx = c >> 1
+        vals = (1.0 - 2.0 * (c & 1).to(out.dtype)) * scales.to(out.dtype)[segment_of(idx, sizes)]
+        out.index_add_(0, idx, vals)
     return out
 
 
@@ -210,6 +247,14 @@ class GTCState:
             self._in_step = True
             self.step_finite = True
 
+    def thresholds(self, residual: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
+        """A threshold per segment (per_tensor), float32."""
+        out, off = [], 0
+        for n in sizes:
+            out.append(self.threshold(residual[off: off + n]))
+            off += n
+        return torch.tensor(out, dtype=torch.float32, device=residual.device)
+
     def finish_step(self) -> bool:
         """Commits the staged residuals when the step was finite everywhere, else drops them (the residuals
         stay as before the step); the hook calls it after the step's last bucket. Returns the verdict,
@@ -239,10 +284,11 @@ class GTCState:
         self.velocities = {int(k): v for k, v in sd.get("velocities", {}).items()}
 
 
-def gtc_compress(state: GTCState, idx: int, grad: torch.Tensor) -> Tuple[int, float, torch.Tensor]:
+def gtc_compress(state: GTCState, idx: int, grad: torch.Tensor, sizes: Optional[Sequence[int]] = None):
     """One worker's message for bucket ``idx``: ``(count, magnitude, codes)``; count is
     :data:`NONFINITE` (and nothing is staged) when ``grad`` holds a NaN or an inf. The new residual is
-    staged for :meth:`GTCState.finish_step`; the committed one is not touched."""
+    staged for :meth:`GTCState.finish_step`; the committed one is not touched. With ``per_tensor`` and
+    the bucket's tensor ``sizes`` (in buffer order) the magnitude is a float32 tensor, one per tensor."""
     cfg = state.cfg
     numel = grad.numel()
     if numel >= MAX_BUCKET_NUMEL:
@@ -271,12 +317,17 @@ def gtc_compress(state: GTCState, idx: int, grad: torch.Tensor) -> Tuple[int, fl
         r = r + u
     else:
         r = r + g
-    tau = state.threshold(r)
-    state.last_tau[idx] = tau
-    codes, s = gtc_encode(r, tau, cfg.coding)
+    if cfg.per_tensor and sizes:
+        taus = state.thresholds(r, sizes)
+        state.last_tau[idx] = float(taus.max())
+        codes, s = gtc_encode_segments(r, taus, sizes, cfg.coding)
+    else:
+        tau = state.threshold(r)
+        state.last_tau[idx] = tau
+        codes, s = gtc_encode(r, tau, cfg.coding)
     mass = None
     if cfg.track_mass:
-        own = gtc_decode(codes, s, torch.zeros(numel, dtype=torch.float32, device=g.device))
+        own = _decode_one(codes, s, sizes, torch.zeros(numel, dtype=torch.float32, device=g.device))
         mass = ((u.clone() if u is not None else g), own)  # u: before factor masking
         state.last_sent[idx] = own
     if u is not None and codes.numel():
@@ -285,16 +336,23 @@ def gtc_compress(state: GTCState, idx: int, grad: torch.Tensor) -> Tuple[int, fl
     return codes.numel(), s, codes
 
 
-def gtc_combine(counts: Sequence[int], scales: Sequence[float], codes: Optional[Sequence[torch.Tensor]],
-                numel: int, device) -> torch.Tensor:
-    """The average over workers of their decoded messages (NaN everywhere if any count is NONFINITE)."""
+def _decode_one(codes: torch.Tensor, s, sizes, out: torch.Tensor) -> torch.Tensor:
+    if torch.is_tensor(s):
+        return gtc_decode_segments(codes, s, sizes, out)
+    return gtc_decode(codes, s, out)
+
+
+def gtc_combine(counts: Sequence[int], scales: Sequence, codes: Optional[Sequence[torch.Tensor]],
+                numel: int, device, sizes: Optional[Sequence[int]] = None) -> torch.Tensor:
+    """The average over workers of their decoded messages (NaN everywhere if any count is NONFINITE);
+    a worker's magnitude is a float, or a tensor of one per segment of ``sizes`` (per_tensor)."""
     dense = torch.zeros(numel, dtype=torch.float32, device=device)
     if any(c == NONFINITE for c in counts):
         return dense.fill_(float("nan"))
     if codes is not None:
         for c, s, w in zip(counts, scales, codes):
             if c:
-                gtc_decode(w[:c], s, dense)
+                _decode_one(w[:c], s, sizes, dense)
     return dense.div_(len(counts))
 
 
@@ -332,10 +390,12 @@ def gtc_hook(state: GTCState, bucket) -> torch.futures.Future[torch.Tensor]:
         return dist.all_reduce(buf, group=group, async_op=True).get_future().then(_done)
 
     idx = bucket.index()
-    n, s, codes = gtc_compress(state, idx, buf)
+    sizes = [p.numel() for p in bucket.parameters()] if state.cfg.per_tensor else None
+    n, s, codes = gtc_compress(state, idx, buf, sizes)
+    k = len(sizes) if sizes else 0  # per_tensor: the magnitudes lead the message, as float32 bits
 
     header = torch.tensor([n, 0], dtype=torch.int32)
-    header[1:].view(torch.float32)[0] = s
+    header[1:].view(torch.float32)[0] = 0.0 if k else s
     header = header.to(buf.device)
     headers = [torch.empty_like(header) for _ in range(world)]
     dist.all_gather(headers, header, group=group)
@@ -344,8 +404,8 @@ def gtc_hook(state: GTCState, bucket) -> torch.futures.Future[torch.Tensor]:
     scales: List[float] = hs[:, 1].contiguous().view(torch.float32).tolist()
     finite = NONFINITE not in counts
     m = max(counts) if finite else 0
-    acct.add(payload=CODE_BYTES * max(n, 0) + HEADER_BYTES,
-             wire=ring_allgather_wire(HEADER_BYTES + CODE_BYTES * m, world),
+    acct.add(payload=CODE_BYTES * (max(n, 0) + (k if m else 0)) + HEADER_BYTES,
+             wire=ring_allgather_wire(HEADER_BYTES + CODE_BYTES * (m + k if m else 0), world),
              dense=nbytes, elements_sent=max(n, 0), elements_total=numel, collectives=2 if m else 1)
     if not finite:
         state.step_finite = False
@@ -353,7 +413,12 @@ def gtc_hook(state: GTCState, bucket) -> torch.futures.Future[torch.Tensor]:
                     state.iter, idx, [w for w, c in enumerate(counts) if c == NONFINITE])
 
     def _decode(outs: Optional[List[torch.Tensor]]) -> torch.Tensor:
-        dense = gtc_combine(counts, scales, outs, numel, buf.device)
+        if k and outs is not None:
+            mags = [o[:k].view(torch.float32) for o in outs]
+            outs = [o[k:] for o in outs]
+        else:
+            mags = scales
+        dense = gtc_combine(counts, mags, outs, numel, buf.device, sizes)
         if state.cfg.track_mass:
             state.last_result[idx] = dense.clone()
         acct.add_seconds(time.perf_counter() - t0)
@@ -364,9 +429,11 @@ def gtc_hook(state: GTCState, bucket) -> torch.futures.Future[torch.Tensor]:
     state.maybe_increase_iter(bucket.is_last())
     if m == 0:
         return _completed(_decode(None))
-    padded = torch.zeros(m, dtype=torch.int32, device=buf.device)
-    padded[:n] = codes
-    outs = [torch.empty(m, dtype=torch.int32, device=buf.device) for _ in range(world)]
+    padded = torch.zeros(k + m, dtype=torch.int32, device=buf.device)
+    if k:
+        padded[:k] = s.to(buf.device).view(torch.int32)
+    padded[k: k + n] = codes
+    outs = [torch.empty(k + m, dtype=torch.int32, device=buf.device) for _ in range(world)]
     fut = dist.all_gather(outs, padded, group=group, async_op=True).get_future()
 
     def _after(f):

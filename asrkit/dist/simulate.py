@@ -200,17 +200,21 @@ class SimulatedWorkers:
                 st.maybe_increase_iter(last)
         else:
             msgs = []
+            sizes = ([self.params[i].numel() for i in self.buckets[bidx]] if self.states[0].cfg.per_tensor
+                     else None)
+            k = len(sizes) if sizes else 0
             for st, g in zip(self.states, flat):
                 st.begin_bucket()
-                msgs.append(gtc_compress(st, bidx, g))
+                msgs.append(gtc_compress(st, bidx, g, sizes))
             counts = [m[0] for m in msgs]
             finite = NONFINITE not in counts
             m = max(counts) if finite else 0
             for a, c in zip(self.accountings, counts):
-                a.add(payload=CODE_BYTES * max(c, 0) + HEADER_BYTES,
-                      wire=ring_allgather_wire(HEADER_BYTES + CODE_BYTES * m, self.n), dense=nbytes,
-                      elements_sent=max(c, 0), elements_total=numel, collectives=2 if m else 1)
-            dense = gtc_combine(counts, [s for _, s, _ in msgs], [c for _, _, c in msgs], numel, flat[0].device)
+                a.add(payload=CODE_BYTES * (max(c, 0) + (k if m else 0)) + HEADER_BYTES,
+                      wire=ring_allgather_wire(HEADER_BYTES + CODE_BYTES * (m + k if m else 0), self.n),
+                      dense=nbytes, elements_sent=max(c, 0), elements_total=numel, collectives=2 if m else 1)
+            dense = gtc_combine(counts, [s for _, s, _ in msgs], [c for _, _, c in msgs], numel, flat[0].device,
+                                sizes)
             for st in self.states:
                 if not finite:
                     st.step_finite = False

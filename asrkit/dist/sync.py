@@ -62,6 +62,7 @@ class SyncConfig:
     gtc_warmup_fraction: float = 0.25
     gtc_momentum: float = 0.0                  # DGC momentum correction + factor masking
     gtc_local_clip: float = 0.0                # DGC local gradient clipping (max norm)
+    gtc_per_tensor: bool = False               # a threshold and magnitude per parameter tensor (layer-wise)
     bucket_cap_mb: float = 25.0
     seed: int = 0
     max_skipped_steps: int = 10                # consecutive non-finite steps that stop the run (0: never)
@@ -92,7 +93,7 @@ class SyncConfig:
             frac = 1e-3
         return GTCConfig(self.gtc_threshold, frac, self.gtc_start_iter, self.gtc_sample_size, self.seed,
                          track_mass, self.gtc_coding, self.gtc_warmup_steps, self.gtc_warmup_fraction,
-                         self.gtc_momentum, self.gtc_local_clip)
+                         self.gtc_momentum, self.gtc_local_clip, self.gtc_per_tensor)
 
     @classmethod
     def from_args(cls, a: argparse.Namespace) -> "SyncConfig":
@@ -102,7 +103,7 @@ class SyncConfig:
                    gtc_target_fraction=a.gtc_target_fraction, bucket_cap_mb=a.bucket_cap_mb,
                    gtc_coding=a.gtc_coding, gtc_warmup_steps=a.gtc_warmup_steps,
                    gtc_warmup_fraction=a.gtc_warmup_fraction, gtc_momentum=a.gtc_momentum,
-                   gtc_local_clip=a.gtc_local_clip, max_skipped_steps=a.max_skipped_steps,
+                   gtc_local_clip=a.gtc_local_clip, gtc_per_tensor=a.gtc_per_tensor, max_skipped_steps=a.max_skipped_steps,
                    simulate_workers=a.simulate_workers)
 
     def to_dict(self) -> dict:
@@ -132,6 +133,9 @@ def add_sync_args(p: argparse.ArgumentParser) -> None:
                    help="gtc: momentum correction with factor masking (DGC; use an optimiser without momentum)")
     g.add_argument("--gtc-local-clip", type=float, default=0.0,
                    help="gtc: local gradient clipping (DGC): max norm of each worker's gradient (0: off)")
+    g.add_argument("--gtc-per-tensor", type=lambda v: v.lower() in ("1", "true", "yes"), default=False,
+                   help="gtc: true: a threshold and a code magnitude per parameter tensor (layer-wise selection, "
+                        "as DGC's per-layer top-k; 4 bytes per tensor more per message)")
     g.add_argument("--bucket-cap-mb", type=float, default=25.0, help="ddp/gtc: DDP bucket size")
     g.add_argument("--max-skipped-steps", type=int, default=10,
                    help="stop after this many consecutive steps skipped for non-finite gradients (0: never)")

@@ -255,6 +255,7 @@ SIM_CONFIGS = {
     "gtc_mean": dict(mode="gtc", gtc_target_fraction=0.2, gtc_coding="mean"),
     "gtc_tau_dgc": dict(mode="gtc", gtc_target_fraction=0.1, gtc_coding="tau", gtc_warmup_steps=4,
                         gtc_momentum=0.5, gtc_local_clip=0.5),
+    "gtc_per_tensor": dict(mode="gtc", gtc_target_fraction=0.1, gtc_per_tensor=True),
     "bmuf": dict(mode="bmuf", sync_period=2, warmup_steps=1),
     "ma": dict(mode="ma", sync_period=2),
 }

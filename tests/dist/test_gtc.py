@@ -5,7 +5,7 @@ import torch
 
 import dist_workers
 from asrkit.dist.gtc import (NONFINITE, GTCConfig, GTCState, adaptive_threshold, gtc_combine, gtc_compress,
-                             gtc_decode, gtc_encode)
+                             gtc_decode, gtc_decode_segments, gtc_encode, gtc_encode_segments)
 from asrkit.dist.sync import SyncConfig
 
 
@@ -165,3 +165,24 @@ def test_nan_at_step_k_two_ranks(run_workers):
                 assert v["residual_change_after"] > 0.0  # the next step does change them
         if mode in ("ddp", "gtc"):  # the same update on both ranks
             assert res[0][mode]["params"] == res[1][mode]["params"]
+
+
+@pytest.mark.parametrize("coding", ["tau", "mean"])
+def test_per_tensor_thresholds_send_from_every_tensor_and_conserve(coding):
+    sizes = [4, 3]
+    r = torch.tensor([10.0, -20.0, 30.0, 1.0, 0.1, -0.3, 0.2])  # the second tensor's values are tiny
+    before = r.clone()
+    codes, scales = gtc_encode_segments(r, torch.tensor([20.0, 0.25]), sizes, coding)
+    assert codes.tolist() == [1 * 2 + 1, 2 * 2, 5 * 2 + 1]  # both tensors send
+    want = [20.0, 0.25] if coding == "tau" else [25.0, 0.3]
+    assert scales.tolist() == pytest.approx(want)
+    sent = gtc_decode_segments(codes, scales, sizes, torch.zeros(7))
+    torch.testing.assert_close(sent + r, before, rtol=0, atol=1e-6)
+    # a per-tensor state: each tensor keeps its own fraction
+    st = GTCState(GTCConfig(target_fraction=0.34, per_tensor=True, track_mass=True), rank=0, world_size=1)
+    st.begin_bucket()
+    n, s, c = gtc_compress(st, 0, before.clone(), sizes)
+    assert n == 2 + 2 and torch.is_tensor(s)  # ceil(0.34 * 4) + ceil(0.34 * 3)
+    st.finish_step()
+    err = (st.mass_in[0] - st.mass_sent[0] - st.residuals[0].double()).abs().max().item()
+    assert err < 1e-5

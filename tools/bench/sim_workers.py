@@ -37,7 +37,37 @@ RUNS = {  # name: (sync options, training options over the defaults: Adam at lr 
     "gtc_mean_dgc_clip": (dict(mode="gtc", gtc_coding="mean", gtc_momentum=0.9, gtc_local_clip=5.0),
                           dict(SGD, momentum=0.0)),
     "bmuf_sgd": (dict(mode="bmuf", sync_period=50), SGD),
+    "gtc_mean_tensor": (dict(mode="gtc", gtc_coding="mean", gtc_per_tensor=True), {}),
+    "gtc_tau_tensor": (dict(mode="gtc", gtc_coding="tau", gtc_per_tensor=True), {}),
+    "gtc_mean_tensor_sgd": (dict(mode="gtc", gtc_coding="mean", gtc_per_tensor=True), SGD),
 }
+
+
+def wall_hours(row: dict, bandwidth: float, a) -> float:
+    """Hours the run's data (updates x workers batches) takes at the scaling model's throughput for its
+    mode and N (asrkit.dist.scaling; ma as bmuf; GTC at the run's measured compression)."""
+    from asrkit.dist.scaling import ScalingParams, throughput
+
+    mode = {"ma": "bmuf"}.get(row["sync"]["mode"], row["sync"]["mode"])
+    p = ScalingParams(compute_ms_per_batch=a.compute_ms, params=a.model_params,
+                      gtc_ratio=max(1.0, row["compression"] or 1.0), bandwidth_gbps=bandwidth,
+                      sync_period=row["sync"].get("sync_period", 50))
+    return row["updates"] * row["workers"] / throughput(mode, row["workers"], p) / 3600
+
+
+def wall_table(rows, a) -> list:
+    head = "| run | workers | updates | best dev frame acc | " + " | ".join(
+        f"wall h at {b:g} Gb/s | acc per h at {b:g} Gb/s" for b in a.bandwidths) + " |"
+    out = [f"Scaling model: {a.compute_ms:g} ms per batch, {a.model_params:g} parameters, the run's data "
+           "(updates x workers batches).", "", head, "|---|---|---|---|" + "---|---|" * len(a.bandwidths)]
+    for r in rows:
+        cells = []
+        for b in a.bandwidths:
+            h = wall_hours(r, b, a)
+            cells += [f"{h:.3g}", f"{r['best_dev_acc'] / h:.3g}"]
+        out.append(f"| {r['run']} | {r['workers']} | {r['updates']} | {r['best_dev_acc']:.4f} | " + " | ".join(cells)
+                   + " |")
+    return out
 
 
 def main(argv=None) -> int:
@@ -46,6 +76,7 @@ def main(argv=None) -> int:
     p.add_argument("--runs", nargs="+", default=["ddp", "gtc_tau", "gtc_mean"], choices=sorted(RUNS))
     p.add_argument("--fraction", type=float, default=0.005, help="GTC target fraction")
     p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--lr-warmup", type=int, default=50, help="LR warm-up updates (few: many workers make few updates)")
     p.add_argument("--preset", default="small", help="student preset (tiny: 2 x 32, for many runs)")
     p.add_argument("--max-frames", type=int, default=1000, help="padded input frames per batch (per worker)")
     p.add_argument("--cuts", type=int, default=240)
@@ -53,7 +84,16 @@ def main(argv=None) -> int:
     p.add_argument("--noise", type=float, default=4.0)
     p.add_argument("--data", default=None, help="toy data dir (made once; default: a temporary dir)")
     p.add_argument("--json", default=None, help="append one JSON line per run here")
+    p.add_argument("--table-from", default=None, help="only print the wall-time table of this --json file")
+    p.add_argument("--compute-ms", type=float, default=100.0,
+                   help="scaling model: compute time per batch (docs/scaling.md's GPU assumption)")
+    p.add_argument("--model-params", type=float, default=24e6, help="scaling model: parameters (the paper's student)")
+    p.add_argument("--bandwidths", type=float, nargs="+", default=[1.0, 10.0], help="scaling model: Gb/s")
     a = p.parse_args(argv)
+    if a.table_from:
+        rows = [json.loads(line) for line in Path(a.table_from).read_text().splitlines() if line.strip()]
+        print("\n".join(wall_table(rows, a)))
+        return 0
     logging.basicConfig(level=logging.WARNING)
 
     import torch
@@ -80,7 +120,7 @@ def main(argv=None) -> int:
                 if kw["mode"] == "gtc":
                     kw["gtc_target_fraction"] = a.fraction
                 cfg = TrainConfig(role="student", preset=a.preset, num_senones=a.senones, num_epochs=a.epochs,
-                                  max_frames=a.max_frames, warmup_steps=50, num_workers=0, num_threads=1,
+                                  max_frames=a.max_frames, warmup_steps=a.lr_warmup, num_workers=0, num_threads=1,
                                   progress=False, tensorboard=False, checkpoint_every=0, device="cpu", **train_kw)
                 out = tmp / f"{name}_n{n}"
                 t0 = time.perf_counter()
@@ -91,7 +131,7 @@ def main(argv=None) -> int:
                        "compression": comm["compression_ratio"], "skipped": comm["skipped_steps"],
                        "dev_acc_per_epoch": [h.get("dev_acc") for h in res.history],
                        "seconds": time.perf_counter() - t0, "sync": kw, "train": train_kw, "epochs": a.epochs, "preset": a.preset,
-                       "cuts": a.cuts, "max_frames": a.max_frames,
+                       "cuts": a.cuts, "max_frames": a.max_frames, "lr_warmup": a.lr_warmup,
                        "payload_bytes_mean_worker": comm.get("payload_bytes_mean_worker"),
                        "dense_bytes": comm["dense_bytes"], "num_parameters": comm["num_parameters"]}
                 comp = f"x{row['compression']:.1f}" if row["compression"] else "-"
