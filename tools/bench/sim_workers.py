@@ -60,7 +60,7 @@ def wall_table(rows, a) -> list:
         f"wall h at {b:g} Gb/s | acc per h at {b:g} Gb/s" for b in a.bandwidths) + " |"
     out = [f"Scaling model: {a.compute_ms:g} ms per batch, {a.model_params:g} parameters, the run's data "
            "(updates x workers batches).", "", head, "|---|---|---|---|" + "---|---|" * len(a.bandwidths)]
-    for r in rows:
+    for r in sorted(rows, key=lambda r: r["workers"]):  # stable: the runs' order within each N
         cells = []
         for b in a.bandwidths:
             h = wall_hours(r, b, a)
