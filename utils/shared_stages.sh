@@ -32,6 +32,8 @@
 #   "" or one seed: exp/<system>/ as always; several ("1 2 3"): exp/<system>/seed<S>/ each, the report
 #   giving means, standard deviations and a test over seeds and utterances
 #   sweep [false], sweep_ratios ["1 2"]; dist [false], dist_modes ["ddp gtc bmuf"], dist_nproc [2], dist_opts
+#   dist_sim_workers [""] (e.g. "1 4 16 64": stage 15 also trains with N simulated workers), dist_sim_modes
+#   ["ddp gtc bmuf"], dist_sim_decode [true]
 #   report_title
 # Outputs: those of design.md's stage table (data/, exp/<system>/, RESULTS.md).
 
@@ -134,6 +136,10 @@ nnet_stage_options_help() {
   --dist-modes "M1 M2"         sync modes, of ddp gtc bmuf ma (default "$dist_modes")
   --dist-nproc N               processes (default $dist_nproc)
   --dist-opts "OPTS"           sync options of train_student (default "$dist_opts")
+  --dist-sim-workers "N1 N2"   stage 15 also: the student with N simulated workers in one process, per
+                               --dist-sim-modes (default "${dist_sim_workers:-}": none)
+  --dist-sim-modes "M1 M2"     their sync modes (default "${dist_sim_modes:-ddp gtc bmuf}")
+  --dist-sim-decode true|false decode them (default ${dist_sim_decode:-true}; false: dev frame accuracy only)
 EOF
 }
 
@@ -392,6 +398,26 @@ stage_15() {
         --equal-updates true ${nnet_opts:-} ${ssl_opts:-}
     fi
     shared_nnet_decode $dir true
+  done
+  # the same student with N simulated workers in one process (asrkit.dist.simulate): the same epochs over
+  # the same cuts, each worker with the one-process batch size, so N workers make 1/N of the updates
+  for nsim in ${dist_sim_workers:-}; do
+    for mode in ${dist_sim_modes:-ddp gtc bmuf}; do
+      dir=exp/dist_sim_${mode}_n$nsim
+      if [ -f $dir/.best.pt.done ]; then
+        log "$dir is trained: skipping"
+      else
+        mkdir -p $dir/log
+        log "Stage 15: $mode with $nsim simulated workers -> $dir"
+        $train_cmd $dir/log/train.log python -m asrkit.bin.train_student --mode interleaved --config $student_conf \
+          --tree exp/senone/tree --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz \
+          --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz --pseudo-dir exp/pseudo \
+          --labelled-lr-mult $labelled_lr_mult --dev-cuts exp/senone/cuts_${dev_set:-dev}.jsonl.gz \
+          --cmvn data/cmvn.npz --num-senones $(senone_count) --sync $mode --simulate-workers $nsim ${dist_opts:-} \
+          --out-dir $dir --equal-updates true ${nnet_opts:-} ${ssl_opts:-}
+      fi
+      ${dist_sim_decode:-true} && shared_nnet_decode $dir true
+    done
   done
 }
 

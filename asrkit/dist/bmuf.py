@@ -110,9 +110,11 @@ def broadcast_module_(module: torch.nn.Module, src: int = 0, group=None) -> None
 
 class BMUF:
     def __init__(self, model: torch.nn.Module, cfg: BMUFConfig, optimizer: Optional[torch.optim.Optimizer] = None,
-                 process_group=None, accounting: Optional[CommAccounting] = None, broadcast: bool = True):
+                 process_group=None, accounting: Optional[CommAccounting] = None, broadcast: bool = True,
+                 world_size: Optional[int] = None):
         self.model, self.cfg, self.optimizer, self.group = model, cfg, optimizer, process_group
-        self.world_size = _world(process_group)
+        # world_size: the simulator's number of virtual workers (asrkit.dist.simulate); else the group's
+        self.world_size = world_size if world_size is not None else _world(process_group)
         self.eta = cfg.block_momentum if cfg.block_momentum is not None else 1.0 - 1.0 / self.world_size
         self.zeta = cfg.block_lr
         self.params: List[torch.nn.Parameter] = [p for p in model.parameters() if p.requires_grad]
@@ -159,14 +161,27 @@ class BMUF:
         self.accounting.end_step()
         return synced
 
-    @torch.no_grad()
-    def sync(self) -> None:
-        t0 = time.perf_counter()
+    # the three places where workers meet; asrkit.dist.simulate overrides them for virtual workers
+    def _averaged_params(self) -> torch.Tensor:
+        """W_avg: the mean over workers of their parameter vectors (one all-reduce)."""
         w_avg = parameters_to_vector(self.params).detach().float().clone()
-        nbytes = w_avg.numel() * w_avg.element_size()
         if self.world_size > 1:
             dist.all_reduce(w_avg, group=self.group)
             w_avg.div_(self.world_size)
+        return w_avg
+
+    def _load_params(self, vec: torch.Tensor) -> None:
+        """Every worker continues from ``vec``."""
+        vector_to_parameters(vec, self.params)
+
+    def _average_buffers(self) -> int:
+        if self.cfg.average_buffers and self.world_size > 1:
+            return average_tensors_(list(self.model.buffers()), self.group)
+        return 0
+
+    @torch.no_grad()
+    def block_update(self, w_avg: torch.Tensor) -> torch.Tensor:
+        """The filter on the workers' average (consumed): updates D, W_g, W_init; returns W_init."""
         g = w_avg.sub_(self.w_init)                       # G(t) = W_avg - W_init
         self.delta.mul_(self.eta).add_(g, alpha=self.zeta)  # D(t) = eta D(t-1) + zeta G(t)
         self.w_global.add_(self.delta)                    # W_g(t) = W_g(t-1) + D(t)
@@ -174,9 +189,15 @@ class BMUF:
             self.w_init.copy_(self.w_global).add_(self.delta, alpha=self.eta)
         else:
             self.w_init.copy_(self.w_global)
-        vector_to_parameters(self.w_init, self.params)
-        if self.cfg.average_buffers and self.world_size > 1:
-            nbytes += average_tensors_(list(self.model.buffers()), self.group)
+        return self.w_init
+
+    @torch.no_grad()
+    def sync(self) -> None:
+        t0 = time.perf_counter()
+        w_avg = self._averaged_params()
+        nbytes = w_avg.numel() * w_avg.element_size()
+        self._load_params(self.block_update(w_avg))
+        nbytes += self._average_buffers()
         if self.cfg.reset_optimizer and self.optimizer is not None:
             self.optimizer.state.clear()
         self.num_syncs += 1

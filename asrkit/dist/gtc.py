@@ -3,19 +3,47 @@
 Each worker keeps a residual r per DDP bucket (keyed by ``bucket.index()``). At every step::
 
     r += g                                   # error feedback: what was not sent stays in r
-    send (i, sign(r_i)) for every |r_i| >= tau, and r_i -= sign(r_i) * tau
+    S = {i : |r_i| >= tau}
+    send (i, sign(r_i)) for i in S, and r_i -= sign(r_i) * s
+
+with the code's magnitude ``s`` (``coding``): ``tau`` (Strom's codes: every sent element moves by tau) or
+``mean`` (the mean |r_i| over S, so that a code carries the size of what it stands for; default, chosen by
+measurement in docs/scaling.md). Either way what is subtracted is exactly what is sent, so
+``sum of gradients = sum of what was sent + r`` (error feedback loses nothing).
+
+Options from Deep Gradient Compression (Lin et al., ICLR 2018), all off by default:
+
+* ``warmup_steps``: sparsity warm-up: the adaptive fraction falls geometrically from ``warmup_fraction``
+  to ``target_fraction`` over the first ``warmup_steps`` iterations;
+* ``momentum``: momentum correction: a local velocity ``u = m u + g`` is accumulated into r instead of g,
+  and factor masking clears ``u_i`` wherever ``i`` was sent (use it with an optimiser without momentum);
+* ``local_clip``: local gradient clipping: each worker clips its bucket gradient to the norm
+  ``local_clip * sqrt(bucket share of the parameters) / sqrt(N)`` (times the fp16 loss scale) before
+  accumulating it.
 
 Codes are int32 ``index * 2 + (1 if negative else 0)`` (so a bucket may hold up to 2**30 elements).
 Messages have different lengths on different workers, so they are exchanged with two all-gathers: a
-synchronous one of an 8-byte header (count, the sender's tau as float32 bits), then an asynchronous one of
-the codes padded to the longest message. The hook's future decodes every worker's codes to ``+-tau_w`` at
-their indices, sums them and divides by the number of workers: that dense tensor is the bucket's gradient.
+synchronous one of an 8-byte header (count, the sender's magnitude s as float32 bits), then an
+asynchronous one of the codes padded to the longest message. The hook's future decodes every worker's codes
+to ``+-s_w`` at their indices, sums them and divides by the number of workers: that dense tensor is the
+bucket's gradient.
+
+Non-finite gradients: a worker whose bucket gradient holds a NaN or an inf sends the count -1 and nothing
+else. Every worker sees every header, so all agree that the step is bad (``GTCState.step_finite``); the
+bucket's result is NaN (so nothing downstream can mistake it for a gradient) and after the step's last
+bucket :meth:`GTCState.finish_step` drops the step's staged residuals on every worker: the residuals stay
+as they were before the step. The trainer then skips the optimiser step
+(:meth:`asrkit.dist.sync.Synchronizer.grads_finite`). The header all-gather carries the flag, so the
+agreement costs no extra collective.
+
+The per-worker part (:func:`gtc_compress`) and the combination (:func:`gtc_combine`) are plain functions, so
+that :mod:`asrkit.dist.simulate` runs N virtual workers through the same code as the hook.
 
 Threshold: either fixed (``threshold``, must be > 0) or adaptive (``target_fraction``): tau is chosen per
 bucket and step as the (1 - f) quantile of |r|, i.e. the k-th largest |r_i| with k = ceil(f n), computed
 exactly when the bucket has at most ``sample_size`` elements and otherwise estimated on ``sample_size``
-elements drawn uniformly with replacement (seeded per rank). Each worker sends its own tau in the header,
-so workers may use different thresholds. A residual of all zeros sends nothing.
+elements drawn uniformly with replacement (seeded per rank). Each worker sends its own magnitude in the
+header, so workers may use different thresholds. A residual of all zeros sends nothing.
 
 DDP rebuilds its buckets after the first iteration, so iterations before ``start_iter`` (default 1) use
 plain averaging all-reduce and do not touch the residuals. If a bucket's size ever changes the residual
@@ -26,7 +54,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.distributed as dist
@@ -38,6 +66,8 @@ log = logging.getLogger(__name__)
 HEADER_BYTES = 8
 CODE_BYTES = 4
 MAX_BUCKET_NUMEL = 1 << 30
+CODINGS = ("tau", "mean")
+NONFINITE = -1  # the header count of a worker whose bucket gradient is not finite
 
 
 @dataclass
@@ -48,6 +78,12 @@ class GTCConfig:
     sample_size: int = 65536                  # adaptive tau: exact below this bucket size, sampled above
     seed: int = 0
     track_mass: bool = False                  # keep float64 sums of input and sent gradients (tests)
+    coding: str = "mean"                      # tau: +-tau (Strom) | mean: +-mean |r| of the sent elements
+    warmup_steps: int = 0                     # DGC sparsity warm-up (adaptive only)
+    warmup_fraction: float = 0.25             # ... starting from this fraction
+    momentum: float = 0.0                     # DGC momentum correction + factor masking (0: off)
+    local_clip: float = 0.0                   # DGC local gradient clipping: max norm (0: off)
+    per_tensor: bool = False                  # a threshold and a code magnitude per parameter tensor
 
     def __post_init__(self):
         if self.threshold is None and self.target_fraction is None:
@@ -63,21 +99,42 @@ class GTCConfig:
             raise ValueError(f"start_iter must be >= 0, got {self.start_iter}")
         if self.sample_size < 1:
             raise ValueError(f"sample_size must be >= 1, got {self.sample_size}")
+        if self.coding not in CODINGS:
+            raise ValueError(f"unknown GTC coding {self.coding!r}; choose one of {', '.join(CODINGS)}")
+        if self.warmup_steps < 0 or not 0 < self.warmup_fraction <= 1:
+            raise ValueError(f"GTC warm-up needs steps >= 0 and a fraction in (0, 1], got "
+                             f"{self.warmup_steps}, {self.warmup_fraction}")
+        if self.warmup_steps and self.threshold is not None:
+            raise ValueError("GTC sparsity warm-up needs an adaptive threshold (--gtc-target-fraction)")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"GTC momentum correction must be in [0, 1), got {self.momentum}")
+        if self.local_clip < 0:
+            raise ValueError(f"GTC local clipping norm must be >= 0, got {self.local_clip}")
+
+    def fraction_at(self, it: int) -> float:
+        """The adaptive fraction at iteration ``it``: geometric from warmup_fraction to the target."""
+        f = self.target_fraction
+        if self.warmup_steps and it < self.warmup_steps and self.warmup_fraction > f:
+            t = max(0, it - self.start_iter) / max(1, self.warmup_steps - self.start_iter)
+            return self.warmup_fraction ** (1 - t) * f ** t
+        return f
 
 
 def _f32(x: float) -> float:
     return float(torch.tensor(x, dtype=torch.float32))
 
 
-def gtc_encode(residual: torch.Tensor, tau: float) -> torch.Tensor:
-    """Codes for every |r_i| >= tau (in index order); subtracts sign * tau from those r_i in place."""
+def gtc_encode(residual: torch.Tensor, tau: float, coding: str = "tau") -> Tuple[torch.Tensor, float]:
+    """Codes for every |r_i| >= tau (in index order) and their magnitude s (tau, or the mean |r_i| of the
+    sent elements, rounded to float32); subtracts sign * s from those r_i in place."""
     if not tau > 0:
-        return torch.empty(0, dtype=torch.int32, device=residual.device)
+        return torch.empty(0, dtype=torch.int32, device=residual.device), 0.0
     idx = (residual.abs() >= tau).nonzero().squeeze(1)
     vals = residual[idx]
+    s = tau if coding == "tau" or not idx.numel() else _f32(float(vals.abs().double().mean()))
     neg = vals < 0
-    residual[idx] = vals - torch.where(neg, -tau, tau).to(vals.dtype)
-    return (idx * 2 + neg.to(idx.dtype)).to(torch.int32)
+    residual[idx] = vals - torch.where(neg, -s, s).to(vals.dtype)
+    return (idx * 2 + neg.to(idx.dtype)).to(torch.int32), s
 
 
 def gtc_decode(codes: torch.Tensor, tau: float, out: torch.Tensor) -> torch.Tensor:
@@ -86,6 +143,42 @@ def gtc_decode(codes: torch.Tensor, tau: float, out: torch.Tensor) -> torch.Tens
         c = codes.long()
         vals = (1.0 - 2.0 * (c & 1).to(out.dtype)) * tau
         out.index_add_(0, c >> 1, vals)
+    return out
+
+
+def segment_of(idx: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
+    """The segment (parameter tensor) of each flat index, for segments of ``sizes`` laid end to end."""
+    ends = torch.tensor(list(sizes), device=idx.device).cumsum(0)
+    return torch.searchsorted(ends, idx, right=True)
+
+
+def gtc_encode_segments(residual: torch.Tensor, taus: torch.Tensor, sizes: Sequence[int],
+                        coding: str = "tau") -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`gtc_encode` with a threshold per segment: codes and a float32 magnitude per segment."""
+    tau_el = torch.repeat_interleave(taus, torch.tensor(list(sizes), device=residual.device))
+    idx = ((residual.abs() >= tau_el) & (tau_el > 0)).nonzero().squeeze(1)
+    vals = residual[idx]
+    seg = segment_of(idx, sizes)
+    if coding == "tau":
+        scales = taus.clone()
+    else:
+        sums = torch.zeros(len(sizes), dtype=torch.float64, device=residual.device).index_add_(
+            0, seg, vals.abs().double())
+        cnt = torch.bincount(seg, minlength=len(sizes))
+        scales = torch.where(cnt > 0, sums / cnt.clamp(min=1), torch.zeros_like(sums)).float()
+    neg = vals < 0
+    mag = scales[seg].to(vals.dtype)
+    residual[idx] = vals - torch.where(neg, -mag, mag)
+    return (idx * 2 + neg.to(idx.dtype)).to(torch.int32), scales
+
+
+def gtc_decode_segments(codes: torch.Tensor, scales: torch.Tensor, sizes: Sequence[int],
+                        out: torch.Tensor) -> torch.Tensor:
+    if codes.numel():
+        c = codes.long()
+        idx = c >> 1
+        vals = (1.0 - 2.0 * (c & 1).to(out.dtype)) * scales.to(out.dtype)[segment_of(idx, sizes)]
+        out.index_add_(0, idx, vals)
     return out
 
 
@@ -104,25 +197,38 @@ def adaptive_threshold(residual: torch.Tensor, fraction: float, sample_size: int
 
 
 class GTCState:
-    """State of the GTC hook on one worker: residuals, iteration, accounting (and mass for tests)."""
+    """State of GTC on one worker: residuals (and velocities), iteration, accounting (and mass for tests).
 
-    def __init__(self, cfg: GTCConfig, process_group=None, accounting: Optional[CommAccounting] = None):
+    A step's new residuals are staged in :func:`gtc_compress` and committed by :meth:`finish_step` only if
+    every worker's gradient was finite. ``rank``/``world_size`` default to the process group's (the
+    simulator gives each virtual worker its own)."""
+
+    def __init__(self, cfg: GTCConfig, process_group=None, accounting: Optional[CommAccounting] = None,
+                 rank: Optional[int] = None, world_size: Optional[int] = None, total_numel: int = 0):
         self.cfg = cfg
         self.process_group = process_group
         self.iter = 0
         self.residuals: Dict[int, torch.Tensor] = {}
+        self.velocities: Dict[int, torch.Tensor] = {}
         self.last_tau: Dict[int, float] = {}
         ws = dist.get_world_size(process_group) if dist.is_initialized() else 1
-        self.accounting = accounting or CommAccounting("gtc", ws)
+        self.world_size = world_size if world_size is not None else ws
+        self.rank = rank if rank is not None else (dist.get_rank(process_group) if dist.is_initialized() else 0)
+        self.total_numel = total_numel          # for local clipping: the bucket's share of the parameters
+        self.grad_scale = 1.0                   # the fp16 loss scale of this step (local clipping)
+        self.accounting = accounting or CommAccounting("gtc", self.world_size)
         self._generator: Optional[torch.Generator] = None
+        self._pending: Dict[int, tuple] = {}   # bucket -> (new residual, new velocity, mass or None)
+        self.step_finite = True                 # every worker's every bucket finite (this or the last step)
+        self._in_step = False
         # filled when cfg.track_mass: float64 sums of the local gradients and of what was sent
         self.mass_in: Dict[int, torch.Tensor] = {}
         self.mass_sent: Dict[int, torch.Tensor] = {}
         self.last_sent: Dict[int, torch.Tensor] = {}
         self.last_result: Dict[int, torch.Tensor] = {}
 
-    def maybe_increase_iter(self, bucket) -> None:
-        if bucket.is_last():
+    def maybe_increase_iter(self, bucket_is_last: bool) -> None:
+        if bucket_is_last:
             self.iter += 1
             self.accounting.end_step()
 
@@ -131,17 +237,123 @@ class GTCState:
             return _f32(self.cfg.threshold)
         if self._generator is None or self._generator.device != residual.device:
             self._generator = torch.Generator(device=residual.device)
-            rank = dist.get_rank(self.process_group) if dist.is_initialized() else 0
-            self._generator.manual_seed(self.cfg.seed * 1000003 + rank)
-        return _f32(adaptive_threshold(residual, self.cfg.target_fraction, self.cfg.sample_size,
+            self._generator.manual_seed(self.cfg.seed * 1000003 + self.rank)
+        return _f32(adaptive_threshold(residual, self.cfg.fraction_at(self.iter), self.cfg.sample_size,
                                        self._generator))
 
+    def begin_bucket(self) -> None:
+        """Called by the hook for every bucket: the first bucket of a step resets the step's verdict."""
+        if not self._in_step:
+            self._in_step = True
+            self.step_finite = True
+
+    def thresholds(self, residual: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
+        """A threshold per segment (per_tensor), float32."""
+        out, off = [], 0
+        for n in sizes:
+            out.append(self.threshold(residual[off: off + n]))
+            off += n
+        return torch.tensor(out, dtype=torch.float32, device=residual.device)
+
+    def finish_step(self) -> bool:
+        """Commits the staged residuals when the step was finite everywhere, else drops them (the residuals
+        stay as before the step); the hook calls it after the step's last bucket. Returns the verdict,
+        which stays readable in ``step_finite`` until the next step's first bucket."""
+        ok = self.step_finite
+        if ok:
+            for idx, (r, u, mass) in self._pending.items():
+                self.residuals[idx] = r
+                if u is not None:
+                    self.velocities[idx] = u
+                if mass is not None:  # tests: float64 sums of what went in and what was sent
+                    into, own = mass
+                    zero = torch.zeros(r.numel(), dtype=torch.float64, device=r.device)
+                    self.mass_in[idx] = self.mass_in.get(idx, zero) + into.double()
+                    self.mass_sent[idx] = self.mass_sent.get(idx, zero) + own.double()
+        self._pending.clear()
+        self._in_step = False
+        return ok
+
     def state_dict(self) -> dict:
-        return {"iter": self.iter, "residuals": {k: v.cpu() for k, v in self.residuals.items()}}
+        return {"iter": self.iter, "residuals": {k: v.cpu() for k, v in self.residuals.items()},
+                "velocities": {k: v.cpu() for k, v in self.velocities.items()}}
 
     def load_state_dict(self, sd: dict) -> None:
         self.iter = sd["iter"]
         self.residuals = {int(k): v for k, v in sd["residuals"].items()}
+        self.velocities = {int(k): v for k, v in sd.get("velocities", {}).items()}
+
+
+def gtc_compress(state: GTCState, idx: int, grad: torch.Tensor, sizes: Optional[Sequence[int]] = None):
+    """One worker's message for bucket ``idx``: ``(count, magnitude, codes)``; count is
+    :data:`NONFINITE` (and nothing is staged) when ``grad`` holds a NaN or an inf. The new residual is
+    staged for :meth:`GTCState.finish_step`; the committed one is not touched. With ``per_tensor`` and
+    the bucket's tensor ``sizes`` (in buffer order) the magnitude is a float32 tensor, one per tensor."""
+    cfg = state.cfg
+    numel = grad.numel()
+    if numel >= MAX_BUCKET_NUMEL:
+        raise RuntimeError(f"GTC bucket {idx} has {numel} elements; codes hold at most "
+                           f"{MAX_BUCKET_NUMEL} (lower bucket_cap_mb)")
+    g = grad.detach().to(torch.float32)
+    if not bool(torch.isfinite(g).all()):
+        return NONFINITE, 0.0, torch.empty(0, dtype=torch.int32, device=g.device)
+    if cfg.local_clip > 0:
+        share = numel / state.total_numel if state.total_numel >= numel else 1.0
+        limit = cfg.local_clip * math.sqrt(share / state.world_size) * state.grad_scale
+        norm = float(g.norm())
+        if norm > limit:
+            g = g * (limit / norm)
+    r = state.residuals.get(idx)
+    if r is None or r.numel() != numel or r.device != g.device:
+        if r is not None:
+            log.warning("GTC bucket %d changed size (%d -> %d): residual restarted", idx, r.numel(), numel)
+        r = torch.zeros_like(g)
+        state.residuals[idx] = r
+        state.velocities.pop(idx, None)
+    u = None
+    if cfg.momentum > 0:  # momentum correction: accumulate the velocity, not the gradient
+        u0 = state.velocities.get(idx)
+        u = g.clone() if u0 is None or u0.numel() != numel else u0 * cfg.momentum + g
+        r = r + u
+    else:
+        r = r + g
+    if cfg.per_tensor and sizes:
+        taus = state.thresholds(r, sizes)
+        state.last_tau[idx] = float(taus.max())
+        codes, s = gtc_encode_segments(r, taus, sizes, cfg.coding)
+    else:
+        tau = state.threshold(r)
+        state.last_tau[idx] = tau
+        codes, s = gtc_encode(r, tau, cfg.coding)
+    mass = None
+    if cfg.track_mass:
+        own = _decode_one(codes, s, sizes, torch.zeros(numel, dtype=torch.float32, device=g.device))
+        mass = ((u.clone() if u is not None else g), own)  # u: before factor masking
+        state.last_sent[idx] = own
+    if u is not None and codes.numel():
+        u[codes.long() >> 1] = 0.0  # factor masking
+    state._pending[idx] = (r, u, mass)
+    return codes.numel(), s, codes
+
+
+def _decode_one(codes: torch.Tensor, s, sizes, out: torch.Tensor) -> torch.Tensor:
+    if torch.is_tensor(s):
+        return gtc_decode_segments(codes, s, sizes, out)
+    return gtc_decode(codes, s, out)
+
+
+def gtc_combine(counts: Sequence[int], scales: Sequence, codes: Optional[Sequence[torch.Tensor]],
+                numel: int, device, sizes: Optional[Sequence[int]] = None) -> torch.Tensor:
+    """The average over workers of their decoded messages (NaN everywhere if any count is NONFINITE);
+    a worker's magnitude is a float, or a tensor of one per segment of ``sizes`` (per_tensor)."""
+    dense = torch.zeros(numel, dtype=torch.float32, device=device)
+    if any(c == NONFINITE for c in counts):
+        return dense.fill_(float("nan"))
+    if codes is not None:
+        for c, s, w in zip(counts, scales, codes):
+            if c:
+                _decode_one(w[:c], s, sizes, dense)
+    return dense.div_(len(counts))
 
 
 def _completed(value: torch.Tensor) -> torch.futures.Future[torch.Tensor]:
@@ -158,76 +370,72 @@ def gtc_hook(state: GTCState, bucket) -> torch.futures.Future[torch.Tensor]:
     numel, nbytes = buf.numel(), buf.numel() * buf.element_size()
     acct = state.accounting
     t0 = time.perf_counter()
+    state.begin_bucket()
 
     if state.iter < state.cfg.start_iter:
         acct.add(payload=nbytes, wire=ring_allreduce_wire(nbytes, world), dense=nbytes,
                  elements_sent=numel, elements_total=numel)
-        state.maybe_increase_iter(bucket)
+        state.maybe_increase_iter(bucket.is_last())
+        if bucket.is_last():
+            state._in_step = False
         buf.div_(world)
 
         def _done(f):
             acct.add_seconds(time.perf_counter() - t0)
-            return f.value()[0]
+            out = f.value()[0]
+            if not bool(torch.isfinite(out).all()):  # the same sum on every worker: the same verdict
+                state.step_finite = False
+            return out
 
         return dist.all_reduce(buf, group=group, async_op=True).get_future().then(_done)
 
-    if numel >= MAX_BUCKET_NUMEL:
-        raise RuntimeError(f"GTC bucket {bucket.index()} has {numel} elements; codes hold at most "
-                           f"{MAX_BUCKET_NUMEL} (lower bucket_cap_mb)")
     idx = bucket.index()
-    g = buf.detach().to(torch.float32)
-    r = state.residuals.get(idx)
-    if r is None or r.numel() != numel or r.device != g.device:
-        if r is not None:
-            log.warning("GTC bucket %d changed size (%d -> %d): residual restarted", idx, r.numel(), numel)
-        r = torch.zeros_like(g)
-        state.residuals[idx] = r
-    r.add_(g)
-    tau = state.threshold(r)
-    state.last_tau[idx] = tau
-    codes = gtc_encode(r, tau)
-    n = codes.numel()
+    sizes = [p.numel() for p in bucket.parameters()] if state.cfg.per_tensor else None
+    n, s, codes = gtc_compress(state, idx, buf, sizes)
+    k = len(sizes) if sizes else 0  # per_tensor: the magnitudes lead the message, as float32 bits
 
     header = torch.tensor([n, 0], dtype=torch.int32)
-    header[1:].view(torch.float32)[0] = tau
+    header[1:].view(torch.float32)[0] = 0.0 if k else s
     header = header.to(buf.device)
     headers = [torch.empty_like(header) for _ in range(world)]
     dist.all_gather(headers, header, group=group)
     hs = torch.stack(headers).cpu()
     counts: List[int] = hs[:, 0].tolist()
-    taus: List[float] = hs[:, 1].contiguous().view(torch.float32).tolist()
-    m = max(counts)
-    acct.add(payload=CODE_BYTES * n + HEADER_BYTES, wire=ring_allgather_wire(HEADER_BYTES + CODE_BYTES * m, world),
-             dense=nbytes, elements_sent=n, elements_total=numel, collectives=2)
-
-    track = state.cfg.track_mass
-    if track:
-        own = gtc_decode(codes, tau, torch.zeros(numel, dtype=torch.float32, device=buf.device))
-        state.mass_in[idx] = state.mass_in.get(idx, torch.zeros(numel, dtype=torch.float64,
-                                                                device=buf.device)) + g.double()
-        state.mass_sent[idx] = state.mass_sent.get(idx, torch.zeros(numel, dtype=torch.float64,
-                                                                    device=buf.device)) + own.double()
-        state.last_sent[idx] = own
+    scales: List[float] = hs[:, 1].contiguous().view(torch.float32).tolist()
+    finite = NONFINITE not in counts
+    m = max(counts) if finite else 0
+    acct.add(payload=CODE_BYTES * (max(n, 0) + (k if m else 0)) + HEADER_BYTES,
+             wire=ring_allgather_wire(HEADER_BYTES + CODE_BYTES * (m + k if m else 0), world),
+             dense=nbytes, elements_sent=max(n, 0), elements_total=numel, collectives=2 if m else 1)
+    if not finite:
+        state.step_finite = False
+        log.warning("GTC iteration %d bucket %d: non-finite gradient on rank(s) %s: the step is skipped",
+                    state.iter, idx, [w for w, c in enumerate(counts) if c == NONFINITE])
 
     def _decode(outs: Optional[List[torch.Tensor]]) -> torch.Tensor:
-        dense = torch.zeros(numel, dtype=torch.float32, device=buf.device)
-        if outs is not None:
-            for w in range(world):
-                if counts[w]:
-                    gtc_decode(outs[w][: counts[w]], taus[w], dense)
-        dense.div_(world)
-        if track:
+        if k and outs is not None:
+            mags = [o[:k].view(torch.float32) for o in outs]
+            outs = [o[k:] for o in outs]
+        else:
+            mags = scales
+        dense = gtc_combine(counts, mags, outs, numel, buf.device, sizes)
+        if state.cfg.track_mass:
             state.last_result[idx] = dense.clone()
         acct.add_seconds(time.perf_counter() - t0)
         return dense.to(buf.dtype).view_as(buf)
 
-    state.maybe_increase_iter(bucket)
+    if bucket.is_last():
+        state.finish_step()
+    state.maybe_increase_iter(bucket.is_last())
     if m == 0:
         return _completed(_decode(None))
-    padded = torch.zeros(m, dtype=torch.int32, device=buf.device)
-    padded[:n] = codes
-    outs = [torch.empty(m, dtype=torch.int32, device=buf.device) for _ in range(world)]
+    padded = torch.zeros(k + m, dtype=torch.int32, device=buf.device)
+    if k:
+        padded[:k] = s.to(buf.device).view(torch.int32)
+    padded[k: k + n] = codes
+    outs = [torch.empty(k + m, dtype=torch.int32, device=buf.device) for _ in range(world)]
     fut = dist.all_gather(outs, padded, group=group, async_op=True).get_future()
+
     def _after(f):
         f.value()  # re-raises a failed all-gather
         return _decode(outs)
@@ -238,6 +446,7 @@ def gtc_hook(state: GTCState, bucket) -> torch.futures.Future[torch.Tensor]:
 def register_gtc(ddp_model, cfg: GTCConfig, process_group=None,
                  accounting: Optional[CommAccounting] = None) -> GTCState:
     """Registers the GTC hook on a DistributedDataParallel model and returns its state."""
-    state = GTCState(cfg, process_group, accounting)
+    total = sum(p.numel() for p in ddp_model.parameters() if p.requires_grad)
+    state = GTCState(cfg, process_group, accounting, total_numel=total)
     ddp_model.register_comm_hook(state, gtc_hook)
     return state

@@ -252,14 +252,14 @@ class SslTrainer(Trainer):
                      len(self.left_out))
         budget = cfg.max_updates or None
         if self.ssl.equal_updates:
-            budget = supervised_updates(first_cuts(), cfg, self.world_size, self.rank)
+            budget = supervised_updates(first_cuts(), cfg, self._share_world(), 0)  # every share is as long
             if cfg.max_updates and cfg.max_updates != budget:
                 log.warning("--equal-updates: max_updates %d replaced by the supervised student's %d updates",
                             cfg.max_updates, budget)
             log.info("equal updates: a budget of %d updates, as the supervised student's %d epochs over the first "
                      "labelled manifest (%s)%s", budget, cfg.num_epochs, sources[0] if isinstance(
                          sources[0], (str, Path)) else "given cuts",
-                     f", this rank's share of {self.world_size}" if self.world_size > 1 else "")
+                     f", one worker's share of {self._share_world()}" if self._share_world() > 1 else "")
         self._local_batches: Dict[Tuple[str, int], list] = {}
         self.run_schedule = RunSchedule(epoch_sizes_for(self._epoch_size, cfg.num_epochs, budget),
                                         self._schedule_config(), budget)
@@ -291,23 +291,33 @@ class SslTrainer(Trainer):
         mode = "interleaved" if self.ssl.mode == "supervised" else self.ssl.mode  # no machine batches: one order
         return ScheduleConfig(mode, self.ssl.ratio, self.ssl.labelled_lr_mult, self.ssl.machine_lr_mult)
 
+    def _share_world(self) -> int:
+        """How many shares the data is split into: the torchrun world, or the simulated workers."""
+        return self.sim_workers or self.world_size
+
     def _batches(self, kind: str, epoch: int) -> list:
-        """This rank's batch list of ``kind`` in ``epoch``: the sampler's seeded order, under torchrun
-        sharded on its own (rank r: batches r, r+N, ...), so every update is of one kind with one LR
-        multiplier on all ranks."""
-        key = (kind, epoch)
+        """This worker's batch list of ``kind`` in ``epoch``: the sampler's seeded order, under torchrun
+        (or simulated workers: ``data_rank`` of ``data_world``) sharded on its own (rank r: batches r,
+        r+N, ...), so every update is of one kind with one LR multiplier on all workers."""
+        key = (kind, epoch, self.data_rank, self.data_world)
         if key not in self._local_batches:
             sampler = self.sampler if kind == LABELLED else self.machine_sampler
             b = sampler.batches(epoch) if sampler is not None else []
-            if self.world_size > 1 and b:
-                b = [b[i] for i in shard_positions(len(b), self.rank, self.world_size)]
-            if len(self._local_batches) > 8:  # a few epochs' lists at a time
+            if self.data_world > 1 and b:
+                b = [b[i] for i in shard_positions(len(b), self.data_rank, self.data_world)]
+            if len(self._local_batches) > 8 * max(1, self.data_world):  # a few epochs' lists at a time
                 self._local_batches.clear()
             self._local_batches[key] = b
         return self._local_batches[key]
 
     def _epoch_size(self, epoch: int) -> Tuple[int, int]:
-        return len(self._batches(LABELLED, epoch)), len(self._batches(MACHINE, epoch))
+        """One worker's (labelled, machine) batches in ``epoch`` (shard_positions pads: all as long)."""
+        world = self._share_world()
+        sizes = []
+        for sampler in (self.sampler, self.machine_sampler):
+            n = sampler.num_batches(epoch) if sampler is not None else 0
+            sizes.append(len(shard_positions(n, 0, world)) if world > 1 and n else n)
+        return sizes[0], sizes[1]
 
     def epoch_batches(self, epoch: int, start: int):
         items = list(self.run_schedule.epoch_items(epoch, start))

@@ -63,6 +63,7 @@ __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "ConfigMismatchEr
            "setup_distributed", "SyncDivergedError"]
 
 KILL_ENV = "ASRKIT_TEST_KILL_AT_STEP"  # test hook: rank 1 os._exit(1)s after this step on its first attempt
+NAN_ENV = "ASRKIT_TEST_NAN_AT_STEP"    # test hook: the last rank's loss is NaN at this step
 _ACCT_FIELDS = ("steps", "payload_bytes", "wire_bytes", "dense_bytes", "comm_seconds", "collectives",
                 "elements_sent", "elements_total")
 
@@ -320,6 +321,8 @@ class Trainer:
         self.dist_info = init_distributed(dist_backend)
         self.rank, self.world_size = self.dist_info.rank, self.dist_info.world_size
         self.is_main = self.rank == 0
+        # whose share of the batches epoch_batches gives: this rank's, or a simulated worker's
+        self.data_rank, self.data_world = self.rank, self.world_size
         if self.dist_info.device.startswith("cuda") and cfg.device in ("auto", "cuda"):
             self.device = torch.device(self.dist_info.device)
         if sync is None and self.world_size > 1:
@@ -329,14 +332,24 @@ class Trainer:
             log.info("%d processes and no sync mode given: dense gradient all-reduce (ddp)", self.world_size)
         self.sync_cfg = sync
         self.sync = None
+        self.sim_workers = sync.simulate_workers if sync is not None else 0
+        if self.sim_workers and self.world_size > 1:
+            raise ValueError(f"--simulate-workers runs {self.sim_workers} virtual workers in one process: "
+                             f"launch it without torchrun (world size {self.world_size})")
+        if self.sim_workers > 1 and cfg.num_workers:
+            log.info("simulated workers: batches are loaded in the main process (num_workers 0)")
+            cfg.num_workers = 0
         self.check_sync_every = int(check_sync_every)
         self.sync_checks = 0
         self.synced = False  # whether the last optimiser step ended a bmuf/ma block
         self._consistency_extra = dict(consistency or {})
         self._kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
+        self._nan_at = int(os.environ.get(NAN_ENV, "0") or 0)
         self._resume_dist: Optional[Dict] = None
         self._resume_world = 1
         self.amp, self.amp_dtype = _amp_settings(cfg, self.device)
+        if self.sim_workers and self.amp and self.amp_dtype == torch.float16:
+            raise ValueError("--simulate-workers needs --amp false or --amp-dtype bfloat16 (no fp16 loss scaling)")
 
         # data: every cut checked before anything trains
         t0 = time.perf_counter()
@@ -396,7 +409,8 @@ class Trainer:
                                   device_ids=[self.device.index] if self.device.type == "cuda" else None)
             self.train_model = self.sync.model
             self._load_dist_state(self._resume_dist)
-            log.info("sync %s over %d processes (rank %d): %s", self.sync_cfg.mode, self.world_size, self.rank,
+            log.info("sync %s over %d %s (rank %d): %s", self.sync_cfg.mode, self.sim_workers or self.world_size,
+                     "simulated workers" if self.sim_workers else "processes", self.rank,
                      {k: v for k, v in self.sync_cfg.to_dict().items() if v is not None})
         elif self._resume_dist is not None:
             log.warning("%s was written by a %s run; continuing without sync", self.resumed_from,
@@ -472,9 +486,9 @@ class Trainer:
         acct = self.sync.accounting
         mine: Dict[str, Any] = {"rank": self.rank, "rng": rng_state(),
                                 "accounting": {k: getattr(acct, k) for k in _ACCT_FIELDS}}
-        if mode == "gtc":
-            mine["sync"] = self.sync.state_dict()  # residuals: each rank's own
-        if mode in ("bmuf", "ma"):  # between block syncs each rank has its own weights and optimiser state
+        if mode == "gtc" or self.sim_workers:
+            mine["sync"] = self.sync.state_dict()  # residuals: each rank's own (simulated: every worker's)
+        elif mode in ("bmuf", "ma"):  # between block syncs each rank has its own weights and optimiser state
             mine["model"] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             mine["optimizer"] = copy.deepcopy(self.opt.state_dict())
         if self.world_size > 1:
@@ -485,7 +499,7 @@ class Trainer:
         if not self.is_main:
             return None
         out = {"world_size": self.world_size, "sync_config": self.sync_cfg.to_dict(), "ranks": ranks}
-        if mode != "gtc":
+        if mode != "gtc" and not self.sim_workers:
             out["sync"] = self.sync.state_dict()  # BMUF's W_init, W_g, momentum; MA's counters: the same everywhere
         return out
 
@@ -581,12 +595,21 @@ class Trainer:
             logits, _ = self.train_model(batch["features"], batch["lengths"])
         stats = compute_loss(logits, batch)
         loss = stats.loss
-        if not torch.isfinite(loss):
+        if self._nan_at == self.step + 1 and self.rank == self.world_size - 1:
+            log.warning("%s=%d: a NaN loss on rank %d", NAN_ENV, self._nan_at, self.rank)
+            loss = loss * float("nan")
+        if not torch.isfinite(loss) and self.sync is None:  # with sync: the workers agree to skip it below
             raise NonFiniteLossError(self.step + 1, self.epoch, batch_idx, batch["cut_ids"])
         self.opt.zero_grad(set_to_none=True)
+        if self.sync is not None and hasattr(self.sync.state, "grad_scale"):
+            self.sync.state.grad_scale = float(self.scaler.get_scale()) if self.scaler.is_enabled() else 1.0
         self.scaler.scale(loss).backward()  # ddp/gtc: gradients averaged across ranks here (comm hook)
         if self.sync is not None:
             self.sync.before_optimizer_step(self.step)  # bmuf/ma warm-up: gradient averaging
+            finite = self.sync.grads_finite()  # the same verdict on every worker
+            self.sync.note_skip(self.step + 1, not finite)  # raises after too many in a row
+            if not finite:
+                return self._skipped_step(stats, lr, batch, batch_idx)
         grad_norm = float("nan")
         if self.cfg.grad_clip > 0:
             self.scaler.unscale_(self.opt)
@@ -600,12 +623,69 @@ class Trainer:
         return {"loss_sum": float(stats.loss_sum.detach()), "frames": int(stats.frames), "correct": int(stats.correct),
                 "lr": lr, "grad_norm": grad_norm, "kind": batch.get("kind", "hard")}
 
+    def _skipped_step(self, stats, lr: float, batch: Dict, batch_idx: int) -> Dict:
+        """A step skipped on every worker for a non-finite gradient: no update; fp16: the scale backs off."""
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler.is_enabled():
+            self.scaler.update(new_scale=self.scaler.get_scale() * self.scaler.get_backoff_factor())
+        log.warning("step %d (epoch %d, batch %d) skipped; cuts of this worker: %s", self.step + 1, self.epoch + 1,
+                    batch_idx, ", ".join(batch["cut_ids"][:5]))
+        self.synced = False
+        self.step += 1
+        return {"loss_sum": 0.0, "frames": 0, "correct": 0, "lr": lr, "grad_norm": float("nan"),
+                "kind": batch.get("kind", "hard")}
+
+    def train_step_simulated(self, batches: List[Dict], batch_idx: int, lr_mult: float = 1.0) -> Dict:
+        """One update of the simulated workers (:mod:`asrkit.dist.simulate`), batch w to worker w."""
+        self.train_model.train()
+        lr = self.sched.lr(self.step + 1) * lr_mult
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+
+        def loss_fn(model, batch):
+            with self._autocast():
+                logits, _ = model(batch["features"], batch["lengths"])
+            st = compute_loss(logits, batch)
+            return st.loss, st
+
+        ok, stats = self.sync.step(batches, loss_fn, self.cfg.grad_clip)
+        self.sync.note_skip(self.step + 1, not ok)
+        if not ok:
+            return self._skipped_step(None, lr, batches[0], batch_idx)
+        self.synced = False
+        self.step += 1
+        return {"loss_sum": float(sum(float(st.loss_sum.detach()) for st in stats)),
+                "frames": sum(int(st.frames) for st in stats), "correct": sum(int(st.correct) for st in stats),
+                "lr": lr, "grad_norm": float("nan"), "kind": batches[0].get("kind", "hard")}
+
+    def _simulated_epoch_batches(self, epoch: int, start: int):
+        """Every simulated worker's share of the epoch (as rank w of a real run), zipped: each item is
+        ``(list of one batch per worker, lr_mult)``; all workers' updates are of one kind and multiplier."""
+        gens = []
+        try:
+            for w in range(self.sim_workers):
+                self.data_rank, self.data_world = w, self.sim_workers
+                n, g = self.epoch_batches(epoch, start)
+                gens.append(g)
+        finally:
+            self.data_rank, self.data_world = self.rank, self.world_size
+
+        def zipped():
+            for items in zip(*gens):
+                mults = {m for _, m in items}
+                if len(mults) != 1:
+                    raise RuntimeError(f"simulated workers got different LR multipliers {sorted(mults)} "
+                                       f"at step {self.step + 1}")
+                yield [b for b, _ in items], items[0][1]
+
+        return n, zipped()
+
     def epoch_batches(self, epoch: int, start: int):
         """``(number of batches of epoch, iterator of (batch, lr_mult))`` from batch ``start`` of ``epoch``
         on; the batch order must be a function of ``(seed, epoch)`` so that resuming is exact."""
-        if self.world_size > 1:  # this rank's share of the same seeded order
+        if self.data_world > 1:  # this rank's share of the same seeded order
             batches = self.sampler.batches(epoch)
-            mine = [batches[i] for i in shard_positions(len(batches), self.rank, self.world_size)]
+            mine = [batches[i] for i in shard_positions(len(batches), self.data_rank, self.data_world)]
             loader = make_loader(self.train_set, mine[start:], self.cfg.num_workers, self.cfg.seed, epoch,
                                  pin_memory=self.device.type == "cuda")
             return len(mine), ((b, 1.0) for b in loader)
@@ -666,7 +746,8 @@ class Trainer:
         if self.sync is None or steps_this_run == 0:
             return
         mode = self.sync_cfg.mode
-        summaries = self._gather(self.sync.accounting.summary())
+        summaries = ([a.summary() for a in self.sync.accountings] if self.sim_workers  # every virtual worker
+                     else self._gather(self.sync.accounting.summary()))
         local = self._gather(_param_hash(self.model))
         with self._eval_weights() as m:
             evalw = self._gather(_param_hash(m))
@@ -684,7 +765,12 @@ class Trainer:
                "payload_bytes_all_ranks": sum(s["payload_bytes"] for s in summaries),
                "per_rank": summaries, "param_hash": local, "eval_param_hash": evalw,
                "ranks_identical": len(set(local)) == 1, "eval_ranks_identical": len(set(evalw)) == 1,
-               "sync_checks": self.sync_checks}
+               "sync_checks": self.sync_checks, "skipped_steps": self.sync.skipped_steps,
+               "skipped_at": list(self.sync.skipped_at)}
+        if self.sim_workers:
+            out["simulated_workers"] = self.sim_workers
+            out["world_size"] = self.sim_workers
+            out["payload_bytes_mean_worker"] = self.sync.payload_per_worker()
         if mode in ("bmuf", "ma"):
             out["num_syncs"] = self.sync.impl.num_syncs
         text = json.dumps(out, indent=1, default=lambda x: None if x == float("inf") else str(x))
@@ -725,7 +811,8 @@ class Trainer:
                 stopped = "newbob"
                 break
             epoch = self.epoch
-            n_batches, batches = self.epoch_batches(epoch, self.batch_in_epoch)
+            n_batches, batches = (self._simulated_epoch_batches(epoch, self.batch_in_epoch) if self.sim_workers
+                                  else self.epoch_batches(epoch, self.batch_in_epoch))
             ep = {"loss_sum": 0.0, "frames": 0, "correct": 0, "t0": time.perf_counter()}
             win = {"loss_sum": 0.0, "frames": 0, "correct": 0, "t0": time.perf_counter()}
             bar = tqdm(total=n_batches, initial=self.batch_in_epoch, desc=f"epoch {epoch + 1}/{cfg.num_epochs}",
@@ -734,8 +821,12 @@ class Trainer:
             hit_max = False
             for batch, lr_mult in batches:
                 batch_idx = self.batch_in_epoch
-                batch = batch_to(batch, self.device, non_blocking=True)
-                st = self.train_step(batch, batch_idx, lr_mult)
+                if self.sim_workers:
+                    batch = [batch_to(b, self.device, non_blocking=True) for b in batch]
+                    st = self.train_step_simulated(batch, batch_idx, lr_mult)
+                else:
+                    batch = batch_to(batch, self.device, non_blocking=True)
+                    st = self.train_step(batch, batch_idx, lr_mult)
                 self.batch_in_epoch += 1
                 for acc in (ep, win):
                     for k in ("loss_sum", "frames", "correct"):

@@ -168,5 +168,136 @@ def accounting_worker(rank: int, world: int, out: str) -> None:
     _save(out, rank, res)
 
 
+def _vec(model: torch.nn.Module) -> torch.Tensor:
+    return torch.nn.utils.parameters_to_vector(model.parameters()).detach().clone()
+
+
+def nan_worker(rank: int, world: int, out: str) -> None:
+    """The trainer's protocol around each step, with a NaN in rank 1's input at step 3 (0-based)."""
+    res = {}
+    for mode in ("ddp", "gtc", "bmuf", "ma"):
+        model = _mlp(seed=0)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        sync = Synchronizer(SyncConfig(mode=mode, sync_period=2, gtc_target_fraction=0.2), model, opt)
+        finite, moved_at_skip, res_at_skip, res_after = [], None, None, None
+        for step in range(6):
+            x, y = _batch(rank, step)
+            if rank == 1 and step == 3:
+                x[0, 0] = float("nan")
+            st = sync.state
+            r_before = {k: v.clone() for k, v in st.residuals.items()} if mode == "gtc" else {}
+            w_before = _vec(model)
+            torch.nn.functional.cross_entropy(sync.model(x), y).backward()
+            sync.before_optimizer_step(step)
+            ok = sync.grads_finite()
+            sync.note_skip(step + 1, not ok)
+            if ok:
+                opt.step()
+                sync.after_optimizer_step(step)
+            opt.zero_grad()
+            finite.append(ok)
+            change = max(((st.residuals[k] - r_before[k]).abs().max().item() for k in r_before), default=None)
+            if step == 3:
+                moved_at_skip = (_vec(model) - w_before).abs().max().item()
+                res_at_skip = change
+            if step == 4:
+                res_after = change
+        res[mode] = {"finite": finite, "skipped_steps": sync.skipped_steps, "skipped_at": sync.skipped_at,
+                     "moved_at_skip": moved_at_skip, "residual_change_at_skip": res_at_skip,
+                     "residual_change_after": res_after, "params": _vec(model).tolist(),
+                     "params_finite": bool(torch.isfinite(_vec(model)).all())}
+    _save(out, rank, res)
+
+
+def bmuf_len1_vs_ddp_worker(rank: int, world: int, out: str) -> None:
+    """BMUF with block length 1, block momentum 0, block LR 1 and plain SGD makes the same updates as ddp."""
+    res = {}
+    for mode in ("ddp", "bmuf"):
+        model = _mlp(seed=0)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        sync = Synchronizer(SyncConfig(mode=mode, sync_period=1, block_momentum=0.0, block_lr=1.0), model, opt)
+        for step in range(6):
+            x, y = _batch(rank, step)
+            torch.nn.functional.cross_entropy(sync.model(x), y).backward()
+            sync.before_optimizer_step(step)
+            opt.step()
+            sync.after_optimizer_step(step)
+            opt.zero_grad()
+        with sync.eval_weights() as m:
+            res[mode] = _vec(m)
+    res["moved"] = (res["ddp"] - _vec(_mlp(seed=0))).abs().max().item()
+    _save(out, rank, res)
+
+
+def ma_eval_worker(rank: int, world: int, out: str) -> None:
+    """MA (period 3): after step 4 the weights to evaluate and save are the average made at step 3."""
+    model = _mlp(seed=0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sync = Synchronizer(SyncConfig(mode="ma", sync_period=3), model, opt)
+    avg_at_sync = None
+    for step in range(4):
+        x, y = _batch(rank, step)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        synced = sync.after_optimizer_step(step)
+        opt.zero_grad()
+        if synced:
+            avg_at_sync = torch.stack(_params_gathered(model, world)).mean(0)
+    local = _vec(model)
+    with sync.eval_weights() as m:
+        evaluated = _vec(m)
+    _save(out, rank, {"avg_at_sync": avg_at_sync, "local": local, "evaluated": evaluated,
+                      "local_after": _vec(model), "syncs": sync.impl.num_syncs})
+
+
+SIM_CONFIGS = {
+    "ddp": dict(mode="ddp"),
+    "gtc_mean": dict(mode="gtc", gtc_target_fraction=0.2, gtc_coding="mean"),
+    "gtc_tau_dgc": dict(mode="gtc", gtc_target_fraction=0.1, gtc_coding="tau", gtc_warmup_steps=4,
+                        gtc_momentum=0.5, gtc_local_clip=0.5),
+    "gtc_per_tensor": dict(mode="gtc", gtc_target_fraction=0.1, gtc_per_tensor=True),
+    "bmuf": dict(mode="bmuf", sync_period=2, warmup_steps=1),
+    "ma": dict(mode="ma", sync_period=2),
+}
+SIM_STEPS = 6
+
+
+def sim_batches(step: int, world: int = 2):
+    return [_batch(r, step) for r in range(world)]
+
+
+def sim_loss(model, batch):
+    x, y = batch
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    return loss, float(loss.detach())
+
+
+def sim_optimizer(model):
+    return torch.optim.Adam(model.parameters(), lr=0.01)
+
+
+def sim_compare_worker(rank: int, world: int, out: str) -> None:
+    """The real runs the simulator is compared with: Adam, clipping at 1.0, the trainer's protocol."""
+    res = {}
+    for name, kw in SIM_CONFIGS.items():
+        model = _mlp(seed=0)
+        opt = sim_optimizer(model)
+        sync = Synchronizer(SyncConfig(**kw), model, opt)
+        traj = []
+        for step in range(SIM_STEPS):
+            loss, _ = sim_loss(sync.model, sim_batches(step, world)[rank])
+            loss.backward()
+            sync.before_optimizer_step(step)
+            assert sync.grads_finite()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sync.after_optimizer_step(step)
+            opt.zero_grad()
+            with sync.eval_weights() as m:
+                traj.append(_vec(m))
+        res[name] = {"traj": traj, "payload": sync.accounting.payload_bytes}
+    _save(out, rank, res)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("spawned by tests/dist/test_*.py")

@@ -96,3 +96,31 @@ def test_bmuf_eta0_equals_periodic_model_averager(run_workers):
         assert r["moved"] > 1e-3
         assert r["bmuf_vs_pma"] < 1e-6
         assert r["ma_vs_pma"] == 0.0
+
+
+def test_block_length_one_without_momentum_equals_ddp(run_workers):
+    res = run_workers(dist_workers.bmuf_len1_vs_ddp_worker)
+    for r in res:
+        assert r["moved"] > 1e-3
+        torch.testing.assert_close(r["bmuf"], r["ddp"], rtol=1e-5, atol=1e-6)
+
+
+def test_model_averaging_evaluates_and_saves_the_average(run_workers):
+    res = run_workers(dist_workers.ma_eval_worker)
+    for r in res:
+        assert r["syncs"] == 1
+        torch.testing.assert_close(r["evaluated"], r["avg_at_sync"], rtol=0, atol=1e-7)
+        assert not torch.allclose(r["local"], r["evaluated"])  # one local step after the sync
+        assert torch.equal(r["local_after"], r["local"])       # the rank's own weights are restored
+    torch.testing.assert_close(res[0]["evaluated"], res[1]["evaluated"], rtol=0, atol=0)
+
+
+def test_consecutive_skips_stop_the_run_naming_the_step():
+    sync = Synchronizer(SyncConfig(mode="bmuf", max_skipped_steps=3), dist_workers._mlp(), None)
+    sync.note_skip(5, True)
+    sync.note_skip(6, False)
+    sync.note_skip(7, True)
+    sync.note_skip(8, True)
+    with pytest.raises(FloatingPointError, match="3 consecutive steps up to step 9"):
+        sync.note_skip(9, True)
+    assert sync.skipped_steps == 4 and sync.skipped_at == [5, 7, 8, 9]
