@@ -13,6 +13,7 @@ import sys
 from typing import List, Optional
 
 from asrkit.features.extract import KINDS, compute_features
+from asrkit.utils.dirlock import claim_output, releases_claims
 from asrkit.utils.logging import setup_logging
 
 
@@ -31,9 +32,11 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@releases_claims
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
+    claim_output(args.out_dir, "compute_features")
     try:
         summary = compute_features(args.cuts, args.out_dir, args.set_name, kind=args.kind, num_jobs=args.num_jobs,
                                    chunk_size=args.chunk_size, overwrite=args.overwrite,

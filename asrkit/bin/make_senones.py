@@ -27,6 +27,7 @@ import logging
 import sys
 from pathlib import Path
 
+from asrkit.utils.dirlock import claim_output, releases_claims
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.make_senones")
@@ -67,6 +68,7 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@releases_claims
 def main(argv=None) -> int:
     p = get_parser()
     a = p.parse_args(argv)
@@ -95,6 +97,7 @@ def main(argv=None) -> int:
                        cluster_thresh=a.cluster_thresh, tree_feats=a.tree_feats, cmn=a.cmn, train_set=a.train_set,
                        keep_oov=a.keep_oov, beam=a.beam, retry_beam=a.retry_beam, boost_silence=a.boost_silence,
                        nj=a.nj, seed=a.seed, force=a.force, text_from=text_from)
+    claim_output(a.out_dir, "make_senones")
     try:
         s = make_senones(ali_dir=a.ali_dir, lang=a.lang, lang_gmm=a.lang_gmm, mfcc_dir=a.mfcc_dir,
                          fbank_dir=a.fbank_dir, cmvn=a.cmvn, sets=[x for x in a.sets.split(",") if x], G=a.G,

@@ -22,11 +22,13 @@ import logging
 import sys
 from pathlib import Path
 
+from asrkit.utils.dirlock import claim_output, releases_claims
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.train_gmm")
 
 
+@releases_claims
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--type", choices=["mono", "tri"], required=True)
@@ -62,6 +64,7 @@ def main(argv=None) -> int:
     if a.decode_cuts and not a.G:
         p.error("--decode-cuts needs --G")
 
+    claim_output(a.out_dir, "train_gmm")
     from asrkit.gmm import (FeatConfig, MonoConfig, TriConfig, load_corpus, train_mono, train_tri)
     from asrkit.gmm.graphs import LangInfo
 
