@@ -29,6 +29,10 @@
 #   report_title
 # Outputs: those of design.md's stage table (data/, exp/<system>/, RESULTS.md).
 
+# forced [OPT]: OPT (default --force) when the recipe runs with --force true, so that stages 1-6 redo
+# their done work; without it they stop on inputs or options changed since (asrkit.utils.fingerprint).
+forced() { if [ "${force:-false}" = true ]; then echo "${1:---force}"; fi; }
+
 shared_stages() {
   local n first=$1 last=$2 lanes=()
   _run() { [ $first -le $1 ] && [ $last -ge $1 ] && [ $stage -le $1 ] && [ $stop_stage -ge $1 ]; }
@@ -209,19 +213,19 @@ stage_2() {
   local set kind
   for kind in fbank mfcc; do
     for set in $sets; do
-      python -m asrkit.bin.compute_features --cuts data/manifests/cuts_$set.jsonl.gz \
+      python -m asrkit.bin.compute_features $(forced --overwrite) --cuts data/manifests/cuts_$set.jsonl.gz \
         --out-dir data/$kind --set $set --kind $kind --num-jobs $nj
     done
   done
-  python -m asrkit.bin.compute_cmvn --cuts data/fbank/cuts_train_sup.jsonl.gz --out data/cmvn.npz
+  python -m asrkit.bin.compute_cmvn $(forced --overwrite) --cuts data/fbank/cuts_train_sup.jsonl.gz --out data/cmvn.npz
 }
 
 # Stage 3's work, callable from a recipe's own stage_3 that prepares its inputs first.
 lang_stage() {
   log "Stage 3: lexicon ($lexicon_opts), data/lang, data/lang_senone, $lm_order-gram LM${lm_text:+ (+ $lm_text)}"
-  python -m asrkit.bin.prepare_lang $lexicon_opts --text data/train_sup/text ${vocab_text:+--text $vocab_text} \
+  python -m asrkit.bin.prepare_lang $(forced) $lexicon_opts --text data/train_sup/text ${vocab_text:+--text $vocab_text} \
     --out-dir data
-  python -m asrkit.bin.train_lm --text data/train_sup/text ${lm_text:+--extra-text $lm_text} --order $lm_order \
+  python -m asrkit.bin.train_lm $(forced) --text data/train_sup/text ${lm_text:+--extra-text $lm_text} --order $lm_order \
     --prune-threshold ${lm_prune:-0} --words data/lang/words.txt --dev-text data/${dev_set:-dev}/text --out-dir data/lm
 }
 
@@ -229,21 +233,21 @@ stage_3() { lang_stage; }
 
 stage_4() {
   log "Stage 4: monophone GMM-HMM at 10 ms, decoding"
-  python -m asrkit.bin.train_gmm --type mono --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
+  python -m asrkit.bin.train_gmm $(forced) --type mono --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
     --out-dir exp/mono --num-gauss $mono_gauss --nj $nj
   shared_gmm_decode exp/mono
 }
 
 stage_5() {
   log "Stage 5: triphone GMM-HMM ($tri_leaves leaves, $tri_gauss Gaussians), decoding, final alignments"
-  python -m asrkit.bin.train_gmm --type tri --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
+  python -m asrkit.bin.train_gmm $(forced) --type tri --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
     --ali-dir exp/mono --out-dir exp/tri --num-leaves $tri_leaves --num-gauss $tri_gauss --nj $nj
   shared_gmm_decode exp/tri
 }
 
 # make_senones for train_sup, the dev set and, for the oracle (stage 13), more sets ($1, optional).
 make_senones_for() {
-  python -m asrkit.bin.make_senones --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
+  python -m asrkit.bin.make_senones $(forced) --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
     --mfcc-dir data/mfcc --fbank-dir data/fbank --cmvn data/cmvn.npz --sets train_sup,${dev_set:-dev}${1:-} \
     --num-leaves $num_senones --tree-thresh $senone_tree_thresh --tree-min-count 30 \
     --G data/lm/G.fst --out-dir exp/senone --nj $nj "${@:2}"

@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from asrkit.lang.lexicon import LexiconError
 from asrkit.lang.prepare import DictConfig, prepare_dict_and_lang
+from asrkit.utils.dirlock import claim_output, releases_claims
+from asrkit.utils.fingerprint import StaleOutputError, fingerprint, guard, options_of
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.prepare_lang")
@@ -47,6 +50,7 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@releases_claims
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -57,9 +61,15 @@ def main(argv=None) -> int:
         words_from=args.words_from, graphemic_vocab_size=args.graphemic_vocab_size,
         graphemic_model_type=args.graphemic_model_type, seed=args.seed,
     )
+    claim_output(args.out_dir, "prepare_lang")
+    out = Path(args.out_dir)
     try:
+        g = guard(f"the lexicon and lang dirs in {out}", [out / "local" / "dict", out / "lang", out / "lang_senone"],
+                  fingerprint(options_of(args, drop=("out_dir",)), {"lexicon": args.lexicon, "text": args.text}),
+                  force=args.force)
         prepare_dict_and_lang(cfg, args.text, args.out_dir, args.sil_prob, args.sil_states, args.force)
-    except (LexiconError, FileNotFoundError) as e:
+        g.stamp()
+    except (LexiconError, FileNotFoundError, StaleOutputError) as e:
         log.error("%s", e)
         return 1
     return 0

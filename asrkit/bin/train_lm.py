@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from asrkit.lang.lm import ArpaError, LmConfig, LmError, build_lm
+from asrkit.utils.dirlock import claim_output, releases_claims
+from asrkit.utils.fingerprint import StaleOutputError, fingerprint, guard, options_of
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.train_lm")
@@ -34,14 +37,24 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@releases_claims
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
     mins = tuple(int(x) for x in args.min_counts.split(",") if x.strip())
     cfg = LmConfig(order=args.order, prune_threshold=args.prune_threshold, min_counts=mins, unk_word=args.unk or None)
+    claim_output(args.out_dir, "train_lm")
+    d = Path(args.out_dir)
+    outputs = [d / f"lm_{args.order}gram.arpa"] + ([d / "G.fst"] if args.words else []) + (
+        [d / "ppl_dev.txt"] if args.dev_text else [])
     try:
+        g = guard(f"the LM in {d}", outputs, fingerprint(
+            options_of(args, drop=("out_dir",)),
+            {"text": args.text, "extra_text": args.extra_text, "words": args.words, "dev_text": args.dev_text}),
+            force=args.force)
         out = build_lm(args.text + args.extra_text, args.out_dir, cfg, args.words, args.dev_text, args.force)
-    except (ArpaError, LmError, FileNotFoundError, ValueError) as e:
+        g.stamp()
+    except (ArpaError, LmError, FileNotFoundError, ValueError, StaleOutputError) as e:
         log.error("%s", e)
         return 1
     if "ppl" in out:

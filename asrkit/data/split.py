@@ -153,6 +153,15 @@ def subset_prepared(corpus: PreparedSet, name: str, speakers: Iterable[str], lab
     )
 
 
+def split_outputs(out_dir: PathLike, names: Sequence[str], unlabelled_sets: Sequence[str],
+                  kaldi_view_root: Optional[PathLike]) -> List[Path]:
+    """Every output of :func:`prepare_split` (each has a done marker)."""
+    out = Path(out_dir)
+    views = {n: (Path(kaldi_view_root) / n if kaldi_view_root is not None else None) for n in names}
+    return [out / "split_speakers.txt", out / "validation_corpus.txt"] + [
+        p for n in names for p in expected_outputs(out, n, n in unlabelled_sets, views[n])]
+
+
 def prepare_split(
     data_dir: PathLike,
     out_dir: PathLike,
@@ -186,9 +195,7 @@ def prepare_split(
             raise ValueError(f"unlabelled set {u!r} is not one of the sets {names}")
     views = {n: (Path(kaldi_view_root) / n if kaldi_view_root is not None else None) for n in names}
     split_file, corpus_report = out / "split_speakers.txt", out / "validation_corpus.txt"
-    outs = [split_file, corpus_report] + [
-        p for n in names for p in expected_outputs(out, n, n in unlabelled_sets, views[n])
-    ]
+    outs = split_outputs(out, names, unlabelled_sets, kaldi_view_root)
     if not force and all(is_done(p) for p in outs):
         log.info(f"split of {data_dir} is done in {out}: skipping")
         return {n: {p.name: p for p in expected_outputs(out, n, n in unlabelled_sets, views[n])} for n in names}

@@ -73,3 +73,27 @@ def test_help_runs():
     for mod in ["asrkit.bin.prepare_lang", "asrkit.bin.train_lm"]:
         proc = subprocess.run([sys.executable, "-m", mod, "--help"], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and "usage" in proc.stdout
+
+
+def test_stage3_rerun_with_another_lexicon_stops_or_redoes_with_force(tiny, capsys):
+    base = ["--no-g2p", "--text", str(tiny / "text"), "--out-dir", str(tiny / "data")]
+    assert prepare_cli.main(["--lexicon", str(tiny / "lexicon.txt")] + base) == 0
+    other = tiny / "lexicon2.txt"
+    other.write_text((tiny / "lexicon.txt").read_text().replace("DOG D AO1 G", "DOG D AA1 G"))
+    capsys.readouterr()
+    assert prepare_cli.main(["--lexicon", str(other)] + base) == 1
+    err = capsys.readouterr().err
+    assert f"input lexicon: {tiny / 'lexicon.txt'} -> {other}" in err
+    assert "option --lexicon" in err and "--force" in err
+    assert "D AO1 G" in (tiny / "data/local/dict/lexicon.txt").read_text()  # untouched
+    assert prepare_cli.main(["--lexicon", str(other), "--force"] + base) == 0
+    assert "D AA1 G" in (tiny / "data/local/dict/lexicon.txt").read_text()
+    assert prepare_cli.main(["--lexicon", str(other)] + base) == 0  # done, now from these inputs
+    # the LM: its training text edited in place
+    lm = ["--text", str(tiny / "text"), "--words", str(tiny / "data/lang/words.txt"), "--out-dir", str(tiny / "data/lm")]
+    assert lm_cli.main(lm + ["--order", "2"]) == 0
+    (tiny / "text").write_text("u1 THE CAT\n")
+    capsys.readouterr()
+    assert lm_cli.main(lm + ["--order", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "the LM in" in err and "input text[0]: " in err and "changed since (content differs)" in err

@@ -12,6 +12,8 @@ set -euo pipefail
 
 stage=0
 stop_stage=16
+force=false            # true: stages 1-6 redo done work (they refuse inputs or options changed since)
+on_error=fail          # stage 1: a bad utterance fails the recipe (fail) or is skipped, counted (skip)
 nj=4
 seed=0
 data_dir=              # a Kaldi data dir: wav.scp, text, utt2spk [, segments]
@@ -59,6 +61,9 @@ dist_opts=
 
 help_message="Usage: $0 [options]  (the corpus: --data-dir, or --cuts, or --recordings with --supervisions)
   --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
+  --force true|false           stages 1-6 redo their done work (default $force); without it they
+                               stop on inputs or options changed since they were done
+  --on-error fail|skip         stage 1: a bad utterance fails, or is skipped and counted (default $on_error)
   --nj K                       parallel CPU jobs (default $nj)
   --data-dir DIR               Kaldi data dir of transcribed speech (wav.scp, text, utt2spk [, segments])
   --cuts FILE                  or a lhotse CutSet; or --recordings FILE --supervisions FILE
@@ -124,10 +129,10 @@ fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: manifests, validation, speaker-disjoint split ($proportions)"
-  python -m asrkit.bin.split_corpus --corpus-dir "$audio_root" --data-dir "$data_dir" --proportions "$proportions" \
+  python -m asrkit.bin.split_corpus $(forced) --on-error $on_error --corpus-dir "$audio_root" --data-dir "$data_dir" --proportions "$proportions" \
     --seed $seed --sample-rate $sample_rate --out data/manifests --kaldi-view-root data
   if [ -n "$unlabelled_dir" ]; then
-    python -m asrkit.bin.prepare_manifests --data-dir "$unlabelled_dir" --audio-root "$audio_root" --set train_unsup \
+    python -m asrkit.bin.prepare_manifests $(forced) --on-error $on_error --data-dir "$unlabelled_dir" --audio-root "$audio_root" --set train_unsup \
       --labelled false --sample-rate $sample_rate --out data/manifests --kaldi-view-dir data/train_unsup
   fi
 fi
