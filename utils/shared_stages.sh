@@ -16,8 +16,9 @@
 #   nj              parallel jobs (CPU); ngpu [0]: networks on N GPUs (1: one process; N>1: torchrun,
 #                   NCCL, --sync $sync [ddp] with $sync_opts; torchrun_opts [--standalone] for several nodes)
 #   lexicon_opts    prepare_lang's source: "--lexicon FILE ...", "--cmudict", "--graphemic ..."; vocab_text
-#                   [""] a word list or text whose words join the lexicon
-#   lm_order, lm_prune, lm_text [""]: extra LM training text besides train_sup's transcripts
+#                   [""] a word list or plain text (no utterance ids) whose words join the lexicon
+#   lm_order, lm_prune, lm_text [""]: extra LM training text besides train_sup's transcripts (plain
+#                   sentences, one per line, no utterance ids)
 #   mono_gauss, tri_leaves, tri_gauss, num_senones, senone_tree_thresh, gmm_lm_weights, gmm_decode_opts
 #   teacher_conf, student_conf, nnet_opts [""] (TrainConfig overrides of every network), ssl_opts [""]
 #   (more train_student options of the students trained on more than train_sup: stages 11-15; they train
@@ -223,9 +224,9 @@ stage_2() {
 # Stage 3's work, callable from a recipe's own stage_3 that prepares its inputs first.
 lang_stage() {
   log "Stage 3: lexicon ($lexicon_opts), data/lang, data/lang_senone, $lm_order-gram LM${lm_text:+ (+ $lm_text)}"
-  python -m asrkit.bin.prepare_lang $(forced) $lexicon_opts --text data/train_sup/text ${vocab_text:+--text $vocab_text} \
+  python -m asrkit.bin.prepare_lang $(forced) $lexicon_opts --text data/train_sup/text ${vocab_text:+--plain-text $vocab_text} \
     --out-dir data
-  python -m asrkit.bin.train_lm $(forced) --text data/train_sup/text ${lm_text:+--extra-text $lm_text} --order $lm_order \
+  python -m asrkit.bin.train_lm $(forced) --text data/train_sup/text ${lm_text:+--plain-text $lm_text} --order $lm_order \
     --prune-threshold ${lm_prune:-0} --words data/lang/words.txt --dev-text data/${dev_set:-dev}/text --out-dir data/lm
 }
 

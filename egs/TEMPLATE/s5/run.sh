@@ -28,8 +28,8 @@ lexicon_type=lexicon   # lexicon (--lexicon FILE) | cmudict | graphemic (word pi
 lexicon=               # WORD ph ph ... lines
 lexicon_extra=         # more prepare_lang options, e.g. "--strip-stress --cmudict-fallback" or "--no-g2p"
 graphemic_vocab_size=200
-lm_text=               # more LM training text (plain sentences or a Kaldi text); default: train_sup's transcripts
-vocab=                 # a word list (or text) whose words join the lexicon; default: the words of --lm-text.
+lm_text=               # more LM training text (plain sentences, one per line, no ids); default: train_sup's transcripts
+vocab=                 # a word list (or plain text, no ids) whose words join the lexicon; default: the words of --lm-text.
                        # With --lexicon-type cmudict or graphemic the vocabulary is otherwise train_sup's words only
 lm_order=3
 lm_prune=0
@@ -76,8 +76,8 @@ help_message="Usage: $0 [options]  (the corpus: --data-dir, or --cuts, or --reco
   --lexicon FILE               with --lexicon-type lexicon: WORD ph ph ... lines
   --lexicon-extra '...'        more prepare_lang options (default '$lexicon_extra')
   --graphemic-vocab-size N     word pieces of the graphemic lexicon (default $graphemic_vocab_size)
-  --lm-text FILE               more LM text; --lm-order N, --lm-prune T (default $lm_order, $lm_prune)
-  --vocab FILE                 word list (or text) joining the lexicon (default: the words of --lm-text)
+  --lm-text FILE               more LM text (plain sentences); --lm-order N, --lm-prune T (default $lm_order, $lm_prune)
+  --vocab FILE                 word list (or plain text) joining the lexicon (default: the words of --lm-text)
   --mono-gauss G / --tri-leaves L / --tri-gauss G / --num-senones N   model sizes
   --teacher-conf / --student-conf FILE   network configs (default $teacher_conf / $student_conf)
   --tiny true|false            tiny sizes for a corpus of a minute or two (default $tiny)

@@ -129,7 +129,7 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   log "Stage 3: lexicon, data/lang (3-state), data/lang_senone (1-state), $lm_order-gram LM"
   python -m asrkit.bin.prepare_lang $(forced) --lexicon "$corpus_dir/lexicon.txt" \
     --text data/train_sup/text --out-dir data
-  python -m asrkit.bin.train_lm $(forced) --text data/train_sup/text --extra-text "$corpus_dir/lm_text.txt" \
+  python -m asrkit.bin.train_lm $(forced) --text data/train_sup/text --plain-text "$corpus_dir/lm_text.txt" \
     --order $lm_order --prune-threshold $lm_prune --words data/lang/words.txt --dev-text data/dev/text --out-dir data/lm
 fi
 
