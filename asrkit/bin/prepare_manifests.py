@@ -56,6 +56,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--kaldi-view-dir", default=None, help="where to write the set's Kaldi data dir view "
                    "(default: <out>/../<set>; 'none' to skip)")
     p.add_argument("--force", action="store_true", help="redo even if done markers say it is done")
+    p.add_argument("--channel", type=int, default=None,
+                   help="take this channel (0-based) of multi-channel audio (refused otherwise)")
+    p.add_argument("--downmix", action="store_true", help="average the channels of multi-channel audio")
     p.add_argument("--verbose", action="store_true")
     return p
 
@@ -82,7 +85,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         prepare_manifests(
             args.data_dir, args.set_name, args.out, args.audio_root, labelled=args.labelled,
             on_error=args.on_error, min_duration=args.min_duration, sample_rate=args.sample_rate or None,
-            oracle_text=args.oracle_text, kaldi_view_dir=view, force=args.force,
+            oracle_text=args.oracle_text, kaldi_view_dir=view, force=args.force, channel=args.channel,
+            downmix=args.downmix,
         )
         g.stamp()
     except (DataValidationError, FileNotFoundError, ValueError, StaleOutputError) as e:

@@ -45,6 +45,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-duration", type=float, default=DEFAULT_MIN_DURATION)
     p.add_argument("--sample-rate", type=int, default=DEFAULT_SAMPLE_RATE, help="0 accepts any")
     p.add_argument("--force", action="store_true", help="redo even if done markers say it is done")
+    p.add_argument("--channel", type=int, default=None,
+                   help="take this channel (0-based) of multi-channel audio (refused otherwise)")
+    p.add_argument("--downmix", action="store_true", help="average the channels of multi-channel audio")
     p.add_argument("--verbose", action="store_true")
     return p
 
@@ -74,7 +77,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             data_dir, args.out, audio_root=args.corpus_dir, proportions=props, speaker_lists=lists,
             seed=args.seed, unlabelled_sets=[s for s in args.unlabelled_sets.split(",") if s],
             on_error=args.on_error, min_duration=args.min_duration, sample_rate=args.sample_rate or None,
-            kaldi_view_root=view_root, force=args.force,
+            kaldi_view_root=view_root, force=args.force, channel=args.channel,
+            downmix=args.downmix,
         )
         g.stamp()
     except (DataValidationError, FileNotFoundError, ValueError, StaleOutputError) as e:

@@ -27,6 +27,7 @@ from asrkit.data.manifests import (
     strip_text,
     write_prepared_set,
 )
+from asrkit.data.validate import check_not_empty
 from asrkit.utils.atomic import atomic_write_text, is_done, mark_done
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,8 @@ def prepare_split(
     sample_rate: Optional[int] = DEFAULT_SAMPLE_RATE,
     kaldi_view_root: Optional[PathLike] = None,
     force: bool = False,
+    channel: Optional[int] = None,
+    downmix: bool = False,
 ) -> Dict[str, Dict[str, Path]]:
     """Validate a labelled corpus once, split its speakers into sets and write each set's files
     (``recordings_/supervisions_/cuts_<set>.jsonl.gz``, ``validation_<set>.txt``, for unlabelled sets
@@ -215,7 +218,7 @@ def prepare_split(
 
     corpus = load_kaldi_data_dir(
         data_dir, audio_root, set_name="corpus", labelled=True, sample_rate=sample_rate,
-        min_duration=min_duration, on_error=on_error, report_path=corpus_report,
+        min_duration=min_duration, on_error=on_error, report_path=corpus_report, channel=channel, downmix=downmix,
     )
     corpus.report.notes.append(f"split by {how}; {len(unused)} speaker(s) in no set")
     corpus.report.write(corpus_report)
@@ -224,6 +227,7 @@ def prepare_split(
     result: Dict[str, Dict[str, Path]] = {}
     for name in names:
         part = subset_prepared(corpus, name, assignment[name], name not in unlabelled_sets, utt2spk)
+        check_not_empty(part.report)  # every utterance of its speakers was skipped
         result[name] = write_prepared_set(part, out, views[name])
         hours = sum(c.duration for c in part.cuts) / 3600
         log.info(f"{name}: {len(assignment[name])} speakers, {len(part.cuts)} cuts, {hours:.2f} h"

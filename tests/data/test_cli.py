@@ -93,3 +93,16 @@ def test_stage1_rerun_with_another_data_dir_stops_or_redoes_with_force(tmp_path,
     caplog.clear()
     assert prepare_manifests.main(["--data-dir", "corpus/data/dev"] + common) == 1
     assert "input data_dir: corpus/data/dev changed since" in caplog.text
+
+
+def test_every_utterance_bad_under_skip_fails_and_marks_nothing(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    make_toy_corpus(tmp_path / "corpus", {"dev": ["d"]})
+    for f in (tmp_path / "corpus/audio/dev/d").glob("*.flac"):
+        f.unlink()
+    argv = ["--data-dir", "corpus/data/dev", "--set", "dev", "--audio-root", "corpus", "--out", "data/manifests",
+            "--on-error", "skip"]
+    assert prepare_manifests.main(argv) == 1
+    assert "set dev: no valid utterance" in caplog.text and "missing_audio=" in caplog.text
+    assert not list((tmp_path / "data/manifests").glob(".*.done"))
+    assert not (tmp_path / "data/manifests/cuts_dev.jsonl.gz").exists()
