@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         words_from=args.words_from, graphemic_vocab_size=args.graphemic_vocab_size,
         graphemic_model_type=args.graphemic_model_type, seed=args.seed,
     )
-    claim_output(args.out_dir, "prepare_lang")
+    claim_output(args.out_dir, "prepare_lang", sweep=False)  # data/: other stages write beside it
     out = Path(args.out_dir)
     try:
         g = guard(f"the lexicon and lang dirs in {out}", [out / "local" / "dict", out / "lang", out / "lang_senone"],

@@ -11,12 +11,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import logging
 import os
 import socket
 import sys
 from pathlib import Path
 from typing import Callable, Dict, Iterator, Tuple, Union
 
+from asrkit.utils.atomic import remove_stale_temps
+
+log = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
 LOCK_NAME = ".lock"
 
@@ -73,14 +77,20 @@ def locked_output(out_dir: PathLike) -> Iterator[Path]:
         os.close(fd)  # releases the lock
 
 
-def claim_output(out_dir: PathLike, prog: str) -> None:
+def claim_output(out_dir: PathLike, prog: str, sweep: bool = True) -> None:
     """A command-line program's lock on its output directory, held until its ``main`` (decorated with
     :func:`releases_claims`) returns, or the process exits; a held lock ends the program with status
-    1 and the holder named."""
+    1 and the holder named. With ``sweep``, the temporaries a killed writer left in the directory
+    are removed (no live writer can own them: the lock is ours)."""
     try:
         locked_output(out_dir).__enter__()  # left by releases_claims, or at exit by the kernel
     except OutputLocked as e:
         raise SystemExit(f"{prog}: {e}") from None
+    if sweep:
+        removed = remove_stale_temps(out_dir)
+        if removed:
+            log.warning("%s: removed %d leftover(s) of a killed run in %s: %s", prog, len(removed), out_dir,
+                        " ".join(removed[:10]) + (" ..." if len(removed) > 10 else ""))
 
 
 def releases_claims(main: Callable) -> Callable:

@@ -82,3 +82,37 @@ def test_a_trainer_or_stage_writer_is_refused_on_a_locked_folder(holder, argv):
                        env={**os.environ, "PYTHONPATH": str(REPO)})
     assert r.returncode != 0
     assert f"being written by another process (pid {p.pid}" in r.stderr, r.stderr[-2000:]
+
+
+KILLED_WRITER = ("import os, sys; from pathlib import Path; from asrkit.utils.atomic import atomic_path\n"
+                 "with atomic_path(Path(sys.argv[1]) / sys.argv[2]) as tmp:\n"
+                 "    tmp.mkdir() if sys.argv[3] == 'dir' else tmp.touch()\n"
+                 "    os.kill(os.getpid(), 9)\n")
+
+
+def killed_writer_leftover(folder: Path, name: str, kind: str) -> str:
+    """What atomic_path leaves when its process is SIGKILLed mid-write; returns the leftover's name."""
+    before = set(os.listdir(folder)) if folder.exists() else set()
+    r = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(folder), name, kind],
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == -signal.SIGKILL
+    (left,) = set(os.listdir(folder)) - before
+    return left
+
+
+def test_claim_removes_the_temporaries_of_a_killed_writer(tmp_path, caplog):
+    out = tmp_path / "exp"
+    out.mkdir()
+    storage = killed_writer_leftover(out, "storage_dev", "dir")  # compute_features' storage
+    model = killed_writer_leftover(out, "3.mdl", "file")  # a GMM iteration's 0-byte model
+    assert storage.startswith(".storage_dev.tmp") and model.startswith(".3.tmp") and model.endswith(".mdl")
+    (out / "3.mdl").write_text("kept")
+    (out / ".notes.tmp").write_text("not atomic_path's: kept")
+
+    @releases_claims
+    def main():
+        claim_output(out, "train_gmm")
+
+    main()
+    assert sorted(os.listdir(out)) == [".lock", ".notes.tmp", "3.mdl"]
+    assert "train_gmm: removed 2 leftover(s) of a killed run" in caplog.text

@@ -23,7 +23,9 @@ supervisions=
 audio_root=.           # relative audio paths (wav.scp or manifests) start here
 unlabelled_dir=        # optional: a Kaldi data dir of untranscribed speech, used as train_unsup
 proportions=train_sup=0.4,train_unsup=0.35,dev=0.1,test=0.15   # speaker shares, in this order
-sample_rate=16000      # audio at another rate is refused (0: any)
+sample_rate=16000      # audio at another rate is refused (0: any, resampled to 16 kHz in stage 2)
+channel=               # multi-channel audio is refused unless one channel is taken (0-based) ...
+downmix=false          # ... or the channels are averaged
 lexicon_type=lexicon   # lexicon (--lexicon FILE) | cmudict | graphemic (word pieces as units: no lexicon)
 lexicon=               # WORD ph ph ... lines
 lexicon_extra=         # more prepare_lang options, e.g. "--strip-stress --cmudict-fallback" or "--no-g2p"
@@ -71,6 +73,8 @@ help_message="Usage: $0 [options]  (the corpus: --data-dir, or --cuts, or --reco
   --unlabelled-dir DIR         optional Kaldi data dir of untranscribed speech (train_unsup); then give
                                --proportions without train_unsup
   --proportions SPEC           speaker shares (default $proportions)
+  --sample-rate R              the audio's rate; 0: any, resampled to 16 kHz (default $sample_rate)
+  --channel N / --downmix true multi-channel audio: take channel N (0-based), or average the channels
   --seed S                     seed of the speaker split (default $seed)
   --lexicon-type T             lexicon | cmudict | graphemic (default $lexicon_type)
   --lexicon FILE               with --lexicon-type lexicon: WORD ph ph ... lines
@@ -88,6 +92,7 @@ help_message="Usage: $0 [options]  (the corpus: --data-dir, or --cuts, or --reco
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/log.sh
+case $on_error in fail|skip) ;; *) echo "$0: --on-error is fail or skip, not '$on_error'" >&2; exit 1 ;; esac
 . utils/shared_stages.sh
 
 sets="train_sup dev test"
@@ -127,13 +132,15 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
 fi
 [ -n "$data_dir" ] || data_dir=data/local/corpus
 
+channel_opts=(${channel:+--channel $channel})
+if $downmix; then channel_opts+=(--downmix); fi
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: manifests, validation, speaker-disjoint split ($proportions)"
   python -m asrkit.bin.split_corpus $(forced) --on-error $on_error --corpus-dir "$audio_root" --data-dir "$data_dir" --proportions "$proportions" \
-    --seed $seed --sample-rate $sample_rate --out data/manifests --kaldi-view-root data
+    --seed $seed --sample-rate $sample_rate --out data/manifests --kaldi-view-root data "${channel_opts[@]}"
   if [ -n "$unlabelled_dir" ]; then
     python -m asrkit.bin.prepare_manifests $(forced) --on-error $on_error --data-dir "$unlabelled_dir" --audio-root "$audio_root" --set train_unsup \
-      --labelled false --sample-rate $sample_rate --out data/manifests --kaldi-view-dir data/train_unsup
+      --labelled false --sample-rate $sample_rate --out data/manifests --kaldi-view-dir data/train_unsup "${channel_opts[@]}"
   fi
 fi
 

@@ -81,6 +81,7 @@ help_message="Usage: $0 [options]
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/log.sh
+case $on_error in fail|skip) ;; *) echo "$0: --on-error is fail or skip, not '$on_error'" >&2; exit 1 ;; esac
 . utils/shared_stages.sh
 
 sets="train_sup train_unsup dev_clean dev_other test_clean test_other"

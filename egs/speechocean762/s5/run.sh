@@ -64,6 +64,7 @@ $(nnet_stage_options_help)
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/log.sh
+case $on_error in fail|skip) ;; *) echo "$0: --on-error is fail or skip, not '$on_error'" >&2; exit 1 ;; esac
 . utils/stages.sh
 
 sets="train_sup train_unsup dev test"
