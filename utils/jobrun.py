@@ -211,6 +211,7 @@ class _Interrupted(Exception):
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 KILL_GRACE = 3.0
+SCANCEL_TIMEOUT = 30
 _libc = None
 
 
@@ -602,11 +603,16 @@ def keep_sbatch(out_path: str, args: List[str]) -> int:
             proc.wait()
     jobid = _slurm_job_id(out_path)
     if jobid:
-        r = subprocess.run(["scancel", jobid], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True, check=False)
+        try:  # bounded: scancel retries for minutes when the controller is down
+            r = subprocess.run(["scancel", jobid], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, check=False, timeout=SCANCEL_TIMEOUT)
+            status = f"scancel exit status {r.returncode} {r.stdout.strip()}"
+        except subprocess.TimeoutExpired:
+            status = f"scancel gave no answer in {SCANCEL_TIMEOUT} s: cancel it yourself (scancel {jobid})"
         with open(out_path, "a") as f:
-            f.write(f"# cancelled job {jobid} ({signal.Signals(signum).name}): scancel exit status "
-                    f"{r.returncode} {r.stdout.strip()}\n")
+            f.write(f"# cancelled job {jobid} ({signal.Signals(signum).name}): {status}\n")
+        if runner is not None and os.getppid() != int(runner):  # the runner, dead, cannot say it
+            sys.stderr.write(f"jobrun: the runner died: cancelled slurm job {jobid}: {status}\n")
     return 128 + signum
 
 
