@@ -159,8 +159,23 @@ nnet_device_opts() { if [ "${ngpu:-0}" -gt 0 ]; then echo "--device cuda"; fi; }
 nnet_train() {
   local dir=$1 mod=$2
   shift 2
-  if [ -f $dir/.best.pt.done ]; then log "$dir is trained: skipping"; return 0; fi
   local launch=(python -m $mod) extra=($(nnet_device_opts))
+  if [ -f $dir/.best.pt.done ]; then
+    # make's rule on its inputs (the files among its arguments: config, cuts, tree, CMVN, pseudo-labels):
+    # one redone since (stages 2-6 or 10 under --force true) means the network is stale
+    local x newer=
+    for x in "$@"; do
+      if [ -e "$x" ] && [ "$x" != "$dir" ] && [ "$x" -nt $dir/.best.pt.done ]; then newer=$x; break; fi
+    done
+    if [ -z "$newer" ]; then log "$dir is trained: skipping"; return 0; fi
+    if [ "${force:-false}" != true ]; then
+      log "$dir was trained before $newer was made again: re-run with --force true to retrain it"; return 1
+    fi
+    log "$dir: retraining from scratch (--force true): $newer is newer than its training; the old one is" \
+        "moved to $dir.old (its checkpoints would be resumed)"
+    rm -rf $dir.old
+    mv $dir $dir.old
+  fi
   if [ "${ngpu:-0}" -gt 1 ]; then
     launch=(torchrun ${torchrun_opts:---standalone} --nproc-per-node $ngpu -m $mod)
     extra+=(--sync ${sync:-ddp} ${sync_opts:-})
