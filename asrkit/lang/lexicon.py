@@ -76,12 +76,13 @@ def odd_character(line: str) -> Optional[Tuple[int, str]]:
     return None
 
 
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
+# A pronunciation probability as lexiconp.txt writes it: "1", or a number with a decimal point ("1.0",
+# "0.5", "0.25e-2"). Bare digits other than 1 are not: espeak-ng has phones named "0" and "3".
+_PROB_RE = re.compile(r"^(1|\d*\.\d*(?:[eE]-?\d+)?)$")
+
+
+def _is_prob(token: str) -> bool:
+    return bool(_PROB_RE.match(token)) and token != "."
 
 
 def strip_stress(phone: str) -> str:
@@ -207,7 +208,7 @@ def read_lexicon(
         fields = line.split()
         if fields:
             lines.append((where, line, fields))
-    with_prob = [len(f) > 1 and _is_number(f[1]) for _, _, f in lines]
+    with_prob = [len(f) > 1 and _is_prob(f[1]) for _, _, f in lines]
     lexiconp = bool(lines) and all(with_prob)
     if any(with_prob) and not lexiconp:
         k = next(i for i, p in enumerate(with_prob) if p != with_prob[0])
@@ -235,7 +236,7 @@ def read_lexicon(
         for p in pron:
             if p.startswith("#") or p == "<eps>":
                 raise LexiconError(f"{where}: word {word!r} uses reserved phone name {p!r}")
-            if _is_number(p):
+            if _is_prob(p):
                 raise LexiconError(f"{where}: word {word!r} has a number {p!r} among its phones")
             lex.phone_lines.setdefault(p, where)
         lex.add(word.upper() if upper_case else word, pron)

@@ -133,3 +133,8 @@ def test_non_utf8_named_with_file_line_and_byte_offset(tmp_path):
     q.write_bytes(b"CAF\xe9 K AE F\n")
     with pytest.raises(LexiconError, match=rf"^{q}:1: not valid UTF-8 at byte offset 3"):
         read_lexicon(q)
+
+
+def test_espeak_phones_named_by_digits_are_phones(tmp_path):
+    p = write(tmp_path, "ON 0 n\nBIRD b 3: d\nHER h 3\n")  # espeak-ng's "0" and "3": not probabilities
+    assert read_lexicon(p)["ON"] == [("0", "n")]
