@@ -161,11 +161,12 @@ nnet_train() {
   shift 2
   local launch=(python -m $mod) extra=($(nnet_device_opts))
   if [ -f $dir/.best.pt.done ]; then
-    # make's rule on its inputs (the files among its arguments: config, cuts, tree, CMVN, pseudo-labels):
-    # one redone since (stages 2-6 or 10 under --force true) means the network is stale
+    # make's rule on its inputs, the files among its arguments (config, cuts, tree, CMVN): one made
+    # again since (stages 2-6 under --force true) means the network is stale. Folders are left out: a
+    # re-run rewrites files in them (exp/pseudo's indices) without changing what they hold.
     local x newer=
     for x in "$@"; do
-      if [ -e "$x" ] && [ "$x" != "$dir" ] && [ "$x" -nt $dir/.best.pt.done ]; then newer=$x; break; fi
+      if [ -f "$x" ] && [ "$x" -nt $dir/.best.pt.done ]; then newer=$x; break; fi
     done
     if [ -z "$newer" ]; then log "$dir is trained: skipping"; return 0; fi
     if [ "${force:-false}" != true ]; then

@@ -101,7 +101,7 @@ set -euo pipefail
 . {root}/utils/log.sh
 . {root}/utils/shared_stages.sh
 train_cmd=./fake_cmd.sh; force={force}
-nnet_train exp/t asrkit.bin.train_nnet --config c.yaml --train-cuts cuts.jsonl.gz --out-dir exp/t
+nnet_train exp/t asrkit.bin.train_nnet --config c.yaml --train-cuts cuts.jsonl.gz --pseudo-dir pseudo --out-dir exp/t
 """
 FAKE_CMD = """#!/usr/bin/env bash
 while [ $# -gt 0 ] && [ "$1" != --out-dir ]; do shift; done
@@ -114,6 +114,7 @@ def test_a_network_trained_before_its_inputs_were_redone_is_stale(tmp_path):
     (tmp_path / "fake_cmd.sh").chmod(0o755)
     for f in ("c.yaml", "cuts.jsonl.gz"):
         (tmp_path / f).write_text("x")
+    (tmp_path / "pseudo").mkdir()
 
     def nnet_train(force="false"):
         (tmp_path / "run.sh").write_text(NNET_SCRIPT.format(root=ROOT, force=force))
@@ -124,6 +125,9 @@ def test_a_network_trained_before_its_inputs_were_redone_is_stale(tmp_path):
     r = nnet_train()
     assert r.returncode == 0 and calls() == 1 and "exp/t is trained: skipping" in r.stderr
     time.sleep(0.02)
+    (tmp_path / "pseudo/index.json").write_text("rewritten")  # a folder's new mtime is no change (stage 10 re-run)
+    r = nnet_train()
+    assert r.returncode == 0 and calls() == 1 and "exp/t is trained: skipping" in r.stderr
     (tmp_path / "cuts.jsonl.gz").write_text("made again")  # e.g. stage 6 redone under --force true
     r = nnet_train()
     assert r.returncode != 0 and calls() == 1
