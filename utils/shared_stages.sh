@@ -163,9 +163,11 @@ nnet_train() {
   if [ -f $dir/.best.pt.done ]; then
     # make's rule on its inputs, the files among its arguments (config, cuts, tree, CMVN): one made
     # again since (stages 2-6 under --force true) means the network is stale. Folders are left out: a
-    # re-run rewrites files in them (exp/pseudo's indices) without changing what they hold.
+    # re-run rewrites files in them (exp/pseudo's indices) without changing what they hold; so are files
+    # in the network's own folder (stage 14 writes a sweep point's subset there again on each run).
     local x newer=
     for x in "$@"; do
+      case $x in "$dir"/*) continue ;; esac
       if [ -f "$x" ] && [ "$x" -nt $dir/.best.pt.done ]; then newer=$x; break; fi
     done
     if [ -z "$newer" ]; then log "$dir is trained: skipping"; return 0; fi

@@ -101,7 +101,8 @@ set -euo pipefail
 . {root}/utils/log.sh
 . {root}/utils/shared_stages.sh
 train_cmd=./fake_cmd.sh; force={force}
-nnet_train exp/t asrkit.bin.train_nnet --config c.yaml --train-cuts cuts.jsonl.gz --pseudo-dir pseudo --out-dir exp/t
+nnet_train exp/t asrkit.bin.train_nnet --config c.yaml --train-cuts cuts.jsonl.gz --pseudo-dir pseudo \
+  --unlabelled-cuts exp/t/subset.jsonl.gz --out-dir exp/t
 """
 FAKE_CMD = """#!/usr/bin/env bash
 while [ $# -gt 0 ] && [ "$1" != --out-dir ]; do shift; done
@@ -126,6 +127,7 @@ def test_a_network_trained_before_its_inputs_were_redone_is_stale(tmp_path):
     assert r.returncode == 0 and calls() == 1 and "exp/t is trained: skipping" in r.stderr
     time.sleep(0.02)
     (tmp_path / "pseudo/index.json").write_text("rewritten")  # a folder's new mtime is no change (stage 10 re-run)
+    (tmp_path / "exp/t/subset.jsonl.gz").write_text("rewritten")  # nor a file in its own folder (stage 14)
     r = nnet_train()
     assert r.returncode == 0 and calls() == 1 and "exp/t is trained: skipping" in r.stderr
     (tmp_path / "cuts.jsonl.gz").write_text("made again")  # e.g. stage 6 redone under --force true
