@@ -6,6 +6,8 @@
 #   TORCH_INDEX_URL=...   take torch from this index (e.g. a CUDA wheel index on a GPU box)
 #   ASRKIT_VENV=DIR       where the environment lives (default: <repo>/.venv)
 #   ASRKIT_SKIP_APT=1     do not touch system packages
+#   ASRKIT_SLURM=1        also install munge and slurm-wlm (a one-node Slurm that the tests of
+#                         utils/run_slurm.sh start on localhost); CI=true implies it
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,6 +23,10 @@ install_system_packages() {
   # libespeak-ng.so.1 gives phoneme events (true phone segmentation); libsndfile backs soundfile.
   ldconfig -p 2>/dev/null | grep -q 'libespeak-ng.so.1' || missing+=(libespeak-ng1)
   ldconfig -p 2>/dev/null | grep -q 'libsndfile.so.1' || missing+=(libsndfile1)
+  if [ "${ASRKIT_SLURM:-0}" = 1 ] || [ "${CI:-}" = true ]; then
+    { command -v munged || [ -x /usr/sbin/munged ]; } >/dev/null 2>&1 || missing+=(munge)
+    { command -v slurmctld || [ -x /usr/sbin/slurmctld ]; } >/dev/null 2>&1 || missing+=(slurm-wlm)
+  fi
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "${ASRKIT_SKIP_APT:-0}" = 1 ]; then
     say "missing system packages: ${missing[*]} (ASRKIT_SKIP_APT=1: not installing)"; return 0

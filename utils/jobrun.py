@@ -29,9 +29,11 @@ Later options override earlier ones, so `$train_cmd --mem 16G ...` overrides a -
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -192,12 +194,162 @@ def make_log_dirs(spec: Spec) -> None:
             os.makedirs(d, exist_ok=True)
 
 
-# ---------------------------------------------------------------------------------------- local
+# ------------------------------------------------------------------------------- keeping jobs in reach
+# A job must not outlive its runner, however the runner (or the recipe above it) dies: a SIGKILL of
+# the recipe's process group, an OOM kill, a closed terminal. Each job therefore runs under a
+# *keeper* (this file, mode "_keep"): the leader of a session of its own, with a parent-death signal,
+# so that it hears of the runner's death, and a child subreaper, so that the job's orphaned
+# grandchildren (a daemonised or setsid'ed process) become its children instead of init's. When the
+# runner dies, or it is told to stop, or the job's command ends, the keeper ends everything that is
+# left of the job: its session and its descendants, SIGTERM first, SIGKILL after KILL_GRACE seconds.
+# The runner itself has a parent-death signal too: killing only the recipe's bash reaches it.
 class _Interrupted(Exception):
     def __init__(self, signum: int):
         self.signum = signum
 
 
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+KILL_GRACE = 3.0
+SCANCEL_TIMEOUT = 30
+_libc = None
+
+
+def _prctl(option: int, value: int) -> None:
+    """prctl(2) through ctypes (Linux); silently nothing elsewhere (no parent-death signal there)."""
+    global _libc
+    if not sys.platform.startswith("linux"):
+        return
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    if _libc.prctl(option, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}, {value}) failed")
+
+
+def die_with_parent(sig: int = signal.SIGTERM, parent: Optional[int] = None) -> None:
+    """Ask for ``sig`` when the parent dies; if it is already gone (re-parented before the request
+    took effect), raise it now."""
+    _prctl(PR_SET_PDEATHSIG, sig)
+    if parent is not None and os.getppid() != parent:
+        os.kill(os.getpid(), sig)
+
+
+def _proc_table() -> Dict[int, Tuple[int, int, int, str]]:
+    """pid -> (ppid, pgid, sid, state) of every process, from /proc."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) "
+        table[int(name)] = (int(fields[1]), int(fields[2]), int(fields[3]), fields[0])
+    return table
+
+
+def job_processes(leader: int) -> List[int]:
+    """The live processes of the job whose keeper is ``leader``: its session (and process group) and
+    every descendant of the leader, wherever it moved; the leader itself excluded."""
+    table = _proc_table()
+    children: Dict[int, List[int]] = {}
+    for pid, (ppid, _, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found = {pid for pid, (_, pgid, sid, _) in table.items() if sid == leader or pgid == leader}
+    stack = [leader]
+    while stack:
+        for c in children.get(stack.pop(), []):
+            if c not in found:
+                found.add(c)
+                stack.append(c)
+    found.discard(leader)
+    return sorted(p for p in found if table.get(p, (0, 0, 0, "Z"))[3] not in ("Z", "X"))
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def end_job_tree(leader: int, grace: float = KILL_GRACE) -> int:
+    """SIGTERM every process of the job, SIGKILL what is left after ``grace`` seconds; returns how
+    many processes there were."""
+    procs = job_processes(leader)
+    for pid in procs:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + grace
+    left = procs
+    while left and time.time() < deadline:
+        _reap()
+        time.sleep(0.02)
+        left = job_processes(leader)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    while job_processes(leader) and time.time() < deadline + 5:
+        _reap()
+        time.sleep(0.02)
+    _reap()
+    return len(procs)
+
+
+def keep(argv: List[str]) -> int:
+    """Mode "_keep": run ``argv`` as a job (see above) and return its exit status (128+N if a signal
+    N killed it, as bash reports it)."""
+    runner = os.environ.pop("JOBRUN_RUNNER_PID", None)
+    if runner is not None and os.getppid() != int(runner):
+        return 128 + signal.SIGTERM  # the runner died before we started
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+    def on_signal(signum, _frame):
+        raise _Interrupted(signum)
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    me = os.getpid()
+    try:
+        proc = subprocess.Popen(argv, preexec_fn=lambda: _prctl(PR_SET_PDEATHSIG, signal.SIGKILL))
+        while True:
+            pid, status = os.wait()
+            if pid == proc.pid:
+                code = os.waitstatus_to_exitcode(status)
+                break
+        code = 128 - code if code < 0 else code
+        signum = None
+    except _Interrupted as e:
+        code, signum = 128 + e.signum, e.signum
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+    left = end_job_tree(me, grace=KILL_GRACE if signum else 0.5)
+    if signum and runner is not None and os.getppid() != int(runner):  # it cannot write this itself
+        sys.stdout.write(f"# Killed with its runner (pid {runner}, gone: {signal.Signals(signum).name}) "
+                         f"at {now_str()}\n")
+        sys.stdout.flush()
+    if left and signum is None:
+        sys.stderr.write(f"# {left} process(es) the job left running were ended with it\n")
+    return code
+
+
+def _job_preexec(sig: int = signal.SIGTERM):
+    """preexec_fn of a keeper: the parent-death signal (the session is start_new_session's)."""
+    def f():
+        _prctl(PR_SET_PDEATHSIG, sig)
+    return f
+
+
+# ---------------------------------------------------------------------------------------- local
 def run_local(spec: Spec) -> int:
     if "max_jobs_run" in spec.options:
         max_jobs = int(spec.options["max_jobs_run"])
@@ -226,8 +378,10 @@ def run_local(spec: Spec) -> int:
                     f.flush()
                     t0 = time.time()
                     proc = subprocess.Popen(
-                        ["bash", "-o", "pipefail", "-c", cmd], stdin=subprocess.DEVNULL,
-                        stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+                        [sys.executable, os.path.abspath(__file__), "_keep", "bash", "-o", "pipefail",
+                         "-c", cmd], stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                        start_new_session=True, preexec_fn=_job_preexec(),
+                        env=dict(os.environ, JOBRUN_RUNNER_PID=str(os.getpid())))
                 running[proc.pid] = (jobid, proc, log, t0)
             pid, status = os.wait()
             if pid not in running:
@@ -362,30 +516,28 @@ def run_slurm(spec: Spec) -> int:
     def on_signal(signum, _frame):
         raise _Interrupted(signum)
 
+    if shutil.which("sbatch") is None:
+        sys.stderr.write(f"{spec.prog}: sbatch not found on PATH (is this a Slurm "
+                         "cluster? use utils/run_local.sh otherwise)\n")
+        return 1
+    with open(sbatch_out, "w") as f:
+        f.write("# " + " ".join(shlex.quote(a) for a in args) + "\n")
+    # sbatch --wait runs under a keeper (mode "_sbatch") that cancels the job when it is told to stop
+    # or when this runner dies, even by SIGKILL (its parent-death signal).
+    proc = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "_sbatch", sbatch_out] + args,
+        stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_job_preexec(),
+        env=dict(os.environ, JOBRUN_RUNNER_PID=str(os.getpid())))
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        with open(sbatch_out, "w") as f:
-            f.write("# " + " ".join(shlex.quote(a) for a in args) + "\n")
-            f.flush()
-            try:
-                proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=f,
-                                        stderr=subprocess.STDOUT)
-            except FileNotFoundError:
-                sys.stderr.write(f"{spec.prog}: sbatch not found on PATH (is this a Slurm "
-                                 "cluster? use utils/run_local.sh otherwise)\n")
-                return 1
-            try:
-                rc = proc.wait()
-            except _Interrupted as e:
-                jobid = _slurm_job_id(sbatch_out)
-                if jobid:
-                    subprocess.run(["scancel", jobid], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, check=False)
-                proc.terminate()
-                proc.wait()
-                sys.stderr.write(f"{spec.prog}: interrupted ({signal.Signals(e.signum).name}); "
-                                 f"cancelled slurm job {jobid or '(unknown id)'}\n")
-                return 128 + e.signum
+        rc = proc.wait()
+    except _Interrupted as e:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+        jobid = _slurm_job_id(sbatch_out)
+        sys.stderr.write(f"{spec.prog}: interrupted ({signal.Signals(e.signum).name}); "
+                         f"cancelled slurm job {jobid or '(unknown id: not submitted)'}\n")
+        return 128 + e.signum
     finally:
         for s, h in old.items():
             signal.signal(s, h)
@@ -418,6 +570,52 @@ def run_slurm(spec: Spec) -> int:
     return 0
 
 
+def keep_sbatch(out_path: str, args: List[str]) -> int:
+    """Mode "_sbatch": run ``sbatch --wait ...`` (output appended to ``out_path``) and return its exit
+    status; told to stop (or orphaned: the parent-death signal), cancel the job it submitted."""
+    runner = os.environ.pop("JOBRUN_RUNNER_PID", None)
+    if runner is not None and os.getppid() != int(runner):
+        return 128 + signal.SIGTERM
+
+    def on_signal(signum, _frame):
+        raise _Interrupted(signum)
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    # line-buffered, so that the job id reaches the file at submission and not when sbatch exits
+    cmd = (["stdbuf", "-oL"] if shutil.which("stdbuf") else []) + args
+    proc = None
+    try:
+        with open(out_path, "a") as f:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                                    preexec_fn=lambda: _prctl(PR_SET_PDEATHSIG, signal.SIGTERM))
+            return proc.wait()
+    except _Interrupted as e:
+        signum = e.signum
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=KILL_GRACE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    jobid = _slurm_job_id(out_path)
+    if jobid:
+        try:  # bounded: scancel retries for minutes when the controller is down
+            r = subprocess.run(["scancel", jobid], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, check=False, timeout=SCANCEL_TIMEOUT)
+            status = f"scancel exit status {r.returncode} {r.stdout.strip()}"
+        except subprocess.TimeoutExpired:
+            status = f"scancel gave no answer in {SCANCEL_TIMEOUT} s: cancel it yourself (scancel {jobid})"
+        with open(out_path, "a") as f:
+            f.write(f"# cancelled job {jobid} ({signal.Signals(signum).name}): {status}\n")
+        if runner is not None and os.getppid() != int(runner):  # the runner, dead, cannot say it
+            sys.stderr.write(f"jobrun: the runner died: cancelled slurm job {jobid}: {status}\n")
+    return 128 + signum
+
+
 def _slurm_job_id(path: str) -> Optional[str]:
     try:
         with open(path) as f:
@@ -432,6 +630,12 @@ def _slurm_job_id(path: str) -> Optional[str]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "_keep":
+        return keep(argv[1:])
+    if argv and argv[0] == "_sbatch":
+        return keep_sbatch(argv[1], argv[2:])
+    if os.environ.get("JOBRUN_PARENT", "").isdigit():  # set by run_local.sh / run_slurm.sh: the recipe
+        die_with_parent(signal.SIGTERM, int(os.environ.pop("JOBRUN_PARENT")))
     if not argv or argv[0] not in ("local", "slurm"):
         sys.stderr.write("usage: jobrun.py {local|slurm} [options] [JOB=1:N] <log> <command...>\n")
         return 1

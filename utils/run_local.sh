@@ -4,4 +4,4 @@
 #   utils/run_local.sh [options] exp/x/log/step.log command ...
 # The work is done by utils/jobrun.py (Python 3 standard library only); see its docstring.
 here=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
-JOBRUN_PROG=$(basename "$0") exec python3 "$here/jobrun.py" local "$@"
+JOBRUN_PARENT=$PPID JOBRUN_PROG=$(basename "$0") exec python3 "$here/jobrun.py" local "$@"

@@ -16,8 +16,9 @@
 #   nj              parallel jobs (CPU); ngpu [0]: networks on N GPUs (1: one process; N>1: torchrun,
 #                   NCCL, --sync $sync [ddp] with $sync_opts; torchrun_opts [--standalone] for several nodes)
 #   lexicon_opts    prepare_lang's source: "--lexicon FILE ...", "--cmudict", "--graphemic ..."; vocab_text
-#                   [""] a word list or text whose words join the lexicon
-#   lm_order, lm_prune, lm_text [""]: extra LM training text besides train_sup's transcripts
+#                   [""] a word list or plain text (no utterance ids) whose words join the lexicon
+#   lm_order, lm_prune, lm_text [""]: extra LM training text besides train_sup's transcripts (plain
+#                   sentences, one per line, no utterance ids)
 #   mono_gauss, tri_leaves, tri_gauss, num_senones, senone_tree_thresh, gmm_lm_weights, gmm_decode_opts
 #   teacher_conf, student_conf, nnet_opts [""] (TrainConfig overrides of every network), ssl_opts [""]
 #   (more train_student options of the students trained on more than train_sup: stages 11-15; every
@@ -36,6 +37,10 @@
 #   ["ddp gtc bmuf"], dist_sim_decode [true]
 #   report_title
 # Outputs: those of design.md's stage table (data/, exp/<system>/, RESULTS.md).
+
+# forced [OPT]: OPT (default --force) when the recipe runs with --force true, so that stages 1-6 redo
+# their done work; without it they stop on inputs or options changed since (asrkit.utils.fingerprint).
+forced() { if [ "${force:-false}" = true ]; then echo "${1:---force}"; fi; }
 
 shared_stages() {
   local n first=$1 last=$2 lanes=()
@@ -171,8 +176,26 @@ nnet_device_opts() { if [ "${ngpu:-0}" -gt 0 ]; then echo "--device cuda"; fi; }
 nnet_train() {
   local dir=$1 mod=$2
   shift 2
-  if [ -f $dir/.best.pt.done ]; then log "$dir is trained: skipping"; return 0; fi
   local launch=(python -m $mod) extra=($(nnet_device_opts))
+  if [ -f $dir/.best.pt.done ]; then
+    # make's rule on its inputs, the files among its arguments (config, cuts, tree, CMVN): one made
+    # again since (stages 2-6 under --force true) means the network is stale. Folders are left out: a
+    # re-run rewrites files in them (exp/pseudo's indices) without changing what they hold; so are files
+    # in the network's own folder (stage 14 writes a sweep point's subset there again on each run).
+    local x newer=
+    for x in "$@"; do
+      case $x in "$dir"/*) continue ;; esac
+      if [ -f "$x" ] && [ "$x" -nt $dir/.best.pt.done ]; then newer=$x; break; fi
+    done
+    if [ -z "$newer" ]; then log "$dir is trained: skipping"; return 0; fi
+    if [ "${force:-false}" != true ]; then
+      log "$dir was trained before $newer was made again: re-run with --force true to retrain it"; return 1
+    fi
+    log "$dir: retraining from scratch (--force true): $newer is newer than its training; the old one is" \
+        "moved to $dir.old (its checkpoints would be resumed)"
+    rm -rf $dir.old
+    mv $dir $dir.old
+  fi
   if [ "${ngpu:-0}" -gt 1 ]; then
     launch=(torchrun ${torchrun_opts:---standalone} --nproc-per-node $ngpu -m $mod)
     extra+=(--sync ${sync:-ddp} ${sync_opts:-})
@@ -250,19 +273,19 @@ stage_2() {
   local set kind
   for kind in fbank mfcc; do
     for set in $sets; do
-      python -m asrkit.bin.compute_features --cuts data/manifests/cuts_$set.jsonl.gz \
+      python -m asrkit.bin.compute_features $(forced --overwrite) --cuts data/manifests/cuts_$set.jsonl.gz \
         --out-dir data/$kind --set $set --kind $kind --num-jobs $nj
     done
   done
-  python -m asrkit.bin.compute_cmvn --cuts data/fbank/cuts_train_sup.jsonl.gz --out data/cmvn.npz
+  python -m asrkit.bin.compute_cmvn $(forced --overwrite) --cuts data/fbank/cuts_train_sup.jsonl.gz --out data/cmvn.npz
 }
 
 # Stage 3's work, callable from a recipe's own stage_3 that prepares its inputs first.
 lang_stage() {
   log "Stage 3: lexicon ($lexicon_opts), data/lang, data/lang_senone, $lm_order-gram LM${lm_text:+ (+ $lm_text)}"
-  python -m asrkit.bin.prepare_lang $lexicon_opts --text data/train_sup/text ${vocab_text:+--text $vocab_text} \
+  python -m asrkit.bin.prepare_lang $(forced) $lexicon_opts --text data/train_sup/text ${vocab_text:+--plain-text $vocab_text} \
     --out-dir data
-  python -m asrkit.bin.train_lm --text data/train_sup/text ${lm_text:+--extra-text $lm_text} --order $lm_order \
+  python -m asrkit.bin.train_lm $(forced) --text data/train_sup/text ${lm_text:+--plain-text $lm_text} --order $lm_order \
     --prune-threshold ${lm_prune:-0} --words data/lang/words.txt --dev-text data/${dev_set:-dev}/text --out-dir data/lm
 }
 
@@ -270,21 +293,21 @@ stage_3() { lang_stage; }
 
 stage_4() {
   log "Stage 4: monophone GMM-HMM at 10 ms, decoding"
-  python -m asrkit.bin.train_gmm --type mono --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
+  python -m asrkit.bin.train_gmm $(forced) --type mono --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
     --out-dir exp/mono --num-gauss $mono_gauss --nj $nj
   shared_gmm_decode exp/mono
 }
 
 stage_5() {
   log "Stage 5: triphone GMM-HMM ($tri_leaves leaves, $tri_gauss Gaussians), decoding, final alignments"
-  python -m asrkit.bin.train_gmm --type tri --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
+  python -m asrkit.bin.train_gmm $(forced) --type tri --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
     --ali-dir exp/mono --out-dir exp/tri --num-leaves $tri_leaves --num-gauss $tri_gauss --nj $nj
   shared_gmm_decode exp/tri
 }
 
 # make_senones for train_sup, the dev set and, for the oracle (stage 13), more sets ($1, optional).
 make_senones_for() {
-  python -m asrkit.bin.make_senones --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
+  python -m asrkit.bin.make_senones $(forced) --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
     --mfcc-dir data/mfcc --fbank-dir data/fbank --cmvn data/cmvn.npz --sets train_sup,${dev_set:-dev}${1:-} \
     --num-leaves $num_senones --tree-thresh $senone_tree_thresh --tree-min-count 30 \
     --G data/lm/G.fst --out-dir exp/senone --nj $nj "${@:2}"

@@ -12,6 +12,7 @@ import sys
 from typing import List, Optional
 
 from asrkit.features.cmvn import STD_FLOOR, compute_cmvn
+from asrkit.utils.fingerprint import StaleOutputError, fingerprint, guard
 from asrkit.utils.logging import setup_logging
 
 
@@ -31,9 +32,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
     try:
+        g = guard(f"the CMVN stats {args.out}", [args.out],
+                  fingerprint({"std_floor": args.std_floor}, {"cuts": args.cuts}), force=args.overwrite)
         stats = compute_cmvn(args.cuts, args.out, std_floor=args.std_floor, overwrite=args.overwrite,
                              progress_bar=not args.no_progress)
-    except (FileNotFoundError, ValueError) as e:
+        g.stamp()
+    except (FileNotFoundError, ValueError, StaleOutputError) as e:
         logging.error("%s", e)
         return 1
     print(f"cmvn: {args.out}: {int(stats.count)} frames, dim {stats.dim}")

@@ -12,7 +12,9 @@ import logging
 import sys
 from typing import List, Optional
 
-from asrkit.features.extract import KINDS, compute_features
+from asrkit.features.extract import KINDS, compute_features, manifest_path, storage_dir
+from asrkit.utils.dirlock import claim_output, releases_claims
+from asrkit.utils.fingerprint import StaleOutputError, fingerprint, guard, options_of
 from asrkit.utils.logging import setup_logging
 
 
@@ -31,14 +33,21 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@releases_claims
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
+    claim_output(args.out_dir, "compute_features")
     try:
+        g = guard(f"{args.kind} features of {args.set_name} in {args.out_dir}",
+                  [manifest_path(args.out_dir, args.set_name), storage_dir(args.out_dir, args.set_name)],
+                  fingerprint(options_of(args, drop=("out_dir", "chunk_size")), {"cuts": args.cuts}),
+                  force=args.overwrite)
         summary = compute_features(args.cuts, args.out_dir, args.set_name, kind=args.kind, num_jobs=args.num_jobs,
                                    chunk_size=args.chunk_size, overwrite=args.overwrite,
                                    progress_bar=not args.no_progress)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        g.stamp()
+    except (FileNotFoundError, ValueError, RuntimeError, StaleOutputError) as e:
         logging.error("%s", e)
         return 1
     print(summary.line())

@@ -42,10 +42,12 @@ def main(argv=None) -> int:
     from asrkit.decode.score import read_best_weight
     from asrkit.gmm import FeatConfig, GmmModel, load_corpus
     from asrkit.gmm.decode import best_wer_line, decode_gmm
-    from asrkit.utils.atomic import is_done, mark_done
+    from asrkit.utils.atomic import mark_done, up_to_date
 
     out = Path(a.out)
-    if is_done(out) and not a.force:
+    # make's rule, as make_graph and decode: a model or graph redone since (stage 4 or 5 under --force)
+    # is decoded again
+    if not a.force and up_to_date(out, [a.model, Path(a.graph) / "HCLG.fst", a.cuts, a.lm_weight_from]):
         log.info("%s is done: %s", out, best_wer_line(out))
         return 0
     weights = [read_best_weight(a.lm_weight_from)] if a.lm_weight_from else a.lm_weights

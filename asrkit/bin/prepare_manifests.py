@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import List, Optional
 
 from asrkit.data.validate import DEFAULT_MIN_DURATION, DEFAULT_SAMPLE_RATE, DataValidationError
+from asrkit.utils.dirlock import claim_output, releases_claims
+from asrkit.utils.fingerprint import StaleOutputError, fingerprint, guard, options_of
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.prepare_manifests")
@@ -54,27 +56,40 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--kaldi-view-dir", default=None, help="where to write the set's Kaldi data dir view "
                    "(default: <out>/../<set>; 'none' to skip)")
     p.add_argument("--force", action="store_true", help="redo even if done markers say it is done")
+    p.add_argument("--channel", type=int, default=None,
+                   help="take this channel (0-based) of multi-channel audio (refused otherwise)")
+    p.add_argument("--downmix", action="store_true", help="average the channels of multi-channel audio")
     p.add_argument("--verbose", action="store_true")
     return p
 
 
+@releases_claims
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
-    from asrkit.data.manifests import prepare_manifests  # lhotse is slow to import: not for --help
+    from asrkit.data.manifests import expected_outputs, prepare_manifests  # lhotse is slow to import: not for --help
 
     view = args.kaldi_view_dir
     if view is None:
         view = Path(args.out).parent / args.set_name
     elif view.lower() == "none":
         view = None
+    claim_output(args.out, "prepare_manifests")
     try:
+        with_oracle = not args.labelled and (args.oracle_text is not None
+                                             or (Path(args.data_dir) / "text").is_file())
+        g = guard(f"manifests of {args.set_name} in {args.out}",
+                  expected_outputs(args.out, args.set_name, with_oracle, view),
+                  fingerprint(options_of(args, drop=("out", "kaldi_view_dir")),
+                              {"data_dir": args.data_dir, "oracle_text": args.oracle_text}), force=args.force)
         prepare_manifests(
             args.data_dir, args.set_name, args.out, args.audio_root, labelled=args.labelled,
             on_error=args.on_error, min_duration=args.min_duration, sample_rate=args.sample_rate or None,
-            oracle_text=args.oracle_text, kaldi_view_dir=view, force=args.force,
+            oracle_text=args.oracle_text, kaldi_view_dir=view, force=args.force, channel=args.channel,
+            downmix=args.downmix,
         )
-    except (DataValidationError, FileNotFoundError, ValueError) as e:
+        g.stamp()
+    except (DataValidationError, FileNotFoundError, ValueError, StaleOutputError) as e:
         log.error(str(e))
         return 1
     return 0

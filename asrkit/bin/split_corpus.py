@@ -15,6 +15,8 @@ from typing import List, Optional
 
 from asrkit.data import speechocean762 as so
 from asrkit.data.validate import DEFAULT_MIN_DURATION, DEFAULT_SAMPLE_RATE, DataValidationError
+from asrkit.utils.dirlock import claim_output, releases_claims
+from asrkit.utils.fingerprint import StaleOutputError, fingerprint, guard, options_of
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.split_corpus")
@@ -43,14 +45,18 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-duration", type=float, default=DEFAULT_MIN_DURATION)
     p.add_argument("--sample-rate", type=int, default=DEFAULT_SAMPLE_RATE, help="0 accepts any")
     p.add_argument("--force", action="store_true", help="redo even if done markers say it is done")
+    p.add_argument("--channel", type=int, default=None,
+                   help="take this channel (0-based) of multi-channel audio (refused otherwise)")
+    p.add_argument("--downmix", action="store_true", help="average the channels of multi-channel audio")
     p.add_argument("--verbose", action="store_true")
     return p
 
 
+@releases_claims
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
-    from asrkit.data.split import parse_proportions, prepare_split, read_speaker_lists  # lhotse: not for --help
+    from asrkit.data.split import parse_proportions, prepare_split, read_speaker_lists, split_outputs  # lhotse: not for --help
 
     view_root = args.kaldi_view_root
     if view_root is None:
@@ -61,13 +67,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         data_dir = Path(args.data_dir) if args.data_dir else so.data_dir(args.corpus_dir)
         lists = read_speaker_lists(args.speaker_lists) if args.speaker_lists else None
         props = None if lists is not None else parse_proportions(args.proportions)
+        unlabelled = [s for s in args.unlabelled_sets.split(",") if s]
+        claim_output(args.out, "split_corpus")
+        g = guard(f"split of {data_dir} in {args.out}",
+                  split_outputs(args.out, list(lists if lists is not None else props), unlabelled, view_root),
+                  fingerprint(options_of(args, drop=("out", "kaldi_view_root")),
+                              {"data_dir": data_dir, "speaker_lists": args.speaker_lists}), force=args.force)
         prepare_split(
             data_dir, args.out, audio_root=args.corpus_dir, proportions=props, speaker_lists=lists,
             seed=args.seed, unlabelled_sets=[s for s in args.unlabelled_sets.split(",") if s],
             on_error=args.on_error, min_duration=args.min_duration, sample_rate=args.sample_rate or None,
-            kaldi_view_root=view_root, force=args.force,
+            kaldi_view_root=view_root, force=args.force, channel=args.channel,
+            downmix=args.downmix,
         )
-    except (DataValidationError, FileNotFoundError, ValueError) as e:
+        g.stamp()
+    except (DataValidationError, FileNotFoundError, ValueError, StaleOutputError) as e:
         log.error(str(e))
         return 1
     return 0

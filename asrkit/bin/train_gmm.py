@@ -22,11 +22,14 @@ import logging
 import sys
 from pathlib import Path
 
+from asrkit.utils.dirlock import claim_output, releases_claims
+from asrkit.utils.fingerprint import StaleOutputError, fingerprint, guard, options_of
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.train_gmm")
 
 
+@releases_claims
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--type", choices=["mono", "tri"], required=True)
@@ -62,6 +65,16 @@ def main(argv=None) -> int:
     if a.decode_cuts and not a.G:
         p.error("--decode-cuts needs --G")
 
+    claim_output(a.out_dir, "train_gmm")
+    ali = Path(a.ali_dir) if a.ali_dir else None
+    try:
+        g = guard(f"the {a.type} GMM in {a.out_dir}", [Path(a.out_dir) / "final.mdl"], fingerprint(
+            options_of(a, drop=("out_dir", "decode_cuts", "G", "decode_name", "lm_weights", "acoustic_scale", "beam")),
+            {"cuts": a.cuts, "lang": a.lang, "ali_model": ali and ali / "final.mdl", "ali": ali and ali / "ali.pt"}),
+            force=a.force)
+    except StaleOutputError as e:
+        log.error("%s", e)
+        return 1
     from asrkit.gmm import (FeatConfig, MonoConfig, TriConfig, load_corpus, train_mono, train_tri)
     from asrkit.gmm.graphs import LangInfo
 
@@ -80,6 +93,7 @@ def main(argv=None) -> int:
                         realign_iters=realign, boost_silence=a.boost_silence, tree_thresh=a.tree_thresh,
                         tree_min_count=a.tree_min_count, nj=a.nj, seed=a.seed, force=a.force)
         model = train_tri(corpus, lang, a.out_dir, a.ali_dir, cfg)
+    g.stamp()
     hist = model.meta.get("history", [])
     if hist:
         log.info("log-like/frame by iteration: %s", " ".join(f"{h['iter']}:{h['loglike_per_frame']:.3f}"

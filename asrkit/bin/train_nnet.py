@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
 
+from asrkit.utils.dirlock import claim_output, releases_claims
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.train_nnet")
@@ -90,6 +92,7 @@ def load_config(path, overrides):
     return TrainConfig.from_dict(d)
 
 
+@releases_claims
 def main(argv=None) -> int:
     p = build_parser()
     a = p.parse_args(argv)
@@ -107,6 +110,8 @@ def main(argv=None) -> int:
     for path in (a.train_cuts, a.dev_cuts, a.cmvn, a.tree):
         if path and not Path(path).exists():
             p.error(f"not found: {path}")
+    if int(os.environ.get("RANK", "0")) == 0:  # one lock per run: rank 0's (the others write no files)
+        claim_output(a.out_dir, "train_nnet")
     info = setup_distributed(a.dist_backend)
     consistency = {"tree": file_checksum(a.tree)} if a.tree else None
     try:

@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
 
+from asrkit.utils.dirlock import claim_output, releases_claims
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.train_student")
@@ -82,6 +84,7 @@ def build_parser():
     return p
 
 
+@releases_claims
 def main(argv=None) -> int:
     p = build_parser()
     a = p.parse_args(argv)
@@ -113,6 +116,8 @@ def main(argv=None) -> int:
             p.error(f"not found: {path}")
     from asrkit.features.reader import FeatureReader
 
+    if int(os.environ.get("RANK", "0")) == 0:  # one lock per run: rank 0's (the others write no files)
+        claim_output(a.out_dir, "train_student")
     info = setup_distributed(a.dist_backend)
     consistency = {"tree": file_checksum(a.tree)} if a.tree else None
     try:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import io
 import logging
 import os
+import shlex
+import struct
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ from asrkit.data.validate import (
     DEFAULT_SAMPLE_RATE,
     ValidationIssue,
     ValidationReport,
+    check_not_empty,
     check_on_error,
     finish,
 )
@@ -119,6 +122,54 @@ def probe_audio(wav_value: str, audio_root: Optional[PathLike]) -> Tuple[Optiona
     return AudioInfo(int(info.samplerate), int(info.frames), int(info.channels)), None, source
 
 
+def truncation(path: str, info: AudioInfo) -> Optional[str]:
+    """Why a plain audio file holds less than its header says (None if it does not). A WAV file's
+    data chunk size is compared with the bytes there are (libsndfile reports only what is there); any
+    other format must let its last frame be read."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
+            block_align = None
+            while True:
+                hdr = f.read(8)
+                if len(hdr) < 8:
+                    return None
+                cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+                if cid == b"fmt ":
+                    fmt = f.read(size + (size & 1))
+                    block_align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else None
+                elif cid == b"data":
+                    available = os.fstat(f.fileno()).st_size - f.tell()
+                    if size in (0, 0xFFFFFFFF) or size <= available or not block_align:
+                        return None  # a streamed header (size unknown) or a complete file
+                    rate = info.sampling_rate
+                    return (f"{path}: the header says {size / block_align / rate:.3f} s, the file holds "
+                            f"{available / block_align / rate:.3f} s")
+                else:
+                    f.seek(size + (size & 1), os.SEEK_CUR)
+    try:
+        with sf.SoundFile(path) as snd:
+            snd.seek(info.num_samples - 1)
+            if len(snd.read(1)) == 1:
+                return None
+        err = "nothing there"
+    except Exception as e:  # soundfile raises several types
+        err = str(e).strip()
+    return (f"{path}: the header says {info.num_samples / info.sampling_rate:.3f} s, but its last sample "
+            f"cannot be read ({err})")
+
+
+def mono_source(wav_value: str, audio_root: Optional[PathLike], channel: Optional[int]) -> AudioSource:
+    """A command source (what Kaldi writes as ``sox ... |``) giving one channel of a multi-channel
+    recording, ``channel`` (0-based) or, with None, the average of all (sox's remix scales by 1/n)."""
+    remix = "-" if channel is None else str(channel + 1)
+    if is_pipe(wav_value):
+        cmd = f"{pipe_command(wav_value)} | sox -t wav - -t wav - remix {remix}"
+    else:
+        cmd = f"sox {shlex.quote(resolve_audio_path(wav_value, audio_root))} -t wav - remix {remix}"
+    return AudioSource(type="command", channels=[0], source=cmd)
+
+
 # ---------------------------------------------------------------------------------------------------
 # reading and validating a data dir
 
@@ -152,6 +203,8 @@ def load_kaldi_data_dir(
     oracle_text: Optional[PathLike] = None,
     report_path: Optional[PathLike] = None,
     progress: bool = True,
+    channel: Optional[int] = None,
+    downmix: bool = False,
 ) -> PreparedSet:
     """Validate a Kaldi data dir and build its lhotse manifests (in memory).
 
@@ -164,7 +217,15 @@ def load_kaldi_data_dir(
         problem; ``"skip"`` drops the utterances and counts them in the report.
     :param oracle_text: a ``text`` file with the true transcripts of an unlabelled set.
     :param report_path: where to write the validation report (also written, then raised, in fail mode).
+    :param channel, downmix: a recording with several channels is refused (``multi_channel``) unless
+        ``channel`` (0-based) takes one of them or ``downmix`` averages them (each through a ``sox``
+        command source).
+
+    Audio whose data ends before its header says is ``truncated``; a set with no valid utterance
+    raises :class:`~asrkit.data.validate.EmptySetError`, even under ``on_error="skip"``.
     """
+    if channel is not None and downmix:
+        raise ValueError("give --channel N or --downmix, not both")
     check_on_error(on_error)
     t0 = time.time()
     kd = read_kaldi_dir(data_dir)
@@ -246,6 +307,18 @@ def load_kaldi_data_dir(
             problem = ("empty_audio", f"{source.source}: 0 samples")
         if problem is None and sample_rate is not None and info.sampling_rate != sample_rate:
             problem = ("sample_rate_mismatch", f"{info.sampling_rate} Hz, expected {sample_rate} Hz")
+        if problem is None and source.type == "file":
+            cut_short = truncation(source.source, info)
+            if cut_short is not None:
+                problem = ("truncated", cut_short)
+        if problem is None and info.num_channels > 1:
+            if channel is None and not downmix:
+                problem = ("multi_channel", f"{source.source}: {info.num_channels} channels; take one with "
+                                            f"--channel N (0-based) or average them with --downmix")
+            elif channel is not None and channel >= info.num_channels:
+                problem = ("multi_channel", f"{source.source}: {info.num_channels} channels, no channel {channel}")
+            else:
+                source = mono_source(kd.wav_scp.entries[rec], audio_root, channel)
         if problem is not None:
             for utt in rec2utts.get(rec, []):
                 if utt in universe:
@@ -296,6 +369,9 @@ def load_kaldi_data_dir(
     report.num_total = len(universe)
     bad_utts = {i.utt_id for i in issues}
     finish(issues, report, report_path)
+    check_not_empty(report, report_path)
+    if channel is not None or downmix:
+        report.notes.append(f"multi-channel recordings: {'averaged' if downmix else f'channel {channel} taken'}")
 
     # --- manifests -----------------------------------------------------------------------------------
     oracle_table: Optional[Table] = None
@@ -488,6 +564,8 @@ def prepare_manifests(
     oracle_text: Optional[PathLike] = None,
     kaldi_view_dir: Optional[PathLike] = None,
     force: bool = False,
+    channel: Optional[int] = None,
+    downmix: bool = False,
 ) -> Dict[str, Path]:
     """Stage 1 for one set: validate ``data_dir`` and write ``recordings_<set>.jsonl.gz``,
     ``supervisions_<set>.jsonl.gz``, ``cuts_<set>.jsonl.gz``, ``validation_<set>.txt``, for an
@@ -502,7 +580,7 @@ def prepare_manifests(
     prepared = load_kaldi_data_dir(
         data_dir, audio_root, set_name=set_name, labelled=labelled, sample_rate=sample_rate,
         min_duration=min_duration, on_error=on_error, oracle_text=oracle_text,
-        report_path=paths["report"],
+        report_path=paths["report"], channel=channel, downmix=downmix,
     )
     written = write_prepared_set(prepared, out_dir, kaldi_view_dir)
     log.info(f"wrote manifests of {set_name} ({len(prepared.cuts)} cuts) to {out_dir}")

@@ -27,6 +27,7 @@ from asrkit.data.manifests import (
     strip_text,
     write_prepared_set,
 )
+from asrkit.data.validate import check_not_empty
 from asrkit.utils.atomic import atomic_write_text, is_done, mark_done
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,15 @@ def subset_prepared(corpus: PreparedSet, name: str, speakers: Iterable[str], lab
     )
 
 
+def split_outputs(out_dir: PathLike, names: Sequence[str], unlabelled_sets: Sequence[str],
+                  kaldi_view_root: Optional[PathLike]) -> List[Path]:
+    """Every output of :func:`prepare_split` (each has a done marker)."""
+    out = Path(out_dir)
+    views = {n: (Path(kaldi_view_root) / n if kaldi_view_root is not None else None) for n in names}
+    return [out / "split_speakers.txt", out / "validation_corpus.txt"] + [
+        p for n in names for p in expected_outputs(out, n, n in unlabelled_sets, views[n])]
+
+
 def prepare_split(
     data_dir: PathLike,
     out_dir: PathLike,
@@ -167,6 +177,8 @@ def prepare_split(
     sample_rate: Optional[int] = DEFAULT_SAMPLE_RATE,
     kaldi_view_root: Optional[PathLike] = None,
     force: bool = False,
+    channel: Optional[int] = None,
+    downmix: bool = False,
 ) -> Dict[str, Dict[str, Path]]:
     """Validate a labelled corpus once, split its speakers into sets and write each set's files
     (``recordings_/supervisions_/cuts_<set>.jsonl.gz``, ``validation_<set>.txt``, for unlabelled sets
@@ -186,9 +198,7 @@ def prepare_split(
             raise ValueError(f"unlabelled set {u!r} is not one of the sets {names}")
     views = {n: (Path(kaldi_view_root) / n if kaldi_view_root is not None else None) for n in names}
     split_file, corpus_report = out / "split_speakers.txt", out / "validation_corpus.txt"
-    outs = [split_file, corpus_report] + [
-        p for n in names for p in expected_outputs(out, n, n in unlabelled_sets, views[n])
-    ]
+    outs = split_outputs(out, names, unlabelled_sets, kaldi_view_root)
     if not force and all(is_done(p) for p in outs):
         log.info(f"split of {data_dir} is done in {out}: skipping")
         return {n: {p.name: p for p in expected_outputs(out, n, n in unlabelled_sets, views[n])} for n in names}
@@ -208,7 +218,7 @@ def prepare_split(
 
     corpus = load_kaldi_data_dir(
         data_dir, audio_root, set_name="corpus", labelled=True, sample_rate=sample_rate,
-        min_duration=min_duration, on_error=on_error, report_path=corpus_report,
+        min_duration=min_duration, on_error=on_error, report_path=corpus_report, channel=channel, downmix=downmix,
     )
     corpus.report.notes.append(f"split by {how}; {len(unused)} speaker(s) in no set")
     corpus.report.write(corpus_report)
@@ -217,6 +227,7 @@ def prepare_split(
     result: Dict[str, Dict[str, Path]] = {}
     for name in names:
         part = subset_prepared(corpus, name, assignment[name], name not in unlabelled_sets, utt2spk)
+        check_not_empty(part.report)  # every utterance of its speakers was skipped
         result[name] = write_prepared_set(part, out, views[name])
         hours = sum(c.duration for c in part.cuts) / 3600
         log.info(f"{name}: {len(assignment[name])} speakers, {len(part.cuts)} cuts, {hours:.2f} h"

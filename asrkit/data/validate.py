@@ -26,7 +26,8 @@ REASONS: Dict[str, str] = {
     "missing_audio": "audio missing",
     "unreadable_audio": "audio cannot be read",
     "empty_audio": "audio has 0 samples",
-    "truncated_audio": "audio file is cut short (its header promises more samples)",
+    "truncated": "audio data shorter than its header says",
+    "multi_channel": "audio has several channels (take one: --channel N, or average them: --downmix)",
     "sample_rate_mismatch": "sample rate differs from the expected one",
     "missing_transcript": "no transcript (labelled set)",
     "empty_transcript": "empty transcript (labelled set)",
@@ -142,6 +143,20 @@ def read_report_counts(path: PathLike) -> Dict[str, int]:
         elif in_counts:
             in_counts = line.startswith("#   ")
     return counts
+
+
+class EmptySetError(ValueError):
+    """No utterance of a set is valid (even under on_error="skip": an empty set is never a result)."""
+
+
+def check_not_empty(report: ValidationReport, report_path: Optional[PathLike] = None) -> None:
+    if report.num_kept > 0:
+        return
+    counts = ", ".join(f"{r}={n}" for r, n in report.counts().items()) or "the data dir lists none"
+    name = f"set {report.set_name}" if report.set_name else report.source
+    raise EmptySetError(
+        f"{name}: no valid utterance ({report.num_total} in {report.source}, all skipped: {counts})"
+        + (f"; see {report_path}" if report_path is not None else ""))
 
 
 def check_on_error(on_error: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
@@ -42,6 +43,48 @@ class LexiconError(ValueError):
     """A lexicon or a text that cannot be used; the message names the file, line and word."""
 
 
+def utf8_lines(path: Union[str, Path]) -> Iterator[Tuple[int, str]]:
+    """(line number, line) of a UTF-8 file; a line that is not UTF-8 raises :class:`LexiconError`
+    naming the file, the line and the byte offset (in the file) of the first bad byte."""
+    offset = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise LexiconError(
+                    f"{path}:{lineno}: not valid UTF-8 at byte offset {offset + e.start} (byte 0x{raw[e.start]:02x}; "
+                    f"{e.reason}): convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
+            offset += len(raw)
+            yield lineno, line
+
+
+_SEPARATORS = " \t\r\n"
+
+
+def odd_character(line: str) -> Optional[Tuple[int, str]]:
+    """(column, description) of the first character that would split or glue fields unseen: white
+    space other than space and tab (a non-breaking space splits a phone in two under str.split), or an
+    invisible format character (a zero-width space glues two)."""
+    for col, ch in enumerate(line, 1):
+        if ch in _SEPARATORS:
+            continue
+        cat = unicodedata.category(ch)
+        if ch.isspace() or cat in ("Cf", "Cc", "Zl", "Zp"):
+            name = unicodedata.name(ch, "control character")
+            return col, f"U+{ord(ch):04X} ({name})"
+    return None
+
+
+# A pronunciation probability as lexiconp.txt writes it: "1", or a number with a decimal point ("1.0",
+# "0.5", "0.25e-2"). Bare digits other than 1 are not: espeak-ng has phones named "0" and "3".
+_PROB_RE = re.compile(r"^(1|\d*\.\d*(?:[eE]-?\d+)?)$")
+
+
+def _is_prob(token: str) -> bool:
+    return bool(_PROB_RE.match(token)) and token != "."
+
+
 def strip_stress(phone: str) -> str:
     """``AH0`` → ``AH``; phones without a trailing 0/1/2 stress digit are returned unchanged."""
     m = _STRESS_RE.match(phone)
@@ -62,6 +105,7 @@ class Lexicon:
     """Word → list of pronunciations (insertion ordered, duplicates dropped)."""
 
     entries: Dict[str, List[Pron]] = field(default_factory=dict)
+    phone_lines: Dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # phone -> "file:line"
 
     def add(self, word: str, pron: Sequence[str]) -> None:
         pron = tuple(pron)
@@ -142,38 +186,60 @@ def read_lexicon(
 ) -> Lexicon:
     """Read ``WORD ph ph ...`` lines (tab or space separated; several lines per word allowed).
 
-    A probability column (Kaldi's lexiconp.txt, a float after the word) is not accepted: the phones
-    would be wrong. Empty lines are skipped; a word without phones, or a phone outside ``phone_set``
-    (checked after stress stripping), raises :class:`LexiconError` naming the file, line and word.
+    Kaldi's lexiconp.txt (``WORD 1.0 ph ph ...``: a probability after every word) is read as such, the
+    probabilities dropped (asrkit's L.fst gives every pronunciation of a word equal weight); a number
+    after the word on some lines only is refused, as is any other white space than spaces and tabs, an
+    invisible character, or a word without phones, or a phone outside ``phone_set`` (checked after
+    stress stripping): :class:`LexiconError` naming the file, line and word. The line where each
+    phone first appears is kept in ``Lexicon.phone_lines`` (for later messages). Empty lines are skipped.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"lexicon not found: {path}")
     allowed = set(phone_set) if phone_set is not None else None
     lex = Lexicon()
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            word, pron = fields[0], fields[1:]
-            where = f"{path}:{lineno}"
-            if not pron:
-                raise LexiconError(f"{where}: word {word!r} has no phones (line {line.rstrip()!r})")
-            if word in RESERVED_WORDS:
-                raise LexiconError(f"{where}: word {word!r} is reserved for the lang dir")
-            if strip_stress_digits:
-                pron = [strip_stress(p) for p in pron]
-            if allowed is not None:
-                bad = [p for p in pron if p not in allowed]
-                if bad:
-                    raise LexiconError(
-                        f"{where}: word {word!r} has phones outside the phone set: {' '.join(sorted(set(bad)))}"
-                    )
-            for p in pron:
-                if p.startswith("#") or p == "<eps>":
-                    raise LexiconError(f"{where}: word {word!r} uses reserved phone name {p!r}")
-            lex.add(word.upper() if upper_case else word, pron)
+    lines = []
+    for lineno, line in utf8_lines(path):
+        where = f"{path}:{lineno}"
+        odd = odd_character(line)
+        if odd is not None:
+            raise LexiconError(f"{where}: character {odd[1]} at column {odd[0]}: fields are separated by spaces "
+                               f"or tabs only, and a word or phone may hold no such character")
+        fields = line.split()
+        if fields:
+            lines.append((where, line, fields))
+    with_prob = [len(f) > 1 and _is_prob(f[1]) for _, _, f in lines]
+    lexiconp = bool(lines) and all(with_prob)
+    if any(with_prob) and not lexiconp:
+        k = next(i for i, p in enumerate(with_prob) if p != with_prob[0])
+        where, line, fields = lines[k]
+        what = "a number" if with_prob[k] else "no number"
+        raise LexiconError(
+            f"{where}: {what} after the word ({line.rstrip()!r}), unlike {lines[0][0]}: a lexiconp file "
+            f"(WORD PROB ph ph ...) has a probability on every line, a lexicon on none")
+    if lexiconp:
+        log.info("%s: read as lexiconp (WORD PROB ph ...): the probabilities are dropped", path)
+    for where, line, fields in lines:
+        word, pron = fields[0], fields[2:] if lexiconp else fields[1:]
+        if not pron:
+            raise LexiconError(f"{where}: word {word!r} has no phones (line {line.rstrip()!r})")
+        if word in RESERVED_WORDS:
+            raise LexiconError(f"{where}: word {word!r} is reserved for the lang dir")
+        if strip_stress_digits:
+            pron = [strip_stress(p) for p in pron]
+        if allowed is not None:
+            bad = [p for p in pron if p not in allowed]
+            if bad:
+                raise LexiconError(
+                    f"{where}: word {word!r} has phones outside the phone set: {' '.join(sorted(set(bad)))}"
+                )
+        for p in pron:
+            if p.startswith("#") or p == "<eps>":
+                raise LexiconError(f"{where}: word {word!r} uses reserved phone name {p!r}")
+            if _is_prob(p):
+                raise LexiconError(f"{where}: word {word!r} has a number {p!r} among its phones")
+            lex.phone_lines.setdefault(p, where)
+        lex.add(word.upper() if upper_case else word, pron)
     if not len(lex):
         raise LexiconError(f"{path}: the lexicon is empty")
     return lex
@@ -192,33 +258,16 @@ def load_cmudict(strip_stress_digits: bool = True, upper_case: bool = True) -> L
 
 
 def read_text(path: Union[str, Path], has_ids: bool = True) -> List[List[str]]:
-    """Word lists of a Kaldi ``text`` file (``utt w1 w2 ...``) or, with ``has_ids=False``, plain text."""
+    """Word lists of a Kaldi ``text`` file (``utt w1 w2 ...``: the first field is always the id) or,
+    with ``has_ids=False`` (an explicit choice: ``--plain-text``), of plain text. A line that is not
+    UTF-8 raises :class:`LexiconError` naming the file, line and byte offset."""
     out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            fields = line.split()
-            if has_ids:
-                fields = fields[1:]
-            out.append(fields)
+    for _, line in utf8_lines(path):
+        fields = line.split()
+        if has_ids:
+            fields = fields[1:]
+        out.append(fields)
     return out
-
-
-def guess_has_ids(path: Union[str, Path]) -> bool:
-    """A Kaldi ``text`` file has an utterance id first; guess it from the first tokens of the file."""
-    firsts = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            fields = line.split()
-            if fields:
-                firsts.append(fields[0])
-            if len(firsts) >= 50:
-                break
-    if not firsts:
-        return False
-    # ids are unique and usually contain a digit, an underscore or a dash
-    unique = len(set(firsts)) == len(firsts)
-    looks_like_id = sum(bool(re.search(r"[0-9_\-]", x)) for x in firsts) >= 0.8 * len(firsts)
-    return unique and looks_like_id
 
 
 @dataclass

@@ -370,15 +370,16 @@ def build_lm(
     words_txt: Optional[PathLike] = None,
     dev_texts: Sequence[PathLike] = (),
     force: bool = False,
+    plain_texts: Sequence[PathLike] = (),
 ) -> Dict[str, Path]:
     """Stage 3, LM side: ``lm_<N>gram.arpa``, ``G.fst`` (with ``words_txt``) and ``ppl_dev.txt``.
 
-    ``texts`` are Kaldi ``text`` files or plain one-sentence-per-line files (utterance ids are guessed
-    per file). With ``words_txt``, training words outside it become ``config.unk_word``.
+    ``texts`` and ``dev_texts`` are Kaldi ``text`` files (the first field of a line is its id),
+    ``plain_texts`` one sentence per line. With ``words_txt``, training words outside it become ``config.unk_word``.
     Outputs with done markers are kept unless ``force``.
     """
     from asrkit.lang.lang_dir import SymbolTable
-    from asrkit.lang.lexicon import guess_has_ids, oov_rate, read_text
+    from asrkit.lang.lexicon import oov_rate, read_text
     from asrkit.utils.atomic import atomic_write_text, is_done, mark_done
 
     t0 = time.time()
@@ -390,12 +391,13 @@ def build_lm(
     if words_txt is not None:
         vocab = {w for w in SymbolTable.read(words_txt).symbols if w not in ("<eps>", "#0", "<s>", "</s>")}
     if force or not is_done(arpa):
-        sents = [s for p in texts for s in read_text(p, has_ids=guess_has_ids(p))]
+        sents = ([s for p in texts for s in read_text(p, has_ids=True)]
+                 + [s for p in plain_texts for s in read_text(p, has_ids=False)])
         with tempfile.TemporaryDirectory() as td:
             txt = Path(td) / "lm_text.txt"
             n, mapped = prepare_lm_text(sents, txt, vocab, config.unk_word)
             if n == 0:
-                raise LmError(f"no training sentences in {', '.join(map(str, texts))}")
+                raise LmError(f"no training sentences in {', '.join(map(str, list(texts) + list(plain_texts)))}")
             model = train_arpa(txt, arpa, config)
         mark_done(arpa)
         log.info(
@@ -419,7 +421,7 @@ def build_lm(
         out["ppl"] = ppl_path
         if force or not is_done(ppl_path):
             model = model or read_arpa(arpa)
-            dev = [s for p in dev_texts for s in read_text(p, has_ids=guess_has_ids(p))]
+            dev = [s for p in dev_texts for s in read_text(p, has_ids=True)]
             res = perplexity(model, dev)
             lines = [f"lm: {arpa}", f"dev: {' '.join(map(str, dev_texts))}", res.summary()]
             if vocab is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from asrkit.lang.lexicon import (
-    CMU_PHONES, CMU_PHONES_STRESSED, UNK_WORD, Lexicon, LexiconError, guess_has_ids, load_cmudict, oov_rate,
+    CMU_PHONES, CMU_PHONES_STRESSED, SIL_PHONE, SPN_PHONE, UNK_WORD, Lexicon, LexiconError, load_cmudict, oov_rate,
     phone_set_by_name, read_lexicon, read_text,
 )
 from asrkit.utils.atomic import atomic_write_text, is_done, mark_done
@@ -52,12 +52,13 @@ def _guess_g2p_set(phones) -> str:
     return "espeak"
 
 
-def text_words(texts: Sequence[PathLike]) -> Tuple[Dict[str, Tuple[str, int]], List[List[str]]]:
-    """Words of Kaldi ``text`` files (ids guessed per file) with where each was first seen."""
+def text_words(texts: Sequence[PathLike], plain_texts: Sequence[PathLike] = ()
+               ) -> Tuple[Dict[str, Tuple[str, int]], List[List[str]]]:
+    """Words of Kaldi ``text`` files (``id w1 w2 ...``) and of plain texts (word lists or sentences),
+    with where each was first seen."""
     first: Dict[str, Tuple[str, int]] = {}
     sents: List[List[str]] = []
-    for path in texts:
-        has_ids = guess_has_ids(path)
+    for path, has_ids in [(p, True) for p in texts] + [(p, False) for p in plain_texts]:
         for lineno, words in enumerate(read_text(path, has_ids=has_ids), 1):
             sents.append(words)
             for w in words:
@@ -73,9 +74,34 @@ class DictResult:
     graphemic_model: Optional[object] = None
 
 
-def build_lexicon(config: DictConfig, texts: Sequence[PathLike]) -> DictResult:
-    """The lexicon for the words of ``texts`` (and of the source lexicon, per ``words_from``)."""
-    first, sents = text_words(texts)
+# Silence and noise phones a CMU-style lexicon may carry besides the 39.
+NON_SPEECH_PHONES = {SIL_PHONE, SPN_PHONE, "NSN", "LAU", "sil", "spn", "nsn", "lau"}
+
+
+def check_cmu_like(lex: Lexicon, source: str) -> None:
+    """A lexicon of CMU phones with a few others (a typo, a stray phone) would get G2P in espeak phones
+    and a mixed phone set: refuse it, naming the first line with a non-CMU phone."""
+    cmu = set(CMU_PHONES) | set(CMU_PHONES_STRESSED)
+    phones = lex.phones() - NON_SPEECH_PHONES
+    stray = sorted(phones - cmu)
+    if not stray or len(phones & cmu) < 0.8 * len(phones):
+        return  # CMU throughout, or a phone set of its own
+    where = min((lex.phone_lines.get(p, source) for p in stray), key=_line_order)
+    raise LexiconError(
+        f"{where}: phone(s) {' '.join(stray[:10])} are not CMU phones, while {len(phones & cmu)} of the lexicon's "
+        f"{len(phones)} phones are: fix the lexicon, or declare its phone set (--phone-set cmu refuses every "
+        f"non-CMU phone; --phone-set FILE lists the phones of a set of your own)")
+
+
+def _line_order(where: str):
+    path, _, line = where.rpartition(":")
+    return (path, int(line)) if line.isdigit() else (where, 0)
+
+
+def build_lexicon(config: DictConfig, texts: Sequence[PathLike], plain_texts: Sequence[PathLike] = ()) -> DictResult:
+    """The lexicon for the words of ``texts`` (Kaldi text) and ``plain_texts`` (and of the source
+    lexicon, per ``words_from``)."""
+    first, sents = text_words(texts, plain_texts)
     tw = list(first)
     sources: Dict[str, int] = {}
     gmodel = None
@@ -100,6 +126,8 @@ def build_lexicon(config: DictConfig, texts: Sequence[PathLike]) -> DictResult:
         if config.lexicon is None:
             raise ValueError("source 'lexicon' needs a lexicon file")
         base = read_lexicon(config.lexicon, strip_stress_digits=config.strip_stress, phone_set=allowed)
+        if allowed is None and config.g2p_phone_set is None:  # the phone set would be guessed from it
+            check_cmu_like(base, str(config.lexicon))
         base_name = str(config.lexicon)
         words_from = "both" if config.words_from == "auto" else config.words_from
     else:
@@ -155,6 +183,7 @@ def prepare_dict_and_lang(
     sil_prob: float = 0.5,
     sil_states: int = 3,
     force: bool = False,
+    plain_texts: Sequence[PathLike] = (),
 ) -> Tuple[Path, Path, Path]:
     """Write ``<out_dir>/local/dict``, ``<out_dir>/lang`` and ``<out_dir>/lang_senone``."""
     from asrkit.lang.lang_dir import DictDir, LangConfig, prepare_lang
@@ -166,7 +195,7 @@ def prepare_dict_and_lang(
         log.info("%s is done; reading it back", dict_path)
         dd = DictDir.read(dict_path)
     else:
-        res = build_lexicon(config, texts)
+        res = build_lexicon(config, texts, plain_texts)
         dd = DictDir(res.lexicon)
         dd.write(dict_path)
         atomic_write_text(dict_path.parent / "dict_report.txt", res.oov_report + "\n")

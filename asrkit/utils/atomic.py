@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -40,6 +41,29 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+
+
+# atomic_path's temporary names: "." + stem + ".tmp" + mkstemp's 8 random characters + the suffixes
+TEMP_NAME_RE = re.compile(r"^\..+\.tmp[a-z0-9_]{8}(\.[^/]*)?$")
+
+
+def remove_stale_temps(folder: PathLike) -> list:
+    """Remove what atomic_path left in ``folder`` when its process was killed (a temporary file or
+    directory, e.g. compute_features' ``.storage_<set>.tmpXXXXXXXX`` or a GMM's 0-byte
+    ``.N.tmpXXXXXXXX.mdl``); returns their names. Only for a caller that holds the folder's lock
+    (asrkit.utils.dirlock): another live writer's temporaries would go too."""
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for p in sorted(folder.iterdir()):
+        if TEMP_NAME_RE.match(p.name):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p.name)
+    return removed
 
 
 def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> None:

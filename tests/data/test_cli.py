@@ -67,3 +67,42 @@ def test_split_corpus_cli(tmp_path):
     assert (tmp_path / "data" / "dev" / "wav.scp").exists()
     assert not (out / "cuts_test.jsonl.gz").exists()
     assert split_corpus.main(["--corpus-dir", str(tmp_path / "nothing"), "--out", str(out)]) == 1
+
+
+def test_stage1_rerun_with_another_data_dir_stops_or_redoes_with_force(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    make_toy_corpus(tmp_path / "corpus", {"train_sup": ["a", "b"], "dev": ["d"]})
+    common = ["--audio-root", "corpus", "--out", "data/manifests", "--set", "train_sup"]
+    assert prepare_manifests.main(["--data-dir", "corpus/data/train_sup"] + common) == 0
+    cuts = tmp_path / "data/manifests/cuts_train_sup.jsonl.gz"
+    before = cuts.read_bytes()
+    caplog.clear()
+    assert prepare_manifests.main(["--data-dir", "corpus/data/dev"] + common) == 1
+    assert "manifests of train_sup in data/manifests: done, but from other inputs" in caplog.text
+    assert "option --data-dir: 'corpus/data/train_sup' -> 'corpus/data/dev'" in caplog.text
+    assert "input data_dir: corpus/data/train_sup -> corpus/data/dev" in caplog.text
+    assert cuts.read_bytes() == before
+    assert prepare_manifests.main(["--data-dir", "corpus/data/dev", "--force"] + common) == 0
+    assert {c.supervisions[0].speaker for c in CutSet.from_file(cuts)} == {"d"}
+    # an edit of the data dir in place is a change too
+    with open("corpus/data/dev/text", "a") as f:
+        f.write("")
+    assert prepare_manifests.main(["--data-dir", "corpus/data/dev"] + common) == 0  # same content
+    t = tmp_path / "corpus/data/dev/text"
+    t.write_text(t.read_text().replace(" ", "  ", 1))
+    caplog.clear()
+    assert prepare_manifests.main(["--data-dir", "corpus/data/dev"] + common) == 1
+    assert "input data_dir: corpus/data/dev changed since" in caplog.text
+
+
+def test_every_utterance_bad_under_skip_fails_and_marks_nothing(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    make_toy_corpus(tmp_path / "corpus", {"dev": ["d"]})
+    for f in (tmp_path / "corpus/audio/dev/d").glob("*.flac"):
+        f.unlink()
+    argv = ["--data-dir", "corpus/data/dev", "--set", "dev", "--audio-root", "corpus", "--out", "data/manifests",
+            "--on-error", "skip"]
+    assert prepare_manifests.main(argv) == 1
+    assert "set dev: no valid utterance" in caplog.text and "missing_audio=" in caplog.text
+    assert not list((tmp_path / "data/manifests").glob(".*.done"))
+    assert not (tmp_path / "data/manifests/cuts_dev.jsonl.gz").exists()

@@ -4,11 +4,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from asrkit.data.manifests import load_kaldi_data_dir
 from asrkit.data.toy import make_toy_corpus, write_audio
-from asrkit.data.validate import DataValidationError, read_report_counts
+from asrkit.data.validate import DataValidationError, EmptySetError, read_report_counts
 
 SPEAKERS = ["spk1", "spk2"]  # 2 utterances each: spk1-000 spk1-001 spk2-000 spk2-001
 
@@ -95,7 +97,29 @@ def missing_utt2spk(root, d):
     return "spk2-001", "utt2spk"
 
 
+def truncated(root, d):
+    """A WAV file cut short after writing: its header says 0.6 s, the data holds 0.3 s."""
+    wav = root / "audio/s/spk1/spk1-001.wav"
+    write_audio(wav, 9600)
+    with open(wav, "r+b") as f:
+        f.truncate(44 + 4800 * 2)
+    edit(d / "wav.scp", "spk1-001.flac", "spk1-001.wav")
+    return "spk1-001", "wav.scp"
+
+
+def multi_channel(root, d):
+    sf.write(str(root / "audio/s/spk1/spk1-001.flac"), stereo(), 16000, subtype="PCM_16")
+    return "spk1-001", "wav.scp"
+
+
+def stereo() -> np.ndarray:
+    """0.5 s: the left channel 1000, the right -3000 (their mean -1000)."""
+    return np.stack([np.full(8000, 1000, np.int16), np.full(8000, -3000, np.int16)], axis=1)
+
+
 CASES = {
+    "truncated": truncated,
+    "multi_channel": multi_channel,
     "missing_audio": missing_audio,
     "unreadable_audio": unreadable_audio,
     "empty_audio": empty_audio,
@@ -214,3 +238,59 @@ def test_expected_rate_can_be_changed(tmp_path):
     with pytest.raises(DataValidationError, match="8000 Hz, expected 16000 Hz"):
         load_kaldi_data_dir(d, root)
     assert load_kaldi_data_dir(d, root, sample_rate=8000).cuts[0].sampling_rate == 8000
+
+
+def test_truncated_message_gives_header_and_data_lengths(tmp_path):
+    root = toy(tmp_path)
+    d = root / "data" / "s"
+    truncated(root, d)
+    with pytest.raises(DataValidationError, match=r"spk1-001.wav: the header says 0.600 s, the file holds 0.300 s"):
+        load_kaldi_data_dir(d, root)
+
+
+def test_truncated_flac_detected(tmp_path):
+    root = toy(tmp_path)
+    d = root / "data" / "s"
+    flac = root / "audio/s/spk1/spk1-001.flac"
+    data = flac.read_bytes()
+    flac.write_bytes(data[: len(data) * 6 // 10])
+    with pytest.raises(DataValidationError, match=r"spk1-001.*truncated.*header says 0.600 s, but its last sample"):
+        load_kaldi_data_dir(d, root)
+
+
+@pytest.mark.parametrize("how,expected", [({"channel": 0}, 1000), ({"channel": 1}, -3000), ({"downmix": True}, -1000)])
+def test_stereo_channel_or_downmix_by_explicit_option(tmp_path, how, expected):
+    root = toy(tmp_path)
+    d = root / "data" / "s"
+    multi_channel(root, d)
+    p = load_kaldi_data_dir(d, root, **how)
+    cut = next(c for c in p.cuts if c.id == "spk1-001")
+    audio = cut.load_audio()
+    assert audio.shape == (1, 8000)
+    assert np.allclose(audio * 32768, expected, atol=1)
+    assert any("multi-channel" in n for n in p.report.notes)
+    # the Kaldi view gets the same selection, as a sox pipe
+    assert cut.recording.sources[0].type == "command" and "remix" in cut.recording.sources[0].source
+
+
+def test_a_channel_the_audio_lacks_is_named(tmp_path):
+    root = toy(tmp_path)
+    d = root / "data" / "s"
+    multi_channel(root, d)
+    with pytest.raises(DataValidationError, match=r"2 channels, no channel 2"):
+        load_kaldi_data_dir(d, root, channel=2)
+    with pytest.raises(ValueError, match="not both"):
+        load_kaldi_data_dir(d, root, channel=0, downmix=True)
+
+
+def test_no_valid_utterance_is_an_error_even_under_skip(tmp_path):
+    root = toy(tmp_path)
+    d = root / "data" / "s"
+    for spk in SPEAKERS:
+        for i in range(2):
+            (root / f"audio/s/{spk}/{spk}-00{i}.flac").unlink()
+    report = tmp_path / "report.txt"
+    with pytest.raises(EmptySetError, match=rf"no valid utterance \(4 in {d}, all skipped: missing_audio=4\); "
+                                            rf"see {report}"):
+        load_kaldi_data_dir(d, root, on_error="skip", report_path=report)
+    assert read_report_counts(report) == {"missing_audio": 4}

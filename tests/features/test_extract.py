@@ -158,6 +158,26 @@ def test_unreadable_audio_names_the_cut_and_leaves_nothing(tmp_path, cut_factory
     assert not [p for p in (tmp_path / "fbank").iterdir() if ".tmp" in p.name]
 
 
+def test_audio_at_another_rate_is_resampled(tmp_path):
+    """--sample-rate 0 lets 8 kHz audio through stage 1; stage 2 resamples it to 16 kHz (lhotse through
+    scipy, a dependency of the install) instead of failing on a missing module."""
+    import soundfile as sf
+    from lhotse import CutSet, Recording
+
+    t = np.arange(8000) / 8000  # 1 s of a 440 Hz tone at 8 kHz
+    sf.write(tmp_path / "a.flac", (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 8000, subtype="PCM_16")
+    cuts = CutSet.from_cuts([Recording.from_file(tmp_path / "a.flac", recording_id="a").to_cut()])
+    s = compute_features(cuts, tmp_path / "fbank", "dev", kind="fbank", progress_bar=False)
+    assert s.cuts == 1
+    cut = CutSet.from_file(manifest_path(tmp_path / "fbank", "dev"))[0]
+    feats = cut.load_features()
+    assert feats.shape == (num_frames(1.0), 64)
+    # the tone's energy is in the bins around 440 Hz, as at 16 kHz
+    ref = extract_features((0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32),
+                           make_extractor("fbank"))
+    assert np.argmax(feats.mean(0)) == np.argmax(ref.mean(0))
+
+
 def test_plan_streams_a_manifest_and_jobs_see_the_same_chunks(tmp_path, cut_factory):
     """plan_extraction of a manifest path reads it as a stream (no cut list): the same jobs, chunk
     size and chunks as of the CutSet; the set extracted chunk by chunk keeps the input order."""

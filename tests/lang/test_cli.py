@@ -73,3 +73,59 @@ def test_help_runs():
     for mod in ["asrkit.bin.prepare_lang", "asrkit.bin.train_lm"]:
         proc = subprocess.run([sys.executable, "-m", mod, "--help"], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and "usage" in proc.stdout
+
+
+def test_stage3_rerun_with_another_lexicon_stops_or_redoes_with_force(tiny, capsys):
+    base = ["--no-g2p", "--text", str(tiny / "text"), "--out-dir", str(tiny / "data")]
+    assert prepare_cli.main(["--lexicon", str(tiny / "lexicon.txt")] + base) == 0
+    other = tiny / "lexicon2.txt"
+    other.write_text((tiny / "lexicon.txt").read_text().replace("DOG D AO1 G", "DOG D AA1 G"))
+    capsys.readouterr()
+    assert prepare_cli.main(["--lexicon", str(other)] + base) == 1
+    err = capsys.readouterr().err
+    assert f"input lexicon: {tiny / 'lexicon.txt'} -> {other}" in err
+    assert "option --lexicon" in err and "--force" in err
+    assert "D AO1 G" in (tiny / "data/local/dict/lexicon.txt").read_text()  # untouched
+    assert prepare_cli.main(["--lexicon", str(other), "--force"] + base) == 0
+    assert "D AA1 G" in (tiny / "data/local/dict/lexicon.txt").read_text()
+    assert prepare_cli.main(["--lexicon", str(other)] + base) == 0  # done, now from these inputs
+    # the LM: its training text edited in place
+    lm = ["--text", str(tiny / "text"), "--words", str(tiny / "data/lang/words.txt"), "--out-dir", str(tiny / "data/lm")]
+    assert lm_cli.main(lm + ["--order", "2"]) == 0
+    (tiny / "text").write_text("u1 THE CAT\n")
+    capsys.readouterr()
+    assert lm_cli.main(lm + ["--order", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "the LM in" in err and "input text[0]: " in err and "changed since (content differs)" in err
+
+
+def test_cmu_looking_lexicon_with_stray_phones_refused_before_g2p(tiny, capsys):
+    """No --phone-set: a lexicon of CMU phones plus BROKEN XX YY would get espeak G2P (a mixed set)."""
+    lex = tiny / "lexicon.txt"
+    lex.write_text(lex.read_text() + "BROKEN XX YY\n")
+    (tiny / "text").write_text("u1 THE CAT SAT ZEBRA\n")
+    rc = prepare_cli.main(["--lexicon", str(lex), "--text", str(tiny / "text"), "--out-dir", str(tiny / "data")])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert f"{lex}:6: phone(s) XX YY are not CMU phones" in err and "--phone-set" in err
+    assert not (tiny / "data" / "lang").exists()
+
+
+def test_non_utf8_text_named_by_prepare_lang_and_train_lm(tiny, capsys):
+    (tiny / "text").write_bytes(b"u1 THE CAT\nu2 THE \xff DOG\n")
+    rc = prepare_cli.main(["--lexicon", str(tiny / "lexicon.txt"), "--no-g2p", "--text", str(tiny / "text"),
+                           "--out-dir", str(tiny / "data")])
+    assert rc == 1
+    assert f"{tiny / 'text'}:2: not valid UTF-8 at byte offset 18" in capsys.readouterr().err
+    rc = lm_cli.main(["--text", str(tiny / "text"), "--order", "2", "--out-dir", str(tiny / "lm")])
+    assert rc == 1
+    assert f"{tiny / 'text'}:2: not valid UTF-8 at byte offset 18" in capsys.readouterr().err
+
+
+def test_plain_text_only_by_the_explicit_option(tiny):
+    (tiny / "words.txt").write_text("DOG CAT\nSAT\n")
+    args = ["--lexicon", str(tiny / "lexicon.txt"), "--no-g2p", "--words-from", "text", "--text", str(tiny / "text"),
+            "--out-dir", str(tiny / "data")]
+    assert prepare_cli.main(args + ["--plain-text", str(tiny / "words.txt")]) == 0
+    words = (tiny / "data/lang/words.txt").read_text().split()
+    assert "DOG" in words and "u1" not in words

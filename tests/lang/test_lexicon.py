@@ -89,3 +89,52 @@ def test_speechocean_lexicon(speechocean_dir):
     assert lex.phones() <= set(CMU_PHONES)
     st = oov_rate(read_text(speechocean_dir / "train" / "text"), lex)
     assert st.tokens > 10_000 and st.token_rate < 0.01
+
+
+# --- inputs that used to pass silently ---------------------------------------------------------------
+def test_lexiconp_read_as_such(tmp_path):
+    p = write(tmp_path, "HELLO 1.0 HH AH0 L OW1\nHELLO 0.5 HH EH0 L OW1\nWORLD 1 W ER1 L D\n")
+    lex = read_lexicon(p)
+    assert lex["HELLO"] == [("HH", "AH0", "L", "OW1"), ("HH", "EH0", "L", "OW1")]
+    assert "1.0" not in lex.phones()
+
+
+def test_probability_on_some_lines_only_is_refused_with_the_line(tmp_path):
+    p = write(tmp_path, "WORLD W ER1 L D\nHELLO 1.0 HH AH0 L OW1\n")
+    with pytest.raises(LexiconError, match=rf"^{p}:2: a number after the word .*HELLO 1.0.*unlike {p}:1"):
+        read_lexicon(p)
+
+
+@pytest.mark.parametrize("char,name", [("\u00a0", "NO-BREAK SPACE"), ("\u200b", "ZERO WIDTH SPACE"),
+                                       ("\u2003", "EM SPACE"), ("\x0b", "control character")])
+def test_odd_white_space_refused_with_line_and_column(tmp_path, char, name):
+    p = write(tmp_path, f"WORLD W ER1 L D\nHELLO HH AH0{char}L OW1\n")
+    with pytest.raises(LexiconError, match=rf"^{p}:2: character U\+{ord(char):04X} \({name}\) at column 13"):
+        read_lexicon(p)
+
+
+def test_phone_set_cmu_refuses_a_non_cmu_phone_with_the_line(tmp_path):
+    p = write(tmp_path, "HELLO HH AH L OW\nBROKEN XX YY\n")
+    with pytest.raises(LexiconError, match=rf"^{p}:2: word 'BROKEN' has phones outside the phone set: XX YY"):
+        read_lexicon(p, phone_set=CMU_PHONES)
+
+
+def test_kaldi_text_always_has_ids_even_without_digits(tmp_path):
+    p = write(tmp_path, "alpha HELLO WORLD\nbravo HI\n", "text")  # ids that look like words
+    assert read_text(p) == [["HELLO", "WORLD"], ["HI"]]
+
+
+def test_non_utf8_named_with_file_line_and_byte_offset(tmp_path):
+    p = tmp_path / "text"
+    p.write_bytes("u1 HELLO\nu2 CAF".encode() + b"\xe9 NOIR\n")
+    with pytest.raises(LexiconError, match=rf"^{p}:2: not valid UTF-8 at byte offset 15 \(byte 0xe9"):
+        read_text(p)
+    q = tmp_path / "lexicon.txt"
+    q.write_bytes(b"CAF\xe9 K AE F\n")
+    with pytest.raises(LexiconError, match=rf"^{q}:1: not valid UTF-8 at byte offset 3"):
+        read_lexicon(q)
+
+
+def test_espeak_phones_named_by_digits_are_phones(tmp_path):
+    p = write(tmp_path, "ON 0 n\nBIRD b 3: d\nHER h 3\n")  # espeak-ng's "0" and "3": not probabilities
+    assert read_lexicon(p)["ON"] == [("0", "n")]

@@ -95,3 +95,31 @@ def test_missing_inputs_get_clear_messages(tmp_path, corpus, recipe_tools):
     assert proc.returncode != 0 and "--lexicon-type lexicon needs --lexicon FILE" in proc.stderr
     proc = run(work, "--data-dir", str(corpus / "all"), "--lexicon", str(tmp_path / "lex.txt"), check=False)
     assert proc.returncode != 0 and f"lexicon not found: {tmp_path / 'lex.txt'}" in proc.stderr
+
+
+def test_changed_inputs_after_a_done_stage_stop_the_recipe_or_force_redoes(tmp_path, corpus, recipe_tools):
+    """Stage 1 re-run with another --data-dir, stage 3 with another lexicon option: each says what
+    changed and stops non-zero; --force true redoes the stage."""
+    run = recipe_tools.run
+    work = copy_template(recipe_tools, tmp_path)
+    other = tmp_path / "all2"
+    other.mkdir()
+    for name in ("wav.scp", "text", "utt2spk"):  # the corpus without its last utterance
+        lines = (corpus / "all" / name).read_text().splitlines()
+        (other / name).write_text("".join(line + "\n" for line in lines[:-1]))
+    common = ["--audio-root", str(corpus), "--lexicon-type", "graphemic", "--graphemic-vocab-size", "60",
+              "--on-error", "skip"]
+    run(work, "--stage", "0", "--stop-stage", "1", "--data-dir", str(corpus / "all"), *common)
+    split = (work / "data/manifests/split_speakers.txt").read_text()
+    proc = run(work, "--stage", "1", "--stop-stage", "1", "--data-dir", str(other), *common, check=False)
+    assert proc.returncode != 0
+    assert f"option --data-dir: '{corpus / 'all'}' -> '{other}'" in proc.stderr
+    assert "--force" in proc.stderr
+    assert (work / "data/manifests/split_speakers.txt").read_text() == split  # nothing rewritten
+    run(work, "--stage", "1", "--stop-stage", "1", "--data-dir", str(other), "--force", "true", *common)
+    assert f"split of {other}" in (work / "data/manifests/split_speakers.txt").read_text()
+    run(work, "--stage", "1", "--stop-stage", "1", "--data-dir", str(other), *common)  # done, same inputs
+    run(work, "--stage", "3", "--stop-stage", "3", "--data-dir", str(other), *common)
+    proc = run(work, "--stage", "3", "--stop-stage", "3", "--data-dir", str(other), *common,
+               "--graphemic-vocab-size", "50", check=False)
+    assert proc.returncode != 0 and "option --graphemic-vocab-size: 60 -> 50" in proc.stderr

@@ -211,9 +211,14 @@ def test_make_senones_end_to_end(system, tmp_path, capsys):
     # the senone HCLG
     assert is_done(out / "graph") and (out / "graph" / "HCLG.fst").stat().st_size > 0
     # a re-run skips what is done
-    assert make_senones.main(_args(system, out, ["--G", str(system["G"])])) == 0
+    opts = ["--num-leaves", "500", "--tree-min-count", "8", "--tree-thresh", "20", "--G", str(system["G"])]
+    capsys.readouterr()
+    assert make_senones.main(_args(system, out, opts)) == 0
     err = capsys.readouterr().err
     assert "is done, skipped" in err and "aligned" not in err and "tree statistics" not in err
+    # ... with the same options: other tree options stop it, naming them (--force redoes the tree)
+    assert make_senones.main(_args(system, out, ["--G", str(system["G"])])) == 1
+    assert "option --num-leaves: 500 -> 3000" in capsys.readouterr().err
 
 
 def test_make_senones_fbank_tree_features(system, tmp_path):

@@ -135,3 +135,45 @@ def test_students_per_seed(tmp_path, seeds, sup_mult):
             assert f"--seed {t.split()[1][-1] if seeds == '1 2 3' else '5'}" in t, t
         else:
             assert "--seed" not in t, t
+
+
+NNET_SCRIPT = r"""
+set -euo pipefail
+. {root}/utils/log.sh
+. {root}/utils/shared_stages.sh
+train_cmd=./fake_cmd.sh; force={force}
+nnet_train exp/t asrkit.bin.train_nnet --config c.yaml --train-cuts cuts.jsonl.gz --pseudo-dir pseudo \
+  --unlabelled-cuts exp/t/subset.jsonl.gz --out-dir exp/t
+"""
+FAKE_CMD = """#!/usr/bin/env bash
+while [ $# -gt 0 ] && [ "$1" != --out-dir ]; do shift; done
+mkdir -p "$2"; touch "$2/.best.pt.done"; echo trained >> calls
+"""
+
+
+def test_a_network_trained_before_its_inputs_were_redone_is_stale(tmp_path):
+    (tmp_path / "fake_cmd.sh").write_text(FAKE_CMD)
+    (tmp_path / "fake_cmd.sh").chmod(0o755)
+    for f in ("c.yaml", "cuts.jsonl.gz"):
+        (tmp_path / f).write_text("x")
+    (tmp_path / "pseudo").mkdir()
+
+    def nnet_train(force="false"):
+        (tmp_path / "run.sh").write_text(NNET_SCRIPT.format(root=ROOT, force=force))
+        return subprocess.run(["bash", "run.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+    calls = lambda: (tmp_path / "calls").read_text().count("trained")  # noqa: E731
+    assert nnet_train().returncode == 0 and calls() == 1
+    r = nnet_train()
+    assert r.returncode == 0 and calls() == 1 and "exp/t is trained: skipping" in r.stderr
+    time.sleep(0.02)
+    (tmp_path / "pseudo/index.json").write_text("rewritten")  # a folder's new mtime is no change (stage 10 re-run)
+    (tmp_path / "exp/t/subset.jsonl.gz").write_text("rewritten")  # nor a file in its own folder (stage 14)
+    r = nnet_train()
+    assert r.returncode == 0 and calls() == 1 and "exp/t is trained: skipping" in r.stderr
+    (tmp_path / "cuts.jsonl.gz").write_text("made again")  # e.g. stage 6 redone under --force true
+    r = nnet_train()
+    assert r.returncode != 0 and calls() == 1
+    assert "exp/t was trained before cuts.jsonl.gz was made again: re-run with --force true" in r.stderr
+    r = nnet_train(force="true")
+    assert r.returncode == 0 and calls() == 2 and (tmp_path / "exp/t.old/.best.pt.done").exists()

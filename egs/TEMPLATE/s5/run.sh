@@ -12,6 +12,8 @@ set -euo pipefail
 
 stage=0
 stop_stage=16
+force=false            # true: stages 1-6 redo done work (they refuse inputs or options changed since)
+on_error=fail          # stage 1: a bad utterance fails the recipe (fail) or is skipped, counted (skip)
 nj=4
 seed=0
 data_dir=              # a Kaldi data dir: wav.scp, text, utt2spk [, segments]
@@ -21,13 +23,15 @@ supervisions=
 audio_root=.           # relative audio paths (wav.scp or manifests) start here
 unlabelled_dir=        # optional: a Kaldi data dir of untranscribed speech, used as train_unsup
 proportions=train_sup=0.4,train_unsup=0.35,dev=0.1,test=0.15   # speaker shares, in this order
-sample_rate=16000      # audio at another rate is refused (0: any)
+sample_rate=16000      # audio at another rate is refused (0: any, resampled to 16 kHz in stage 2)
+channel=               # multi-channel audio is refused unless one channel is taken (0-based) ...
+downmix=false          # ... or the channels are averaged
 lexicon_type=lexicon   # lexicon (--lexicon FILE) | cmudict | graphemic (word pieces as units: no lexicon)
 lexicon=               # WORD ph ph ... lines
 lexicon_extra=         # more prepare_lang options, e.g. "--strip-stress --cmudict-fallback" or "--no-g2p"
 graphemic_vocab_size=200
-lm_text=               # more LM training text (plain sentences or a Kaldi text); default: train_sup's transcripts
-vocab=                 # a word list (or text) whose words join the lexicon; default: the words of --lm-text.
+lm_text=               # more LM training text (plain sentences, one per line, no ids); default: train_sup's transcripts
+vocab=                 # a word list (or plain text, no ids) whose words join the lexicon; default: the words of --lm-text.
                        # With --lexicon-type cmudict or graphemic the vocabulary is otherwise train_sup's words only
 lm_order=3
 lm_prune=0
@@ -61,6 +65,9 @@ dist_opts=
 
 help_message="Usage: $0 [options]  (the corpus: --data-dir, or --cuts, or --recordings with --supervisions)
   --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
+  --force true|false           stages 1-6 redo their done work (default $force); without it they
+                               stop on inputs or options changed since they were done
+  --on-error fail|skip         stage 1: a bad utterance fails, or is skipped and counted (default $on_error)
   --nj K                       parallel CPU jobs (default $nj)
   --data-dir DIR               Kaldi data dir of transcribed speech (wav.scp, text, utt2spk [, segments])
   --cuts FILE                  or a lhotse CutSet; or --recordings FILE --supervisions FILE
@@ -68,13 +75,15 @@ help_message="Usage: $0 [options]  (the corpus: --data-dir, or --cuts, or --reco
   --unlabelled-dir DIR         optional Kaldi data dir of untranscribed speech (train_unsup); then give
                                --proportions without train_unsup
   --proportions SPEC           speaker shares (default $proportions)
+  --sample-rate R              the audio's rate; 0: any, resampled to 16 kHz (default $sample_rate)
+  --channel N / --downmix true multi-channel audio: take channel N (0-based), or average the channels
   --seed S                     seed of the speaker split (default $seed)
   --lexicon-type T             lexicon | cmudict | graphemic (default $lexicon_type)
   --lexicon FILE               with --lexicon-type lexicon: WORD ph ph ... lines
   --lexicon-extra '...'        more prepare_lang options (default '$lexicon_extra')
   --graphemic-vocab-size N     word pieces of the graphemic lexicon (default $graphemic_vocab_size)
-  --lm-text FILE               more LM text; --lm-order N, --lm-prune T (default $lm_order, $lm_prune)
-  --vocab FILE                 word list (or text) joining the lexicon (default: the words of --lm-text)
+  --lm-text FILE               more LM text (plain sentences); --lm-order N, --lm-prune T (default $lm_order, $lm_prune)
+  --vocab FILE                 word list (or plain text) joining the lexicon (default: the words of --lm-text)
   --mono-gauss G / --tri-leaves L / --tri-gauss G / --num-senones N   model sizes
   --teacher-conf / --student-conf FILE   network configs (default $teacher_conf / $student_conf)
   --tiny true|false            tiny sizes for a corpus of a minute or two (default $tiny)
@@ -88,6 +97,7 @@ help_message="Usage: $0 [options]  (the corpus: --data-dir, or --cuts, or --reco
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/log.sh
+case $on_error in fail|skip) ;; *) echo "$0: --on-error is fail or skip, not '$on_error'" >&2; exit 1 ;; esac
 . utils/shared_stages.sh
 
 sets="train_sup dev test"
@@ -127,13 +137,15 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
 fi
 [ -n "$data_dir" ] || data_dir=data/local/corpus
 
+channel_opts=(${channel:+--channel $channel})
+if $downmix; then channel_opts+=(--downmix); fi
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: manifests, validation, speaker-disjoint split ($proportions)"
-  python -m asrkit.bin.split_corpus --corpus-dir "$audio_root" --data-dir "$data_dir" --proportions "$proportions" \
-    --seed $seed --sample-rate $sample_rate --out data/manifests --kaldi-view-root data
+  python -m asrkit.bin.split_corpus $(forced) --on-error $on_error --corpus-dir "$audio_root" --data-dir "$data_dir" --proportions "$proportions" \
+    --seed $seed --sample-rate $sample_rate --out data/manifests --kaldi-view-root data "${channel_opts[@]}"
   if [ -n "$unlabelled_dir" ]; then
-    python -m asrkit.bin.prepare_manifests --data-dir "$unlabelled_dir" --audio-root "$audio_root" --set train_unsup \
-      --labelled false --sample-rate $sample_rate --out data/manifests --kaldi-view-dir data/train_unsup
+    python -m asrkit.bin.prepare_manifests $(forced) --on-error $on_error --data-dir "$unlabelled_dir" --audio-root "$audio_root" --set train_unsup \
+      --labelled false --sample-rate $sample_rate --out data/manifests --kaldi-view-dir data/train_unsup "${channel_opts[@]}"
   fi
 fi
 

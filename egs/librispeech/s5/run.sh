@@ -12,6 +12,8 @@ set -euo pipefail
 
 stage=0
 stop_stage=16
+force=false            # true: stages 1-6 redo done work (they refuse inputs or options changed since)
+on_error=fail          # stage 1: a bad utterance fails the recipe (fail) or is skipped, counted (skip)
 nj=8                   # parallel CPU jobs (features, GMMs, decoding, CPU labelling)
 seed=1
 corpus_dir=            # the LibriSpeech folder; empty: download into $download_dir
@@ -54,6 +56,9 @@ dist_opts=
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
+  --force true|false           stages 1-6 redo their done work (default $force); without it they
+                               stop on inputs or options changed since they were done
+  --on-error fail|skip         stage 1: a bad utterance fails, or is skipped and counted (default $on_error)
   --nj K                       parallel CPU jobs (default $nj)
   --corpus-dir DIR             the LibriSpeech folder (train-clean-100/, ...); empty: download (default '$corpus_dir')
   --download-dir DIR           where stage 0 downloads to (default $download_dir)
@@ -81,6 +86,7 @@ help_message="Usage: $0 [options]
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/log.sh
+case $on_error in fail|skip) ;; *) echo "$0: --on-error is fail or skip, not '$on_error'" >&2; exit 1 ;; esac
 . utils/shared_stages.sh
 
 sets="train_sup train_unsup dev_clean dev_other test_clean test_other"
@@ -115,11 +121,11 @@ fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: Kaldi data dirs through lhotse's LibriSpeech recipe, manifests, validation"
-  python -m asrkit.bin.prepare_librispeech kaldi --corpus-dir "$corpus_dir" --out-dir data/local/corpus --num-jobs $nj
+  python -m asrkit.bin.prepare_librispeech kaldi $(forced) --on-error $on_error --corpus-dir "$corpus_dir" --out-dir data/local/corpus --num-jobs $nj
   for set in $sets; do
     labelled=true; oracle=()
     if [ $set = train_unsup ]; then labelled=false; oracle=(--oracle-text data/local/corpus/oracle/$set/text); fi
-    python -m asrkit.bin.prepare_manifests --data-dir data/local/corpus/$set --audio-root "$corpus_dir" \
+    python -m asrkit.bin.prepare_manifests $(forced) --on-error $on_error --data-dir data/local/corpus/$set --audio-root "$corpus_dir" \
       --set $set --labelled $labelled "${oracle[@]}" --out data/manifests --kaldi-view-dir data/$set
   done
 fi

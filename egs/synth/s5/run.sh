@@ -9,6 +9,8 @@ set -euo pipefail
 
 stage=0
 stop_stage=16           # the whole experiment (stages 14 and 15 only with --sweep / --dist true)
+force=false            # true: stages 1-6 redo done work (they refuse inputs or options changed since)
+on_error=fail          # stage 1: a bad utterance fails the recipe (fail) or is skipped, counted (skip)
 nj=2                   # parallel jobs
 seed=1
 corpus_dir=corpus      # where stage 0 writes the synthetic corpus
@@ -53,6 +55,9 @@ dist_sim_decode=true
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
+  --force true|false           stages 1-6 redo their done work (default $force); without it they
+                               stop on inputs or options changed since they were done
+  --on-error fail|skip         stage 1: a bad utterance fails, or is skipped and counted (default $on_error)
   --nj K                       parallel jobs (default $nj)
   --seed S                     corpus seed (default $seed)
   --corpus-dir DIR             synthetic corpus location (default $corpus_dir)
@@ -73,6 +78,7 @@ $(nnet_stage_options_help)
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/log.sh
+case $on_error in fail|skip) ;; *) echo "$0: --on-error is fail or skip, not '$on_error'" >&2; exit 1 ;; esac
 . utils/stages.sh
 
 nnet_opts=             # TrainConfig overrides given to every network training (after the yaml)
@@ -107,7 +113,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     if [ $set = train_unsup ]; then
       labelled=false; oracle=(--oracle-text "$corpus_dir/oracle/$set/text")
     fi
-    python -m asrkit.bin.prepare_manifests --data-dir "$corpus_dir/data/$set" \
+    python -m asrkit.bin.prepare_manifests $(forced) --on-error $on_error --data-dir "$corpus_dir/data/$set" \
       --audio-root "$corpus_dir" --set $set --labelled $labelled "${oracle[@]}" \
       --out data/manifests --kaldi-view-dir data/$set
   done
@@ -116,42 +122,42 @@ fi
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "Stage 2: fbank and MFCC for every set (train_unsup's MFCC only for the oracle), CMVN from train_sup"
   for set in $all_sets; do
-    python -m asrkit.bin.compute_features --cuts data/manifests/cuts_$set.jsonl.gz \
+    python -m asrkit.bin.compute_features $(forced --overwrite) --cuts data/manifests/cuts_$set.jsonl.gz \
       --out-dir data/fbank --set $set --kind fbank --num-jobs $nj
   done
   # MFCC of train_unsup too: only the oracle student (stage 13) aligns it, with its true text
   for set in $all_sets; do
-    python -m asrkit.bin.compute_features --cuts data/manifests/cuts_$set.jsonl.gz \
+    python -m asrkit.bin.compute_features $(forced --overwrite) --cuts data/manifests/cuts_$set.jsonl.gz \
       --out-dir data/mfcc --set $set --kind mfcc --num-jobs $nj
   done
-  python -m asrkit.bin.compute_cmvn --cuts data/fbank/cuts_train_sup.jsonl.gz --out data/cmvn.npz
+  python -m asrkit.bin.compute_cmvn $(forced --overwrite) --cuts data/fbank/cuts_train_sup.jsonl.gz --out data/cmvn.npz
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   log "Stage 3: lexicon, data/lang (3-state), data/lang_senone (1-state), $lm_order-gram LM"
-  python -m asrkit.bin.prepare_lang --lexicon "$corpus_dir/lexicon.txt" \
+  python -m asrkit.bin.prepare_lang $(forced) --lexicon "$corpus_dir/lexicon.txt" \
     --text data/train_sup/text --out-dir data
-  python -m asrkit.bin.train_lm --text data/train_sup/text --extra-text "$corpus_dir/lm_text.txt" \
+  python -m asrkit.bin.train_lm $(forced) --text data/train_sup/text --plain-text "$corpus_dir/lm_text.txt" \
     --order $lm_order --prune-threshold $lm_prune --words data/lang/words.txt --dev-text data/dev/text --out-dir data/lm
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: monophone GMM-HMM at 10 ms, dev decoding, alignment accuracy"
-  python -m asrkit.bin.train_gmm --type mono --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
+  python -m asrkit.bin.train_gmm $(forced) --type mono --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
     --out-dir exp/mono --num-gauss $mono_gauss --nj $nj
   gmm_graph_and_decode exp/mono align
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: triphone GMM-HMM from the monophone alignments, dev decoding, alignment accuracy"
-  python -m asrkit.bin.train_gmm --type tri --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
+  python -m asrkit.bin.train_gmm $(forced) --type tri --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
     --ali-dir exp/mono --out-dir exp/tri --num-leaves $tri_leaves --num-gauss $tri_gauss --nj $nj
   gmm_graph_and_decode exp/tri align
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: senone tree at 30 ms ($num_senones leaves at most), per-frame targets, priors, senone HCLG"
-  python -m asrkit.bin.make_senones --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
+  python -m asrkit.bin.make_senones $(forced) --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
     --mfcc-dir data/mfcc --fbank-dir data/fbank --cmvn data/cmvn.npz --sets train_sup,dev \
     --num-leaves $num_senones --tree-thresh $senone_tree_thresh --tree-min-count 30 \
     --G data/lm/G.fst --out-dir exp/senone --nj $nj
