@@ -29,7 +29,6 @@ from lhotse.supervision import AlignmentItem
 from lhotse.utils import fastcopy
 from tqdm import tqdm
 
-from asrkit.data.audio_checks import truncation_problem
 from asrkit.data.kaldi_dir import (
     CtmEntry,
     KaldiFormat,
@@ -115,9 +114,6 @@ def probe_audio(wav_value: str, audio_root: Optional[PathLike]) -> Tuple[Optiona
         info = sf.info(path)
     except Exception as e:
         return None, ("unreadable_audio", f"{path}: {str(e).strip()}"), source
-    truncated = truncation_problem(path)  # libsndfile would read the part that is there, silently
-    if truncated:
-        return None, ("truncated_audio", f"{path}: {truncated}"), source
     source.channels = list(range(info.channels))
     return AudioInfo(int(info.samplerate), int(info.frames), int(info.channels)), None, source
 

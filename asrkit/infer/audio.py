@@ -17,7 +17,7 @@ from typing import List
 import numpy as np
 import soundfile as sf
 
-from asrkit.data.audio_checks import truncation_problem
+from asrkit.data.manifests import AudioInfo, truncation
 from asrkit.data.kaldi_dir import is_pipe, pipe_command
 from asrkit.data.validate import REASONS
 from asrkit.features.stack import SAMPLING_RATE, STACKED_FRAME_SHIFT
@@ -63,9 +63,13 @@ def _read(source: str):
     else:
         if not os.path.isfile(source):
             raise AudioSkip(source, "missing_audio", "no such file")
-        problem = truncation_problem(source)
-        if problem:
-            raise AudioSkip(source, "truncated_audio", problem)
+        try:
+            info = sf.info(source)
+        except Exception as e:  # soundfile raises several types; all mean "not (readable) audio"
+            raise AudioSkip(source, "unreadable_audio", str(e).strip()) from None
+        problem = truncation(source, AudioInfo(int(info.samplerate), int(info.frames), int(info.channels)))
+        if problem:  # libsndfile would read the part that is there, silently (the check of stage 1)
+            raise AudioSkip(source, "truncated", problem)
         data = source
     try:
         samples, rate = sf.read(data, dtype="float32", always_2d=True)

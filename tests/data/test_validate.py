@@ -47,15 +47,6 @@ def empty_audio(root, d):
     return "spk1-001", "wav.scp"
 
 
-def truncated_audio(root, d):
-    """A WAV file cut short: libsndfile reads what is there without a word, validation must not."""
-    wav = root / "audio/s/spk1/spk1-001.wav"
-    write_audio(wav, 8000)
-    wav.write_bytes(wav.read_bytes()[:6000])
-    edit(d / "wav.scp", "spk1-001.flac", "spk1-001.wav")
-    return "spk1-001", "wav.scp"
-
-
 def sample_rate_mismatch(root, d):
     write_audio(root / "audio/s/spk1/spk1-001.flac", 4000, sample_rate=8000)
     return "spk1-001", "wav.scp"
@@ -123,7 +114,6 @@ CASES = {
     "missing_audio": missing_audio,
     "unreadable_audio": unreadable_audio,
     "empty_audio": empty_audio,
-    "truncated_audio": truncated_audio,
     "sample_rate_mismatch": sample_rate_mismatch,
     "missing_transcript": missing_transcript,
     "empty_transcript": empty_transcript,

@@ -34,7 +34,7 @@ def test_pipe_source(tmp_path):
 
 
 @pytest.mark.parametrize("case,reason", [
-    ("missing", "missing_audio"), ("text", "unreadable_audio"), ("truncated_wav", "truncated_audio"),
+    ("missing", "missing_audio"), ("text", "unreadable_audio"), ("truncated_wav", "truncated"),
     ("truncated_flac", "unreadable_audio"), ("empty", "empty_audio"), ("short", "too_short"),
     ("failing_pipe", "unreadable_audio"), ("silent_pipe", "empty_audio"),
 ])

@@ -43,7 +43,7 @@ def test_bad_inputs_are_counted_and_the_rest_decoded(toy_models, tmp_path):
     model = load_model_dir(toy_models["student"])
     summary = decode_data(model, d, tmp_path / "decode")
     assert summary["decoded"] == 3 and summary["utterances"] == 9
-    assert summary["skipped"] == {"missing_audio": 1, "too_short": 1, "truncated_audio": 1, "unreadable_audio": 3}
+    assert summary["skipped"] == {"missing_audio": 1, "too_short": 1, "truncated": 1, "unreadable_audio": 3}
     assert [s[0] for s in summary["skipped_at_decoding"]] == ["bad_flac"]  # passes the header probe only
     report = (tmp_path / "decode" / "validation.txt").read_text()
     for u in ("bad_text", "bad_trunc", "bad_short", "bad_missing", "bad_pipe"):

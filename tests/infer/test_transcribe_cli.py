@@ -44,7 +44,7 @@ def test_batch_with_bad_inputs(toy_models, tmp_path, capsys):
     assert out[0].split()[1:] == rec.recognize(sf.read(good[0], dtype="float32")[0], "a").words
     log = cap.err
     assert "skipped 5" in log and "real-time factor" in log
-    for name, reason in (("notaudio", "unreadable_audio"), ("cut", "truncated_audio"), ("empty", "empty_audio"),
+    for name, reason in (("notaudio", "unreadable_audio"), ("cut", "truncated"), ("empty", "empty_audio"),
                          ("short", "too_short"), ("none", "missing_audio")):
         assert f"{name}.wav" in log and reason in log, name
     assert "2 channels averaged" in log and "resampled from 8000 Hz" in log
