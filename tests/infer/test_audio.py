@@ -35,7 +35,7 @@ def test_pipe_source(tmp_path):
 
 @pytest.mark.parametrize("case,reason", [
     ("missing", "missing_audio"), ("text", "unreadable_audio"), ("truncated_wav", "truncated"),
-    ("truncated_flac", "unreadable_audio"), ("empty", "empty_audio"), ("short", "too_short"),
+    ("truncated_flac", "truncated"), ("empty", "empty_audio"), ("short", "too_short"),
     ("failing_pipe", "unreadable_audio"), ("silent_pipe", "empty_audio"),
 ])
 def test_bad_inputs_are_named_skips(tmp_path, case, reason):

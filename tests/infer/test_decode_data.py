@@ -25,7 +25,9 @@ def _data_dir(tmp_path):
     _audio(audio / "full.wav", 1.0, 9)
     (audio / "cut.wav").write_bytes((audio / "full.wav").read_bytes()[:9000])
     _audio(audio / "full.flac", 1.0, 9)
-    (audio / "cut.flac").write_bytes((audio / "full.flac").read_bytes()[:6000])
+    flac = bytearray((audio / "full.flac").read_bytes())
+    flac[8000:12000] = bytes(4000)  # frames zeroed mid-file: the header and the last sample read, decoding fails
+    (audio / "cut.flac").write_bytes(bytes(flac))
     _audio(audio / "short.wav", 0.05, 9)
     wavs = {**{u: str(p) for u, p in good.items()}, "bad_text": str(audio / "text.wav"),
             "bad_trunc": str(audio / "cut.wav"), "bad_flac": str(audio / "cut.flac"),
