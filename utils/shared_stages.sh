@@ -422,7 +422,7 @@ stage_15() {
     fi
     shared_nnet_decode $dir true
   done
-  # the same student with N simulated workers in one process (asrkit.dist.simulate): the same epochs over
+  # the same student with N simulated workers in one process (asrkit.distributed.simulate): the same epochs over
   # the same cuts, each worker with the one-process batch size, so N workers make 1/N of the updates
   for nsim in ${dist_sim_workers:-}; do
     for mode in ${dist_sim_modes:-ddp gtc bmuf}; do

@@ -107,7 +107,7 @@ def _barrier_and_merge(args, ok: bool) -> int:
     import torch
     import torch.distributed as dist
 
-    from asrkit.dist.launch import cleanup, init_distributed
+    from asrkit.distributed.launch import cleanup, init_distributed
     from asrkit.pseudo.label import merge_indices
     from asrkit.pseudo.stats import summary_line
 

@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bench", default=None,
                    help="JSON of tools/bench/dist.py --json: compute time per batch (bmuf's step less its "
-                        "communication; see asrkit.dist.scaling.bench_inputs), GTC ratio (of --bench-gtc) and "
+                        "communication; see asrkit.distributed.scaling.bench_inputs), GTC ratio (of --bench-gtc) and "
                         "parameters come from it")
     p.add_argument("--bench-gtc", default="gtc:frac=0.01", help="the bench's GTC mode whose ratio is used")
     p.add_argument("--compute-ms-per-batch", type=float, default=None, help="required without --bench")
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     p.add_argument("--md", default=None, help="markdown output (default: --out with .md)")
     a = p.parse_args(argv)
     setup_logging()
-    from asrkit.dist.scaling import ScalingParams, bench_inputs, claim_grid, markdown, plot, sweep
+    from asrkit.distributed.scaling import ScalingParams, bench_inputs, claim_grid, markdown, plot, sweep
 
     note = ""
     if a.bench:

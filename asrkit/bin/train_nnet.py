@@ -10,7 +10,7 @@ take true/false; optional fields take "none". A run restarted with the same --ou
 newest checkpoint. Writes checkpoint-<step>.pt, epoch-<n>.pt, best.pt, config.yaml, history.jsonl,
 tensorboard/ and a .best.pt.done marker when training finished.
 
-Several processes (one node, CPU/gloo; see asrkit/dist/launch.py for several nodes)::
+Several processes (one node, CPU/gloo; see asrkit/distributed/launch.py for several nodes)::
 
   torchrun --standalone --nproc_per_node=4 [--max-restarts 1] -m asrkit.bin.train_nnet ... \
       --sync ddp|gtc|bmuf|ma [--sync-period 50 --gtc-target-fraction 1e-3 ...]
@@ -98,8 +98,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     setup_logging(a.verbose)
     overrides = {k[4:]: v for k, v in vars(a).items() if k.startswith("cfg_")}
-    from asrkit.dist.launch import ConfigMismatchError as DistConfigMismatch
-    from asrkit.dist.launch import cleanup, file_checksum
+    from asrkit.distributed.launch import ConfigMismatchError as DistConfigMismatch
+    from asrkit.distributed.launch import cleanup, file_checksum
     from asrkit.nnet.train import mark_finished, setup_distributed, sync_config_from_args, train
 
     try:

@@ -90,8 +90,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     setup_logging(a.verbose)
     from asrkit.bin.train_nnet import load_config
-    from asrkit.dist.launch import ConfigMismatchError as DistConfigMismatch
-    from asrkit.dist.launch import cleanup, file_checksum
+    from asrkit.distributed.launch import ConfigMismatchError as DistConfigMismatch
+    from asrkit.distributed.launch import cleanup, file_checksum
     from asrkit.nnet.ssl import SslConfig, SslTrainer, open_pseudo_labels
     from asrkit.nnet.train import mark_finished, setup_distributed, sync_config_from_args
     from asrkit.pseudo.shards import LabelMismatchError, ShardError

@@ -88,6 +88,6 @@ def shard_positions(n: int, rank: int, world_size: int, drop_last: bool = False)
     ranks take the same number of optimiser steps and their collectives stay in step. World 1: all of
     ``range(n)``.
     """
-    from asrkit.dist.launch import shard_items
+    from asrkit.distributed.launch import shard_items
 
     return list(shard_items(range(n), rank=rank, world_size=world_size, drop_last=drop_last))

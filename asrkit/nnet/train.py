@@ -238,8 +238,8 @@ def _amp_settings(cfg: TrainConfig, device: torch.device):
 # ---------------------------------------------------------------------------------------- distributed
 def add_dist_args(p) -> None:
     """``--sync none|ddp|gtc|bmuf|ma`` (default none: one process; ddp under torchrun) and the other options
-    of :func:`asrkit.dist.sync.add_sync_args`, plus ``--dist-backend`` and ``--check-sync-every``."""
-    from asrkit.dist.sync import MODES, add_sync_args
+    of :func:`asrkit.distributed.sync.add_sync_args`, plus ``--dist-backend`` and ``--check-sync-every``."""
+    from asrkit.distributed.sync import MODES, add_sync_args
 
     add_sync_args(p)
     for action in p._actions:  # the committed helper defaults to ddp; a plain run must stay a plain run
@@ -257,8 +257,8 @@ def add_dist_args(p) -> None:
 
 
 def sync_config_from_args(a):
-    """A :class:`asrkit.dist.sync.SyncConfig` from the parsed flags, None for ``--sync none``."""
-    from asrkit.dist.sync import SyncConfig
+    """A :class:`asrkit.distributed.sync.SyncConfig` from the parsed flags, None for ``--sync none``."""
+    from asrkit.distributed.sync import SyncConfig
 
     if getattr(a, "sync", "none") in (None, "none"):
         return None
@@ -267,8 +267,8 @@ def sync_config_from_args(a):
 
 def setup_distributed(backend: str = "auto"):
     """Joins torchrun's process group when WORLD_SIZE is set (nothing otherwise); ranks other than 0 only
-    log warnings and errors. Returns :class:`asrkit.dist.launch.DistInfo`."""
-    from asrkit.dist.launch import init_distributed
+    log warnings and errors. Returns :class:`asrkit.distributed.launch.DistInfo`."""
+    from asrkit.distributed.launch import init_distributed
 
     info = init_distributed(backend)
     if info.rank > 0:
@@ -293,7 +293,7 @@ def _param_hash(module: torch.nn.Module) -> str:
 class Trainer:
     """Holds the state of one run; :func:`train` is the convenient entry.
 
-    Distributed (module doc of :mod:`asrkit.dist.sync`): under torchrun (WORLD_SIZE set) or with a ``sync``
+    Distributed (module doc of :mod:`asrkit.distributed.sync`): under torchrun (WORLD_SIZE set) or with a ``sync``
     config, each rank trains on positions r, r+N, ... of every epoch's seeded batch order (padded to a
     multiple of N by repeating its head, so every rank takes the same number of steps), the synchroniser
     (``ddp`` by default under torchrun) runs around each optimiser step, evaluation and saved models use
@@ -316,7 +316,7 @@ class Trainer:
             torch.set_num_threads(cfg.num_threads)
         self.device = pick_device(cfg.device)
         # distributed: a world of one (nothing initialised) unless torchrun set WORLD_SIZE
-        from asrkit.dist.launch import init_distributed
+        from asrkit.distributed.launch import init_distributed
 
         self.dist_info = init_distributed(dist_backend)
         self.rank, self.world_size = self.dist_info.rank, self.dist_info.world_size
@@ -326,7 +326,7 @@ class Trainer:
         if self.dist_info.device.startswith("cuda") and cfg.device in ("auto", "cuda"):
             self.device = torch.device(self.dist_info.device)
         if sync is None and self.world_size > 1:
-            from asrkit.dist.sync import SyncConfig
+            from asrkit.distributed.sync import SyncConfig
 
             sync = SyncConfig(mode="ddp")
             log.info("%d processes and no sync mode given: dense gradient all-reduce (ddp)", self.world_size)
@@ -363,7 +363,7 @@ class Trainer:
                  len(self.train_set.cuts), len(self.train_set), self.train_set.scored_frames(),
                  len(self.dev_set.cuts) if self.dev_set else 0, time.perf_counter() - t0)
         if self.world_size > 1:
-            from asrkit.dist.launch import check_consistency
+            from asrkit.distributed.launch import check_consistency
 
             check_consistency(self._consistency_items())  # raises on every rank, naming the odd ones
 
@@ -402,7 +402,7 @@ class Trainer:
                 raise FileExistsError(f"{self.out_dir} holds checkpoints of another run; use resume or a new dir")
         self.train_model: torch.nn.Module = self.model
         if self.sync_cfg is not None:
-            from asrkit.dist.sync import make_sync
+            from asrkit.distributed.sync import make_sync
 
             # after the resume: DDP / BMUF / MA broadcast rank 0's weights; then each rank's own state
             self.sync = make_sync(self.sync_cfg, self.model, self.opt,
@@ -534,7 +534,7 @@ class Trainer:
             for k, v in mine.get("accounting", {}).items():
                 setattr(self.sync.accounting, k, v)
         elif self.sync_cfg.mode == "bmuf":  # continue the block from W_init
-            from asrkit.dist.bmuf import vector_to_parameters
+            from asrkit.distributed.bmuf import vector_to_parameters
 
             vector_to_parameters(self.sync.impl.w_init, self.sync.impl.params)
 
@@ -636,7 +636,7 @@ class Trainer:
                 "kind": batch.get("kind", "hard")}
 
     def train_step_simulated(self, batches: List[Dict], batch_idx: int, lr_mult: float = 1.0) -> Dict:
-        """One update of the simulated workers (:mod:`asrkit.dist.simulate`), batch w to worker w."""
+        """One update of the simulated workers (:mod:`asrkit.distributed.simulate`), batch w to worker w."""
         self.train_model.train()
         lr = self.sched.lr(self.step + 1) * lr_mult
         for g in self.opt.param_groups:
@@ -944,7 +944,7 @@ def train(cfg: TrainConfig, train_cuts, dev_cuts, cmvn, out_dir: Union[str, Path
           step_hook: Optional[Callable[[int], None]] = None, resume: bool = True, **dist_kw) -> TrainResult:
     """Train (or resume) in ``out_dir``. ``train_cuts`` / ``dev_cuts``: manifest paths or CutSets;
     ``cmvn``: ``data/cmvn.npz`` path, CmvnStats or None (no normalisation). ``dist_kw``: ``sync``
-    (:class:`asrkit.dist.sync.SyncConfig`), ``consistency``, ``check_sync_every``, ``dist_backend``
+    (:class:`asrkit.distributed.sync.SyncConfig`), ``consistency``, ``check_sync_every``, ``dist_backend``
     (see :class:`Trainer`)."""
     from asrkit.features.reader import FeatureReader
 

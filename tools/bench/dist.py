@@ -7,7 +7,7 @@ parameters).
 
 Each process uses one thread; batches are small (--batch x --frames) so that the run stays short. Counts
 are taken over the timed steps only (after --warmup steps, so GTC's first dense iteration is excluded).
-Byte conventions are those of asrkit.dist.accounting (payload = bytes a worker contributes; wire = ring
+Byte conventions are those of asrkit.distributed.accounting (payload = bytes a worker contributes; wire = ring
 algorithm bytes put on the network by one worker).
 """
 import argparse
@@ -35,7 +35,7 @@ class Student(torch.nn.Module):
 
 def _parse_mode(spec: str):
     """ddp | ma | bmuf | gtc:frac=0.001 | gtc:tau=0.01"""
-    from asrkit.dist.sync import SyncConfig
+    from asrkit.distributed.sync import SyncConfig
 
     name, _, opt = spec.partition(":")
     kw = {}
@@ -48,7 +48,7 @@ def _parse_mode(spec: str):
 def worker(rank: int, world: int, a: argparse.Namespace, out: str) -> None:
     import torch.distributed as dist
 
-    from asrkit.dist.sync import Synchronizer
+    from asrkit.distributed.sync import Synchronizer
 
     results = []
     for spec in a.modes.split(","):
@@ -100,7 +100,7 @@ def main() -> int:
     p.add_argument("--json", default=None, help="also write the measurements here (input of "
                                                 "asrkit.bin.scaling_model --bench)")
     a = p.parse_args()
-    from asrkit.dist.launch import spawn_local
+    from asrkit.distributed.launch import spawn_local
 
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""Accuracy of the sync modes with N simulated workers on toy data (asrkit.dist.simulate), as a table.
+"""Accuracy of the sync modes with N simulated workers on toy data (asrkit.distributed.simulate), as a table.
 
   .venv/bin/python tools/bench/sim_workers.py --workers 2 --runs ddp gtc_tau gtc_mean gtc_mean_warmup
   .venv/bin/python tools/bench/sim_workers.py --workers 1 4 16 64 --runs ddp gtc_mean bmuf
@@ -45,8 +45,8 @@ RUNS = {  # name: (sync options, training options over the defaults: Adam at lr 
 
 def wall_hours(row: dict, bandwidth: float, a) -> float:
     """Hours the run's data (updates x workers batches) takes at the scaling model's throughput for its
-    mode and N (asrkit.dist.scaling; ma as bmuf; GTC at the run's measured compression)."""
-    from asrkit.dist.scaling import ScalingParams, throughput
+    mode and N (asrkit.distributed.scaling; ma as bmuf; GTC at the run's measured compression)."""
+    from asrkit.distributed.scaling import ScalingParams, throughput
 
     mode = {"ma": "bmuf"}.get(row["sync"]["mode"], row["sync"]["mode"])
     p = ScalingParams(compute_ms_per_batch=a.compute_ms, params=a.model_params,
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from asrkit.dist.sync import SyncConfig
+    from asrkit.distributed.sync import SyncConfig
     from asrkit.nnet.toydata import make_toy_cuts, toy_cmvn
     from asrkit.nnet.train import TrainConfig, train
 

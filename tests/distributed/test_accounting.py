@@ -1,5 +1,5 @@
 import dist_workers
-from asrkit.dist.accounting import CommAccounting, ring_allgather_wire, ring_allreduce_wire
+from asrkit.distributed.accounting import CommAccounting, ring_allgather_wire, ring_allreduce_wire
 
 
 def test_ring_conventions():

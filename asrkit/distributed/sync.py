@@ -12,9 +12,9 @@
     with sync.eval_weights() as m: validate(m); save(m.state_dict())   # BMUF: the filtered model W_g
 
 Modes: ``ddp`` (dense gradient all-reduce, through an accounting copy of torch's allreduce hook), ``gtc``
-(:mod:`asrkit.dist.gtc`), ``bmuf`` (:mod:`asrkit.dist.bmuf`), ``ma`` (:mod:`asrkit.dist.averaging`).
+(:mod:`asrkit.distributed.gtc`), ``bmuf`` (:mod:`asrkit.distributed.bmuf`), ``ma`` (:mod:`asrkit.distributed.averaging`).
 Command-line options: :func:`add_sync_args` / :func:`SyncConfig.from_args`. ``simulate_workers`` N > 0
-runs N virtual workers in one process instead (:mod:`asrkit.dist.simulate`).
+runs N virtual workers in one process instead (:mod:`asrkit.distributed.simulate`).
 
 Non-finite gradients: after the backward pass (and :meth:`Synchronizer.before_optimizer_step`) the
 trainer asks :meth:`Synchronizer.grads_finite`, whose answer is the same on every worker (ddp: the
@@ -33,10 +33,10 @@ from typing import Iterator, Optional
 import torch
 import torch.distributed as dist
 
-from asrkit.dist.accounting import CommAccounting, ring_allreduce_wire
-from asrkit.dist.averaging import ModelAveraging
-from asrkit.dist.bmuf import BMUF, BMUFConfig
-from asrkit.dist.gtc import CODINGS, GTCConfig, GTCState, gtc_hook
+from asrkit.distributed.accounting import CommAccounting, ring_allreduce_wire
+from asrkit.distributed.averaging import ModelAveraging
+from asrkit.distributed.bmuf import BMUF, BMUFConfig
+from asrkit.distributed.gtc import CODINGS, GTCConfig, GTCState, gtc_hook
 
 MODES = ("ddp", "gtc", "bmuf", "ma")
 MAX_SKIPS_LISTED = 100
@@ -66,7 +66,7 @@ class SyncConfig:
     bucket_cap_mb: float = 25.0
     seed: int = 0
     max_skipped_steps: int = 10                # consecutive non-finite steps that stop the run (0: never)
-    simulate_workers: int = 0                  # > 0: N virtual workers in one process (asrkit.dist.simulate)
+    simulate_workers: int = 0                  # > 0: N virtual workers in one process (asrkit.distributed.simulate)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -190,7 +190,7 @@ class Synchronizer:
         if cfg.mode in ("ddp", "gtc"):
             if not dist.is_initialized():
                 raise RuntimeError(f"--sync {cfg.mode} needs torch.distributed: launch with torchrun "
-                                   "(asrkit.dist.launch.init_distributed)")
+                                   "(asrkit.distributed.launch.init_distributed)")
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             self.model = DDP(model, device_ids=device_ids, process_group=process_group,
@@ -293,9 +293,9 @@ class Synchronizer:
 def make_sync(cfg: SyncConfig, model: torch.nn.Module, optimizer=None, process_group=None,
               device_ids=None):
     """A :class:`Synchronizer`, or with ``cfg.simulate_workers`` a
-    :class:`asrkit.dist.simulate.SimulatedWorkers` (the same interface, plus ``step``)."""
+    :class:`asrkit.distributed.simulate.SimulatedWorkers` (the same interface, plus ``step``)."""
     if cfg.simulate_workers > 0:
-        from asrkit.dist.simulate import SimulatedWorkers  # imports this module: here to avoid a cycle
+        from asrkit.distributed.simulate import SimulatedWorkers  # imports this module: here to avoid a cycle
 
         return SimulatedWorkers(cfg, model, optimizer, cfg.simulate_workers)
     return Synchronizer(cfg, model, optimizer, process_group, device_ids)

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import dist_workers
-from asrkit.dist.averaging import ModelAveraging
-from asrkit.dist.bmuf import BMUF, BMUFConfig
-from asrkit.dist.sync import SyncConfig, Synchronizer
+from asrkit.distributed.averaging import ModelAveraging
+from asrkit.distributed.bmuf import BMUF, BMUFConfig
+from asrkit.distributed.sync import SyncConfig, Synchronizer
 
 
 @pytest.mark.parametrize("tau", [0, -3])

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import dist_workers
-from asrkit.dist.gtc import (NONFINITE, GTCConfig, GTCState, adaptive_threshold, gtc_combine, gtc_compress,
+from asrkit.distributed.gtc import (NONFINITE, GTCConfig, GTCState, adaptive_threshold, gtc_combine, gtc_compress,
                              gtc_decode, gtc_decode_segments, gtc_encode, gtc_encode_segments)
-from asrkit.dist.sync import SyncConfig
+from asrkit.distributed.sync import SyncConfig
 
 
 def test_encode_conserves_mass_and_codes():

@@ -5,22 +5,22 @@ virtual worker w computes the gradient of its own batch (the trainer gives it th
 real N-process run would train on: :func:`asrkit.nnet.sampler.shard_positions`), then:
 
 * ``ddp``: the gradients are averaged (the all-reduce), one optimiser step on the one model;
-* ``gtc``: each worker keeps its own :class:`asrkit.dist.gtc.GTCState` (residuals, velocities, threshold
-  generator seeded with its rank) and builds its message with :func:`asrkit.dist.gtc.gtc_compress`; the
-  messages are combined by :func:`asrkit.dist.gtc.gtc_combine`, exactly what the DDP hook does around its
+* ``gtc``: each worker keeps its own :class:`asrkit.distributed.gtc.GTCState` (residuals, velocities, threshold
+  generator seeded with its rank) and builds its message with :func:`asrkit.distributed.gtc.gtc_compress`; the
+  messages are combined by :func:`asrkit.distributed.gtc.gtc_combine`, exactly what the DDP hook does around its
   all-gathers. Buckets follow DDP's rule (parameters in reverse order, the first bucket capped at 1 MB and
   the others at ``bucket_cap_mb``); a real run's buckets follow the order gradients become ready, which
   may group them differently (the same for a single bucket);
 * ``bmuf`` / ``ma``: each worker keeps its own parameter vector and optimiser state (swapped into the one
-  module and optimiser for its turn) and the block sync runs :class:`asrkit.dist.bmuf.BMUF`'s own
+  module and optimiser for its turn) and the block sync runs :class:`asrkit.distributed.bmuf.BMUF`'s own
   ``block_update`` on the workers' mean; ``ma`` is BMUF with block momentum 0 and block learning rate 1
-  (what :mod:`asrkit.dist.averaging` computes with torch's averager). Float buffers are not simulated per
+  (what :mod:`asrkit.distributed.averaging` computes with torch's averager). Float buffers are not simulated per
   worker (the students have none).
 
 A step whose gradient is not finite on some worker is skipped by all (as in the real modes). The
 communication counters are those each worker would have: :attr:`accounting` is worker 0's, and
 :meth:`payload_per_worker` the mean over workers. Dropout masks come from the one process RNG stream, so
-a simulated run equals a real one only without dropout (tests/dist/test_simulate.py checks N=2 against 2
+a simulated run equals a real one only without dropout (tests/distributed/test_simulate.py checks N=2 against 2
 gloo processes).
 """
 from __future__ import annotations
@@ -34,10 +34,10 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 import torch
 from torch.nn.utils import parameters_to_vector
 
-from asrkit.dist.accounting import CommAccounting, ring_allgather_wire, ring_allreduce_wire
-from asrkit.dist.bmuf import BMUF, BMUFConfig, vector_to_parameters
-from asrkit.dist.gtc import CODE_BYTES, HEADER_BYTES, NONFINITE, GTCState, gtc_combine, gtc_compress
-from asrkit.dist.sync import SyncConfig, Synchronizer
+from asrkit.distributed.accounting import CommAccounting, ring_allgather_wire, ring_allreduce_wire
+from asrkit.distributed.bmuf import BMUF, BMUFConfig, vector_to_parameters
+from asrkit.distributed.gtc import CODE_BYTES, HEADER_BYTES, NONFINITE, GTCState, gtc_combine, gtc_compress
+from asrkit.distributed.sync import SyncConfig, Synchronizer
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class _SimulatedBMUF(BMUF):
 
 class SimulatedWorkers:
     """N virtual workers of ``cfg.mode`` on ``model``/``optimizer``; the interface of
-    :class:`asrkit.dist.sync.Synchronizer` (accounting, eval_weights, state_dict, skips) plus :meth:`step`."""
+    :class:`asrkit.distributed.sync.Synchronizer` (accounting, eval_weights, state_dict, skips) plus :meth:`step`."""
 
     def __init__(self, cfg: SyncConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer, num_workers: int):
         if num_workers < 1:

@@ -14,7 +14,7 @@ if str(HERE) not in sys.path:
 
 @pytest.fixture
 def run_workers(tmp_path):
-    from asrkit.dist.launch import spawn_local
+    from asrkit.distributed.launch import spawn_local
 
     def run(fn, world_size: int = 2):
         spawn_local(fn, world_size, args=(str(tmp_path),))

@@ -1,7 +1,7 @@
 import pytest
 
 import dist_workers
-from asrkit.dist.launch import choose_backend, config_hash, file_checksum, init_distributed, shard_items
+from asrkit.distributed.launch import choose_backend, config_hash, file_checksum, init_distributed, shard_items
 
 
 def test_shard_items_deterministic_disjoint_and_even():

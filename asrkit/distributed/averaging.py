@@ -1,6 +1,6 @@
 """``ma``: periodic model averaging through torch's ``PeriodicModelAverager`` (BMUF with eta=0, zeta=1).
 
-Schedule: the same as :class:`asrkit.dist.bmuf.BMUF`: after a warm-up of M steps with averaged
+Schedule: the same as :class:`asrkit.distributed.bmuf.BMUF`: after a warm-up of M steps with averaged
 gradients, parameters are averaged after optimiser steps M + tau, M + 2 tau, ... (1-based).
 ``PeriodicModelAverager`` averages on its calls number k (0-based) with k >= warmup and
 (k - warmup) % period == 0, so it is built with ``warmup_steps = M + tau - 1``; during its own warm-up it
@@ -23,8 +23,8 @@ import torch.distributed as dist
 from torch.distributed.algorithms.model_averaging.averagers import PeriodicModelAverager
 from torch.nn.utils import parameters_to_vector
 
-from asrkit.dist.accounting import CommAccounting, ring_allreduce_wire
-from asrkit.dist.bmuf import average_gradients_, average_tensors_, broadcast_module_, vector_to_parameters
+from asrkit.distributed.accounting import CommAccounting, ring_allreduce_wire
+from asrkit.distributed.bmuf import average_gradients_, average_tensors_, broadcast_module_, vector_to_parameters
 
 
 class ModelAveraging:

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from asrkit.dist.scaling import (ScalingParams, allgather_time, allreduce_time, comm_time, efficiency,
+from asrkit.distributed.scaling import (ScalingParams, allgather_time, allreduce_time, comm_time, efficiency,
                                  max_workers, throughput)
 
 
@@ -70,7 +70,7 @@ def test_inputs_from_the_benchmark_json(tmp_path):
     import json
 
     from asrkit.bin.scaling_model import main
-    from asrkit.dist.scaling import bench_inputs
+    from asrkit.distributed.scaling import bench_inputs
 
     res = [{"mode": "ddp", "steps": 4, "step_s": 0.5, "comm_seconds": 0.4, "nparams": 1000, "payload_bytes": 16000,
             "dense_bytes": 16000, "elements_sent": 0, "elements_total": 0},

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 import dist_workers
-from asrkit.dist.simulate import SimulatedWorkers, bucket_assignment
-from asrkit.dist.sync import SyncConfig
+from asrkit.distributed.simulate import SimulatedWorkers, bucket_assignment
+from asrkit.distributed.sync import SyncConfig
 
 
 def _simulate(name: str, n: int = 2):

@@ -40,7 +40,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.utils import parameters_to_vector
 
-from asrkit.dist.accounting import CommAccounting, ring_allreduce_wire
+from asrkit.distributed.accounting import CommAccounting, ring_allreduce_wire
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class BMUF:
                  process_group=None, accounting: Optional[CommAccounting] = None, broadcast: bool = True,
                  world_size: Optional[int] = None):
         self.model, self.cfg, self.optimizer, self.group = model, cfg, optimizer, process_group
-        # world_size: the simulator's number of virtual workers (asrkit.dist.simulate); else the group's
+        # world_size: the simulator's number of virtual workers (asrkit.distributed.simulate); else the group's
         self.world_size = world_size if world_size is not None else _world(process_group)
         self.eta = cfg.block_momentum if cfg.block_momentum is not None else 1.0 - 1.0 / self.world_size
         self.zeta = cfg.block_lr
@@ -161,7 +161,7 @@ class BMUF:
         self.accounting.end_step()
         return synced
 
-    # the three places where workers meet; asrkit.dist.simulate overrides them for virtual workers
+    # the three places where workers meet; asrkit.distributed.simulate overrides them for virtual workers
     def _averaged_params(self) -> torch.Tensor:
         """W_avg: the mean over workers of their parameter vectors (one all-reduce)."""
         w_avg = parameters_to_vector(self.params).detach().float().clone()

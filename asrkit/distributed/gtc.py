@@ -33,11 +33,11 @@ else. Every worker sees every header, so all agree that the step is bad (``GTCSt
 bucket's result is NaN (so nothing downstream can mistake it for a gradient) and after the step's last
 bucket :meth:`GTCState.finish_step` drops the step's staged residuals on every worker: the residuals stay
 as they were before the step. The trainer then skips the optimiser step
-(:meth:`asrkit.dist.sync.Synchronizer.grads_finite`). The header all-gather carries the flag, so the
+(:meth:`asrkit.distributed.sync.Synchronizer.grads_finite`). The header all-gather carries the flag, so the
 agreement costs no extra collective.
 
 The per-worker part (:func:`gtc_compress`) and the combination (:func:`gtc_combine`) are plain functions, so
-that :mod:`asrkit.dist.simulate` runs N virtual workers through the same code as the hook.
+that :mod:`asrkit.distributed.simulate` runs N virtual workers through the same code as the hook.
 
 Threshold: either fixed (``threshold``, must be > 0) or adaptive (``target_fraction``): tau is chosen per
 bucket and step as the (1 - f) quantile of |r|, i.e. the k-th largest |r_i| with k = ceil(f n), computed
@@ -59,7 +59,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.distributed as dist
 
-from asrkit.dist.accounting import CommAccounting, ring_allgather_wire, ring_allreduce_wire
+from asrkit.distributed.accounting import CommAccounting, ring_allgather_wire, ring_allreduce_wire
 
 log = logging.getLogger(__name__)
 

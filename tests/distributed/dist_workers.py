@@ -11,11 +11,11 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from asrkit.dist.accounting import CommAccounting
-from asrkit.dist.bmuf import BMUF, BMUFConfig
-from asrkit.dist.gtc import GTCConfig, GTCState, gtc_hook
-from asrkit.dist.launch import ConfigMismatchError, check_consistency
-from asrkit.dist.sync import SyncConfig, Synchronizer
+from asrkit.distributed.accounting import CommAccounting
+from asrkit.distributed.bmuf import BMUF, BMUFConfig
+from asrkit.distributed.gtc import GTCConfig, GTCState, gtc_hook
+from asrkit.distributed.launch import ConfigMismatchError, check_consistency
+from asrkit.distributed.sync import SyncConfig, Synchronizer
 
 
 def _save(out: str, rank: int, obj) -> None:
@@ -300,4 +300,4 @@ def sim_compare_worker(rank: int, world: int, out: str) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit("spawned by tests/dist/test_*.py")
+    sys.exit("spawned by tests/distributed/test_*.py")
