@@ -5,7 +5,7 @@
   python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --tree exp/tri/tree --out ...
   python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --out exp/mono/graph  # stand-in tree
 
---model: a torch.save dict {"transition_model", "tree", ...} (asrkit.graph.tree_utils); --tree: a Kaldi
+--model: a torch.save dict {"transition_model", "tree", ...} (asrkit.hmm.model); --tree: a Kaldi
 binary tree, with the lang dir's topo (or --topo); neither: a monophone stand-in tree from the topo.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     setup_logging(a.verbose)
     from asrkit.graph.hclg import EmptyGraphError, HclgConfig, make_graph_dir
-    from asrkit.graph.tree_utils import load_any_model
+    from asrkit.hmm import load_any_model
 
     from asrkit.utils.atomic import up_to_date
 

@@ -18,7 +18,7 @@ SET) with the transcripts of MANIFEST, aligned here with the GMM; the oracle tar
 set (read by stage 13 only):
   --sets train_sup,dev,train_unsup_oracle \
   --text-from train_unsup_oracle=train_unsup:data/manifests/oracle/cuts_train_unsup.jsonl.gz
-See asrkit/tree/senones.py for the choices (tree features, phone boundaries at 30 ms, priors).
+See asrkit/senone/stage.py for the choices (tree features, phone boundaries at 30 ms, priors).
 """
 from __future__ import annotations
 
@@ -80,7 +80,8 @@ def main(argv=None) -> int:
             p.error(f"{what} {path} does not exist")
     if a.tree_feats == "fbank" and not a.cmvn:
         p.error("--tree-feats fbank needs --cmvn")
-    from asrkit.tree.senones import SenoneConfig, make_senones
+    # here, after the argument checks: --help and usage errors answer without loading lhotse/torch/FSTs
+    from asrkit.senone import SenoneConfig, make_senones
 
     text_from = {}
     for spec in a.text_from:

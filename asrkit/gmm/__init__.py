@@ -10,7 +10,7 @@ from asrkit.gmm.boundaries import (BoundaryStats, alignment_segments, compare_bo
                                    read_ctm, word_segments)
 from asrkit.gmm.data import Corpus, FeatConfig, load_corpus, make_features
 from asrkit.gmm.graphs import GraphCompiler, LangInfo
-from asrkit.gmm.model import GmmModel, TransitionInfo, boost_silence, init_mono
+from asrkit.gmm.model import GmmModel, boost_silence, init_mono
 from asrkit.gmm.train_mono import MonoConfig, train_mono
 from asrkit.gmm.train_tri import AlignmentConverter, TriConfig, train_tri, tree_stats
 from asrkit.gmm.trainer import load_alignments, save_alignments
@@ -21,7 +21,7 @@ __all__ = [
     "BoundaryStats", "alignment_segments", "compare_boundaries", "corpus_boundaries", "read_ctm", "word_segments",
     "Corpus", "FeatConfig", "load_corpus", "make_features",
     "GraphCompiler", "LangInfo",
-    "GmmModel", "TransitionInfo", "boost_silence", "init_mono",
+    "GmmModel", "boost_silence", "init_mono",
     "MonoConfig", "train_mono", "AlignmentConverter", "TriConfig", "train_tri", "tree_stats",
     "load_alignments", "save_alignments",
 ]

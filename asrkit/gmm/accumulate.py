@@ -23,6 +23,8 @@ import numpy as np
 
 from asrkit.fst import kaldi_hmm_gmm
 from asrkit.gmm.mixup import split_by_count
+from asrkit.gmm.model import single_gauss
+from asrkit.utils.blas import blas_threads
 
 log = logging.getLogger(__name__)
 _BLOCK = 200_000  # frames handled at once (bounds memory)
@@ -84,8 +86,6 @@ def accumulate(stats: GmmStats, params: Sequence[tuple], tid2pdf: np.ndarray, fe
 
     ``params`` from :func:`asrkit.gmm.model.gmm_params` (the model the posteriors come from). BLAS runs
     single-threaded here: the products are small, and OpenBLAS threads made them ~100x slower."""
-    from asrkit.utils.blas import blas_threads
-
     with blas_threads(1):
         return _accumulate(stats, params, tid2pdf, feats, alis)
 
@@ -231,8 +231,6 @@ def update_model(model, stats: GmmStats, cfg: UpdateConfig = UpdateConfig(),
 def init_from_stats(model, stats: GmmStats, var_floor_frac: float = 0.01) -> None:
     """Set each pdf to one Gaussian from its pooled statistics (gmm-init-model from tree statistics);
     pdfs without data get the global mean/variance."""
-    from asrkit.gmm.model import single_gauss
-
     occ = np.array([o.sum() for o in stats.occ])
     tot_x = sum(x.sum(0) for x in stats.x)
     tot_x2 = sum(x.sum(0) for x in stats.x2)

@@ -23,6 +23,8 @@ import numpy as np
 
 from asrkit.fst import kaldi_hmm_gmm, kaldifst
 from asrkit.gmm.accumulate import GmmStats, accumulate
+from asrkit.gmm.graphs import GraphCompiler, LangInfo
+from asrkit.gmm.model import boost_silence, gmm_params
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +154,6 @@ def run_jobs(utts: Sequence[str], feats: Dict[str, np.ndarray], *, graphs: Optio
              nj: int = 1, seed: int = 0) -> AlignResult:
     """Align (``mode`` ``equal`` / ``align``) or take ``alis`` (``acc``), and accumulate statistics
     for ``model`` (when ``accumulate_stats``), in ``nj`` parallel jobs; results merged."""
-    from asrkit.gmm.model import gmm_params
-
     if mode not in ("equal", "align", "acc"):
         raise ValueError(f"mode {mode!r}")
     t0 = time.perf_counter()
@@ -186,9 +186,6 @@ def run_jobs(utts: Sequence[str], feats: Dict[str, np.ndarray], *, graphs: Optio
 
 def align_corpus(model, corpus, lang, opts: AlignOptions = AlignOptions(), nj: int = 1) -> AlignResult:
     """Align every utterance of a :class:`~asrkit.gmm.data.Corpus` (with silence boosting)."""
-    from asrkit.gmm.graphs import GraphCompiler, LangInfo
-    from asrkit.gmm.model import boost_silence
-
     if not isinstance(lang, LangInfo):
         lang = LangInfo.read(lang)
     graphs, failed = GraphCompiler(model, lang).compile_all(corpus.text)

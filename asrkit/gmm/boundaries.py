@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+import kaldialign
 import numpy as np
 
 Segment = Tuple[str, float, float]
@@ -100,8 +101,6 @@ def matched_pairs(hyp: Sequence[str], ref: Sequence[str]) -> Tuple[List[Tuple[in
     """Index pairs (hyp i, ref j) to compare; True when the sequences agreed exactly."""
     if list(hyp) == list(ref):
         return [(i, i) for i in range(len(hyp))], True
-    import kaldialign
-
     # align the label sequences (ref, hyp); i walks the hypothesis, j the reference
     ali = kaldialign.align(list(ref), list(hyp), EPS)
     pairs, i, j = [], 0, 0

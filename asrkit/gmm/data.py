@@ -15,6 +15,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
+from asrkit.data.lazy import open_cuts
 from asrkit.features.deltas import add_deltas
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def load_corpus(cuts: Union[PathLike, Iterable], config: FeatConfig = FeatConfig
     """Read a lhotse CutSet (or its manifest path): stored MFCC, the supervisions' text and speaker, and
     ``alignment["phone"]`` where present. Cuts without features are errors; cuts without text are
     skipped (counted, logged) when ``need_text``."""
-    from lhotse import CutSet
+    from lhotse import CutSet  # not at the top: lhotse only when cuts are read (import cost, asrkit.gmm doc)
 
     if isinstance(cuts, (str, Path)):
         if not Path(cuts).exists():
@@ -129,8 +130,6 @@ def iter_features(cuts: Union[PathLike, Iterable], config: FeatConfig = FeatConf
     ``cuts``: a manifest path (read lazily) or an iterable that can be iterated twice. Per-speaker CMN
     takes two passes: the speakers' sums first (memory grows with the speakers, not the frames), then
     the normalised features. Cuts without text are skipped (counted, logged) when ``need_text``."""
-    from asrkit.data.lazy import open_cuts
-
     def cutset():
         return open_cuts(cuts) if isinstance(cuts, (str, Path)) else cuts
 

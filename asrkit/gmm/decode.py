@@ -13,6 +13,14 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 
+from asrkit.decode.decoder import DecodeConfig
+from asrkit.decode.sweep import parse_weights, sweep
+from asrkit.gmm.model import gmm_params
+from asrkit.graph import make_graph_dir
+from asrkit.hmm import HmmModel
+from asrkit.utils.atomic import is_done
+from asrkit.utils.blas import blas_threads
+
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
 
@@ -24,8 +32,6 @@ class GmmScorer:
     """All Gaussians of an AmDiagGmm stacked, scoring [T, D] features into [T, num_pdfs] log-likelihoods."""
 
     def __init__(self, am):
-        from asrkit.gmm.model import gmm_params
-
         params = gmm_params(am)
         self.num_pdfs = len(params)
         self.gconsts = np.concatenate([p[0] for p in params]).astype(np.float32)
@@ -36,8 +42,6 @@ class GmmScorer:
         self.single = bool((sizes == 1).all())
 
     def __call__(self, feats: np.ndarray) -> np.ndarray:
-        from asrkit.utils.blas import blas_threads
-
         x = np.asarray(feats, dtype=np.float32)
         with blas_threads(1):
             L = x @ self.means_invvars.T - 0.5 * ((x * x) @ self.inv_vars.T) + self.gconsts
@@ -61,9 +65,6 @@ def decode_gmm(model, graph_dir: PathLike, feats: Mapping[str, np.ndarray], refs
                beam: float = 13.0, max_active: int = 7000, nj: int = 1) -> Dict[float, object]:
     """Decode ``feats`` with the graph at every LM weight, score against ``refs``, keep the best (Kaldi's
     decode.sh + score.sh). Writes ``out_dir`` as :func:`asrkit.decode.sweep.sweep` does."""
-    from asrkit.decode.decoder import DecodeConfig
-    from asrkit.decode.sweep import parse_weights, sweep
-
     weights = parse_weights(lm_weights) if isinstance(lm_weights, str) else list(lm_weights)
     scores = dict(gmm_scores(model, feats))  # computed once, reused for every weight
     config = DecodeConfig(beam=beam, max_active=max_active, frame_shift=0.01)
@@ -78,9 +79,6 @@ def best_wer_line(decode_dir: PathLike) -> str:
 
 def make_graph(model, lang_dir: PathLike, g_fst: PathLike, out_dir: PathLike) -> Path:
     """HCLG for ``model`` with asrkit.graph, written to ``out_dir`` (skipped when already done)."""
-    from asrkit.graph import HmmModel, make_graph_dir
-    from asrkit.utils.atomic import is_done
-
     if not is_done(out_dir):
         make_graph_dir(lang_dir, g_fst, HmmModel(model.transition_model, model.tree, {}), out_dir)
     return Path(out_dir)

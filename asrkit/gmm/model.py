@@ -1,23 +1,19 @@
 """A GMM-HMM model: ``AmDiagGmm`` + ``TransitionModel`` + ``ContextDependency`` (tree) + metadata.
 
-Stored format (``exp/<sys>/<iter>.mdl``, ``final.mdl``), the one of :mod:`asrkit.graph.tree_utils`
-so that ``asrkit.bin.make_graph --model`` reads it directly::
+Stored format (``exp/<sys>/<iter>.mdl``, ``final.mdl``): the ``asrkit-hmm-v1`` model file of
+:mod:`asrkit.hmm.model` (so ``asrkit.bin.make_graph --model`` reads it directly) with three extra keys::
 
-    torch.save({
-        "format": "asrkit-hmm-v1",
-        "transition_model": kaldi_hmm_gmm.TransitionModel,   # pickles
-        "tree": kaldi_hmm_gmm.ContextDependency,             # pickles (Kaldi binary layout)
-        "am": kaldi_hmm_gmm.AmDiagGmm,                       # pickles
-        "topo": str,                                         # Kaldi topology text
-        "meta": dict,                                        # type (mono/tri), iteration, feature options
-    }, path)
+    "am": kaldi_hmm_gmm.AmDiagGmm,   # pickles
+    "topo": str,                     # Kaldi topology text
+    "meta": dict,                    # type (mono/tri), iteration, feature options
 
-Also here: per-transition-id lookup arrays (:class:`TransitionInfo`), monophone initialisation
-(``gmm-init-mono``), silence boosting (``gmm-boost-silence``), model summaries (``gmm-info``).
+Also here: monophone initialisation (``gmm-init-mono``), silence boosting (``gmm-boost-silence``), model
+summaries (``gmm-info``). Per-transition-id lookups are :class:`asrkit.hmm.TransitionInfo`.
 """
 from __future__ import annotations
 
 import logging
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
@@ -25,74 +21,13 @@ from typing import Any, Dict, Optional, Sequence, Union
 import numpy as np
 
 from asrkit.fst import kaldi_hmm_gmm
+from asrkit.hmm.model import load_model, save_model
+from asrkit.hmm.topology import read_topo
+from asrkit.hmm.transitions import TransitionInfo
+from asrkit.hmm.tree_io import monophone_tree
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
-MODEL_FORMAT = "asrkit-hmm-v1"
-
-
-def read_topo(path_or_text: Union[PathLike, str]):
-    text = str(path_or_text)
-    if "<Topology>" not in text:
-        text = Path(path_or_text).read_text()
-    topo = kaldi_hmm_gmm.HmmTopology()
-    topo.read(text)
-    return topo
-
-
-@dataclass
-class TransitionInfo:
-    """numpy lookups indexed by transition id (index 0 unused, set to -1 / False)."""
-
-    pdf: np.ndarray
-    phone: np.ndarray
-    hmm_state: np.ndarray
-    pdf_class: np.ndarray
-    is_self_loop: np.ndarray
-    trans_index: np.ndarray  # index of the transition within its transition state
-    num_pdfs: int
-
-    @classmethod
-    def from_model(cls, tm) -> "TransitionInfo":
-        n = tm.num_transition_ids
-        pdf = np.asarray(tm.transition_id_to_pdf_array(), dtype=np.int32).copy()
-        pdf[0] = -1
-        id2state = np.asarray(tm.id2state, dtype=np.int64)
-        state2id = np.asarray(tm.state2id, dtype=np.int64)
-        tuples = np.asarray([t.__getstate__() for t in tm.tuples], dtype=np.int32).reshape(-1, 4)
-        topo = tm.topo
-        phone = np.full(n + 1, -1, dtype=np.int32)
-        hmm_state = np.full(n + 1, -1, dtype=np.int32)
-        pdf_class = np.full(n + 1, -1, dtype=np.int32)
-        self_loop = np.zeros(n + 1, dtype=bool)
-        trans_index = np.full(n + 1, -1, dtype=np.int32)
-        entries: Dict[int, Any] = {}
-        for tid in range(1, n + 1):
-            st = int(id2state[tid])
-            ph, hs = int(tuples[st - 1, 0]), int(tuples[st - 1, 1])
-            phone[tid], hmm_state[tid] = ph, hs
-            self_loop[tid] = bool(tm.is_self_loop(tid))
-            trans_index[tid] = tid - int(state2id[st])
-            if ph not in entries:
-                entries[ph] = topo.topology_for_phone(ph)
-            s = entries[ph][hs]
-            pdf_class[tid] = s.self_loop_pdf_class if self_loop[tid] else s.forward_pdf_class
-        return cls(pdf, phone, hmm_state, pdf_class, self_loop, trans_index, int(tm.num_pdfs))
-
-    def phone_starts(self, ali: np.ndarray) -> np.ndarray:
-        """bool [T]: frames that begin a phone instance.
-
-        In alignments of the graphs compiled here (and mkgraph's, both ``reorder``-ed) a visit of k
-        frames to an HMM state carries the state's forward transition on its first frame and self-loops
-        on the other k-1; so a phone instance begins where the HMM state is 0 and the transition is not
-        a self-loop (docs/stack.md), which also separates two instances of the same phone.
-        """
-        ali = np.asarray(ali, dtype=np.int64)
-        if len(ali) == 0:
-            return np.zeros(0, dtype=bool)
-        start = (self.hmm_state[ali] == 0) & ~self.is_self_loop[ali]
-        start[0] = True
-        return start
 
 
 @dataclass
@@ -136,8 +71,6 @@ class GmmModel:
                 "central_position": int(self.tree.central_position)}
 
     def copy(self) -> "GmmModel":
-        import pickle
-
         return pickle.loads(pickle.dumps(self))
 
     def __getstate__(self):
@@ -146,35 +79,20 @@ class GmmModel:
         return d
 
     def save(self, path: PathLike) -> Path:
-        """Write atomically (torch.save of the documented dict)."""
-        import torch
-
-        from asrkit.utils.atomic import atomic_path
-
-        obj = {"format": MODEL_FORMAT, "transition_model": self.transition_model, "tree": self.tree,
-               "am": self.am, "topo": self.topo_text, "meta": dict(self.meta)}
-        with atomic_path(path) as tmp:
-            torch.save(obj, tmp)
-        return Path(path)
+        """Write atomically (:func:`asrkit.hmm.save_model` with "am", "topo" and "meta")."""
+        return save_model(path, self.transition_model, self.tree, am=self.am, topo=self.topo_text,
+                          meta=dict(self.meta))
 
     @classmethod
     def load(cls, path: PathLike) -> "GmmModel":
-        import torch
-
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"GMM model not found: {path}")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:
-            raise ValueError(f"{path}: not a torch.save file ({e})") from None
-        if not isinstance(obj, dict) or "am" not in obj or "transition_model" not in obj or "tree" not in obj:
-            keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-            raise ValueError(f"{path}: not a GMM model (needs 'am', 'transition_model', 'tree'; found {keys})")
-        topo = obj.get("topo")
+        m = load_model(path, what="GMM model")
+        if "am" not in m.extra:
+            raise ValueError(f"{path}: not a GMM model (needs 'am', 'transition_model', 'tree'; found "
+                             f"{sorted(['transition_model', 'tree'] + list(m.extra))})")
+        topo = m.extra.get("topo")
         if topo is None:
-            topo = str(obj["transition_model"].topo)
-        return cls(obj["am"], obj["transition_model"], obj["tree"], topo, dict(obj.get("meta", {})))
+            topo = str(m.transition_model.topo)
+        return cls(m.extra["am"], m.transition_model, m.tree, topo, dict(m.extra.get("meta", {})))
 
 
 def global_stats(feats: Sequence[np.ndarray]) -> tuple:
@@ -201,11 +119,7 @@ def init_mono(topo_text: str, mean: np.ndarray, var: np.ndarray,
               shared_phones: Optional[Sequence[Sequence[int]]] = None) -> GmmModel:
     """gmm-init-mono: monophone tree, every pdf one Gaussian with the global mean and variance."""
     topo = read_topo(topo_text)
-    p2n = topo.get_phone_to_num_pdf_classes()
-    if shared_phones is None:
-        tree = kaldi_hmm_gmm.monophone_context_dependency(topo.phones, p2n)
-    else:
-        tree = kaldi_hmm_gmm.monophone_context_dependency_shared([list(s) for s in shared_phones], p2n)
+    tree = monophone_tree(topo, shared_phones)
     am = kaldi_hmm_gmm.AmDiagGmm()
     g = single_gauss(mean, var)
     for _ in range(tree.num_pdfs):

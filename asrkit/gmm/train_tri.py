@@ -29,10 +29,15 @@ from asrkit.gmm.accumulate import UpdateConfig, init_from_stats
 from asrkit.gmm.align import AlignOptions, run_jobs
 from asrkit.gmm.data import Corpus
 from asrkit.gmm.graphs import GraphCompiler, LangInfo
-from asrkit.gmm.model import GmmModel, TransitionInfo, global_stats, read_topo, single_gauss
+from asrkit.gmm.model import GmmModel, global_stats, single_gauss
 from asrkit.gmm.trainer import (Schedule, finish, latest_iter, load_ali_state, load_alignments, run_em, start_system,
                                 save_ali_state, tri_realign_iters)
-from asrkit.utils.atomic import atomic_path
+from asrkit.hmm import TransitionInfo, read_topo, write_tree
+from asrkit.tree.build import build_tree, default_roots
+from asrkit.tree.kaldi_format import to_kaldi
+from asrkit.tree.questions import make_questions
+from asrkit.tree.stats import accumulate_tree_stats
+from asrkit.tree.stats import frame_contexts as phone_contexts
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
@@ -60,30 +65,17 @@ class TriConfig:
 # ----------------------------------------------------------------------------- tree statistics
 
 
-def phone_instances(ali: np.ndarray, info: TransitionInfo):
-    """(starts, phones) of the phone instances of an alignment."""
-    st = np.flatnonzero(info.phone_starts(ali))
-    return st, info.phone[np.asarray(ali, dtype=np.int64)[st]]
-
-
 def frame_contexts(ali: np.ndarray, info: TransitionInfo, context_width: int, central_position: int) -> np.ndarray:
-    """[T, N] phone context of every frame (0 beyond the utterance), as convert-ali / acc-tree-stats."""
-    st, ph = phone_instances(ali, info)
-    seg = np.cumsum(info.phone_starts(ali)) - 1
-    k = len(ph)
-    ctx = np.zeros((k, context_width), dtype=np.int32)
-    for j in range(context_width):
-        idx = np.arange(k) + (j - central_position)
-        ok = (idx >= 0) & (idx < k)
-        ctx[ok, j] = ph[idx[ok]]
-    return ctx[seg]
+    """[T, N] phone context of every frame of an alignment (0 beyond the utterance), as convert-ali /
+    acc-tree-stats: :func:`asrkit.tree.stats.frame_contexts` of its phones and phone starts."""
+    ali = np.asarray(ali, dtype=np.int64)
+    return phone_contexts(info.phone[ali], context_width=context_width, central_position=central_position,
+                          phone_starts=info.phone_starts(ali))
 
 
 def tree_stats(model: GmmModel, feats: Dict[str, np.ndarray], alis: Dict[str, np.ndarray], silence: Sequence[int],
                context_width: int = 3, central_position: int = 1):
     """asrkit.tree TreeStats from alignments of ``model`` (silence phones context-independent)."""
-    from asrkit.tree.stats import accumulate_tree_stats
-
     info = model.info
     utts = [u for u in alis if u in feats]
     a = [np.asarray(alis[u], dtype=np.int64) for u in utts]
@@ -96,9 +88,6 @@ def tree_stats(model: GmmModel, feats: Dict[str, np.ndarray], alis: Dict[str, np
 
 def build_tree_from_stats(stats, lang: LangInfo, config: TriConfig):
     """Questions + tree with asrkit.tree; returns (ContextDependency, BuildResult)."""
-    from asrkit.tree.build import build_tree, default_roots
-    from asrkit.tree.questions import make_questions
-
     topo = read_topo(lang.topo_text)
     phones = list(topo.phones)
     p2n = topo.get_phone_to_num_pdf_classes()
@@ -113,7 +102,7 @@ def build_tree_from_stats(stats, lang: LangInfo, config: TriConfig):
                                cluster_pdf_classes=cluster_classes, seed=config.seed)
     res = build_tree(stats, questions, default_roots(phones, sil), num_pdf_classes=npc, silence_phones=sil,
                      max_leaves=config.num_leaves, thresh=config.tree_thresh, min_count=config.tree_min_count)
-    return res.tree.to_kaldi(), res
+    return to_kaldi(res.tree), res
 
 
 # ----------------------------------------------------------------------------- convert-ali
@@ -235,8 +224,7 @@ def train_tri(corpus: Corpus, lang: Union[LangInfo, PathLike], out_dir: PathLike
                 tree = tree_fn(stats, lang, config)
             else:
                 tree, res = build_tree_from_stats(stats, lang, config)
-        with atomic_path(out / "tree") as tmp:
-            tmp.write_bytes(b"\x00B" + np.asarray(tree.__getstate__()[0], dtype=np.int8).tobytes())
+        write_tree(tree, out / "tree")
         log.info("tri: tree with %d leaves (N=%d, P=%d) from %d frames of statistics in %.2f s", tree.num_pdfs,
                  tree.context_width, tree.central_position, int(stats.total_count) if stats is not None else 0,
                  time.perf_counter() - t0)

@@ -26,8 +26,9 @@ import numpy as np
 
 from asrkit.gmm.accumulate import UpdateConfig, update_model
 from asrkit.gmm.align import AlignOptions, run_jobs
+from asrkit.gmm.graphs import LangInfo
 from asrkit.gmm.model import GmmModel, boost_silence
-from asrkit.utils.atomic import atomic_path, atomic_write_text
+from asrkit.utils.atomic import atomic_path, atomic_write_text, done_marker, is_done, mark_done
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
@@ -67,21 +68,21 @@ def latest_iter(out_dir: PathLike) -> Optional[int]:
 
 
 def save_ali_state(out_dir: Path, x, alis, failed) -> None:
-    import torch
+    import torch  # not at the top: torch only when alignments are saved or loaded (import cost, asrkit.gmm doc)
 
     with atomic_path(out_dir / "ali_train.pt") as tmp:
         torch.save({"iter": x, "alis": alis, "failed": failed}, tmp)
 
 
 def load_ali_state(out_dir: Path) -> dict:
-    import torch
+    import torch  # not at the top: torch only when alignments are saved or loaded (import cost, asrkit.gmm doc)
 
     return torch.load(out_dir / "ali_train.pt", weights_only=False)
 
 
 def save_alignments(path: PathLike, model: GmmModel, alis: Dict[str, np.ndarray], failed: Dict[str, str],
                     model_path: str = "") -> Path:
-    import torch
+    import torch  # not at the top: torch only when alignments are saved or loaded (import cost, asrkit.gmm doc)
 
     info = model.info
     phones = {u: info.phone[np.asarray(a, dtype=np.int64)].astype(np.int32) for u, a in alis.items()}
@@ -92,7 +93,7 @@ def save_alignments(path: PathLike, model: GmmModel, alis: Dict[str, np.ndarray]
 
 
 def load_alignments(path: PathLike) -> dict:
-    import torch
+    import torch  # not at the top: torch only when alignments are saved or loaded (import cost, asrkit.gmm doc)
 
     p = Path(path)
     if p.is_dir():
@@ -159,8 +160,6 @@ def run_em(model: GmmModel, feats: Dict[str, np.ndarray], graphs: dict, alis: Di
 def finish(model: GmmModel, feats, graphs, failed, out_dir: Path, silence, opts: AlignOptions, nj: int,
            name: str) -> GmmModel:
     """final.mdl, final alignments of every utterance (ali.pt), failed.txt, history.json, done marker."""
-    from asrkit.utils.atomic import mark_done
-
     model.save(out_dir / "final.mdl")
     am_b = boost_silence(model, silence, opts.boost_silence)
     r = run_jobs(list(graphs), feats, graphs=graphs, mode="align", model=model, align_am=am_b, opts=opts,
@@ -178,10 +177,6 @@ def finish(model: GmmModel, feats, graphs, failed, out_dir: Path, silence, opts:
 def start_system(out_dir, lang, force: bool):
     """The prologue of a GMM training run: ``(out, LangInfo, finished model or None)``. A finished system
     (``final.mdl`` marked done) is loaded unless ``force``, which clears its models and alignments."""
-    from asrkit.gmm.graphs import LangInfo
-    from asrkit.gmm.model import GmmModel
-    from asrkit.utils.atomic import done_marker, is_done
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not isinstance(lang, LangInfo):

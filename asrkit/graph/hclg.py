@@ -30,7 +30,7 @@ import numpy as np
 
 from asrkit.fst import kaldi_hmm_gmm, kaldifst
 from asrkit.graph import fstutil
-from asrkit.graph.tree_utils import HmmModel, transition_arrays
+from asrkit.hmm import HmmModel, transition_arrays
 from asrkit.utils.atomic import atomic_path, atomic_write_text, mark_done
 
 log = logging.getLogger(__name__)

@@ -161,7 +161,7 @@ TOY_SENTENCES = ["yes no", "no", "nope yes yes"]
 
 def toy_model(lang_dir: PathLike, context_width: int = 1):
     """Stand-in model for a toy lang dir: monophone tree, or widened to N=3/P=1."""
-    from asrkit.graph.tree_utils import model_from_tree_and_topo, monophone_tree, read_topo, widen_monophone_tree
+    from asrkit.hmm import model_from_tree_and_topo, monophone_tree, read_topo, widen_monophone_tree
 
     topo = read_topo(Path(lang_dir) / "topo")
     tree = monophone_tree(topo)

@@ -400,7 +400,7 @@ def _check_files(d: Path, m: Dict, verify_checksums: bool) -> None:
 
 def _check_consistency(md: ModelDir) -> None:
     """Every piece agrees on the number of senones and dims; tree, transition model and graph match."""
-    from asrkit.graph.tree_utils import load_model as load_hmm, read_tree, tree_to_bytes
+    from asrkit.hmm import load_model as load_hmm, read_tree, tree_to_bytes
 
     d, m = md.path, md.manifest
     for key, want in FRONTEND.items():
@@ -433,7 +433,7 @@ def _check_consistency(md: ModelDir) -> None:
 
 
 def _check_graph(d: Path, tm, num_pdfs: int) -> None:
-    from asrkit.graph.tree_utils import transition_arrays
+    from asrkit.hmm import transition_arrays
 
     with np.load(d / "graph" / "transitions.npz") as z:
         g_tid2pdf, g_pdfs = z["tid2pdf"], int(z["num_pdfs"])

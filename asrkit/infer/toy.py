@@ -37,7 +37,7 @@ def build_toy_recipe(root: Path) -> Path:
     from asrkit.features.cmvn import CmvnStats
     from asrkit.graph.hclg import make_graph_dir
     from asrkit.graph.toy import TOY_LEXICON, TOY_SENTENCES, toy_model, write_lang_dir, write_sentence_grammar
-    from asrkit.graph.tree_utils import save_model, tree_to_bytes
+    from asrkit.hmm import save_model, tree_to_bytes
 
     data, exp = root / "data", root / "exp"
     lang = write_lang_dir(data / "lang_senone", TOY_LEXICON, num_states=1)

@@ -86,7 +86,7 @@ class CtmWriter:
     """Word timings of each result, from the model's lexicon and the graph's transition table."""
 
     def __init__(self, rec):
-        from asrkit.graph.tree_utils import load_model as load_hmm
+        from asrkit.hmm import load_model as load_hmm
 
         self.prons = read_lexicon_prons(rec.model.file("lexicon.txt"))
         self.starts = phone_starts(load_hmm(rec.model.file("final.mdl")).transition_model)

@@ -2,6 +2,6 @@
 (``data/lang`` three-state, ``data/lang_senone`` one-state, word-position-independent phones), n-gram
 LMs (kaldingram) and G.fst (kaldilm).
 
-Modules: :mod:`.lexicon`, :mod:`.g2p`, :mod:`.graphemic`, :mod:`.topology`, :mod:`.lang_dir`, :mod:`.lm`,
+Modules: :mod:`.lexicon`, :mod:`.g2p`, :mod:`.graphemic`, :mod:`.lang_dir`, :mod:`.lm`,
 :mod:`.prepare`. FST packages are only ever imported through :mod:`asrkit.fst` (import order).
 """

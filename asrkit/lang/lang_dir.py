@@ -16,7 +16,7 @@ What is written follows Kaldi's ``utils/prepare_lang.sh`` with ``--position-depe
   ``L_disambig.fst`` also has the ``#k`` symbols on the pronunciations and the ``#0:#0`` self-loops
   that let G's back-off symbol through (Kaldi's ``fstaddselfloops``).
 - ``topo``: three-state (``data/lang``) or one-state (``data/lang_senone``), see
-  :mod:`asrkit.lang.topology`.
+  :mod:`asrkit.hmm.topology`.
 """
 from __future__ import annotations
 
@@ -324,7 +324,7 @@ def write_lang_dir(
     sil_prob: float = 0.5,
 ) -> None:
     """Write one Kaldi lang dir atomically (everything but the topology is shared between lang dirs)."""
-    from asrkit.lang.topology import read_topo
+    from asrkit.hmm.topology import read_topo
 
     read_topo(topo_text)  # fail before writing anything
     out_dir = Path(out_dir)
@@ -390,7 +390,7 @@ def prepare_lang(
     Both share ``phones.txt``/``words.txt``/``L*.fst``; only ``topo`` differs. A lang dir with a done
     marker is kept unless ``force``.
     """
-    from asrkit.lang.topology import make_gmm_topo, make_senone_topo
+    from asrkit.hmm.topology import make_gmm_topo, make_senone_topo
 
     out_root = Path(out_root)
     entries = list(dict_dir.lexicon.items())

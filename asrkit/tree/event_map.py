@@ -1,7 +1,8 @@
 """Kaldi event maps in Python: constant (CE), split (SE) and table (TE) nodes, and the context tree.
 
 Keys: ``0..N-1`` are the context positions, ``-1`` (``PDF_CLASS_KEY``) the pdf-class. Every traversal is
-iterative (trees can be deeper than Python's recursion limit).
+iterative (trees can be deeper than Python's recursion limit). Serialisation to Kaldi's binary layout and
+conversion to ``kaldi_hmm_gmm.ContextDependency`` are :mod:`asrkit.tree.kaldi_format`'s.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from asrkit.tree.stats import PDF_CLASS_KEY
+from asrkit.tree.stats import PDF_CLASS_KEY, frame_contexts
 
 
 @dataclass(eq=False)
@@ -157,8 +158,6 @@ class ContextTree:
         """Per-frame pdfs (senone targets) from per-frame phone ids and pdf-classes, the contexts taken
         as :func:`asrkit.tree.stats.frame_contexts` takes them; -1 for frames of phone 0 or without an
         answer."""
-        from asrkit.tree.stats import frame_contexts
-
         phones = np.asarray(phones).reshape(-1)
         ctx = frame_contexts(phones, context_width=self.context_width,
                              central_position=self.central_position, phone_starts=phone_starts,
@@ -166,21 +165,3 @@ class ContextTree:
         out = self.map_batch(ctx, pdf_classes)
         out[phones == 0] = -1
         return out
-
-    # Kaldi format helpers live in kaldi_format; thin wrappers for convenience.
-    def to_bytes(self) -> bytes:
-        from asrkit.tree.kaldi_format import context_dependency_bytes
-        return context_dependency_bytes(self)
-
-    def write(self, path) -> None:
-        from asrkit.tree.kaldi_format import write_tree
-        write_tree(self, path)
-
-    @classmethod
-    def read(cls, path) -> "ContextTree":
-        from asrkit.tree.kaldi_format import read_tree
-        return read_tree(path)
-
-    def to_kaldi(self):
-        from asrkit.tree.kaldi_format import to_kaldi
-        return to_kaldi(self)

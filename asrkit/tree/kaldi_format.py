@@ -7,21 +7,18 @@ integer set (``ConstIntegerSet::Write``) is 0x04, a raw int32 count and the raw 
     ContextDependency <N> <P> ToPdf <event map> EndContextDependency
     CE <answer> | NULL | TE <key> <size:uint32> ( <size maps> ) | SE <key> <yes-set> { <yes> <no> }
 
-A file written by Kaldi in binary mode starts with the header ``\\0B``; :func:`write_tree` writes it and
-:func:`read_tree` / :func:`load_kaldi_tree` accept files with or without it. ``ContextDependency`` in
-kaldi_hmm_gmm has no constructor: it is loaded from its pickle state, the same bytes without the header.
+This module turns a Python :class:`ContextTree` into those bytes and back; :func:`to_kaldi` /
+:func:`kaldi_to_tree` convert to and from ``kaldi_hmm_gmm.ContextDependency``, the tree type of every
+other layer. Tree *files* are read and written as ``ContextDependency`` by :mod:`asrkit.hmm.tree_io`
+(``read_tree``, ``write_tree``: the ``\\0B`` header, Kaldi's binary-mode mark, included).
 """
 from __future__ import annotations
 
-import os
 import struct
-from pathlib import Path
-from typing import List, Union
+from typing import List
 
+from asrkit.hmm.tree_io import BINARY_HEADER, tree_from_bytes, tree_to_bytes
 from asrkit.tree.event_map import ConstantNode, ContextTree, Node, SplitNode, TableNode
-from asrkit.utils.atomic import atomic_write_bytes
-
-BINARY_HEADER = b"\x00B"
 
 
 def _tok(s: str) -> bytes:
@@ -66,11 +63,6 @@ def context_dependency_bytes(tree: ContextTree) -> bytes:
     """The bytes Kaldi writes for a ContextDependency in binary mode, without the ``\\0B`` header."""
     return (_tok("ContextDependency") + _i32(tree.context_width) + _i32(tree.central_position)
             + _tok("ToPdf") + event_map_bytes(tree.root) + _tok("EndContextDependency"))
-
-
-def write_tree(tree: ContextTree, path: Union[str, os.PathLike]) -> None:
-    """Write ``tree`` as a Kaldi binary tree file (header included), atomically."""
-    atomic_write_bytes(path, BINARY_HEADER + context_dependency_bytes(tree))
 
 
 class _Reader:
@@ -162,7 +154,9 @@ def parse_event_map(r: _Reader) -> Node:
                 complete = False
 
 
-def tree_from_bytes(data: bytes, where: str = "<bytes>") -> ContextTree:
+def context_tree_from_bytes(data: bytes, where: str = "<bytes>") -> ContextTree:
+    """Parse Kaldi's binary ContextDependency layout (with or without the header) into a :class:`ContextTree`;
+    errors name ``where`` and the byte offset."""
     if data.startswith(BINARY_HEADER):
         data = data[len(BINARY_HEADER):]
     r = _Reader(data, where)
@@ -175,39 +169,11 @@ def tree_from_bytes(data: bytes, where: str = "<bytes>") -> ContextTree:
     return ContextTree(n, p, root)
 
 
-def read_tree(path: Union[str, os.PathLike]) -> ContextTree:
-    """Read a Kaldi binary tree file into Python."""
-    return tree_from_bytes(Path(path).read_bytes(), str(path))
-
-
-def _to_state(data: bytes) -> tuple:
-    return ([b - 256 if b > 127 else b for b in data],)
-
-
 def to_kaldi(tree: ContextTree):
     """A ``kaldi_hmm_gmm.ContextDependency`` holding ``tree``."""
-    from asrkit.fst import kaldi_hmm_gmm
-
-    cd = kaldi_hmm_gmm.ContextDependency.__new__(kaldi_hmm_gmm.ContextDependency)
-    cd.__setstate__(_to_state(context_dependency_bytes(tree)))
-    return cd
-
-
-def load_kaldi_tree(path: Union[str, os.PathLike]):
-    """Load a Kaldi binary tree file (ours or Kaldi's) as a ``kaldi_hmm_gmm.ContextDependency``."""
-    from asrkit.fst import kaldi_hmm_gmm
-
-    data = Path(path).read_bytes()
-    if data.startswith(BINARY_HEADER):
-        data = data[len(BINARY_HEADER):]
-    if not data.startswith(b"ContextDependency "):
-        raise ValueError(f"{path}: not a binary Kaldi tree (text trees are not supported)")
-    cd = kaldi_hmm_gmm.ContextDependency.__new__(kaldi_hmm_gmm.ContextDependency)
-    cd.__setstate__(_to_state(data))
-    return cd
+    return tree_from_bytes(context_dependency_bytes(tree), "<ContextTree>")
 
 
 def kaldi_to_tree(cd) -> ContextTree:
-    """Read a ``kaldi_hmm_gmm.ContextDependency`` back into Python (through its pickle state)."""
-    state = cd.__getstate__()[0]
-    return tree_from_bytes(bytes(b & 0xFF for b in state), "<ContextDependency>")
+    """Read a ``kaldi_hmm_gmm.ContextDependency`` back into Python."""
+    return context_tree_from_bytes(tree_to_bytes(cd), "<ContextDependency>")

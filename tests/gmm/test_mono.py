@@ -60,7 +60,7 @@ def test_save_load_roundtrip(mono_system, tmp_path):
     assert m2.tree.__getstate__() == model.tree.__getstate__()
     assert m2.transition_model.log_probs == pytest.approx(model.transition_model.log_probs)
     try:  # the graph package reads the same format
-        from asrkit.graph.tree_utils import load_model
+        from asrkit.hmm import load_model
     except ImportError:
         return
     hm = load_model(tmp_path / "m.mdl")

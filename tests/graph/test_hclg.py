@@ -10,8 +10,7 @@ import pytest
 from asrkit.fst import kaldifst
 from asrkit.graph import EmptyGraphError, make_graph_dir
 from asrkit.graph import fstutil, toy
-from asrkit.graph.tree_utils import (load_model, read_topo, save_model, standin_model, tree_from_bytes,
-                                     tree_to_bytes)
+from asrkit.hmm import load_model, read_topo, save_model, standin_model, tree_from_bytes, tree_to_bytes
 
 
 def _words(lang_dir):

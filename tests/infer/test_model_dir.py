@@ -93,7 +93,7 @@ def test_network_with_another_number_of_outputs(copy, tmp_path):
 
 def test_tree_of_another_system(copy, toy_recipe, tmp_path):
     from asrkit.graph.toy import toy_model
-    from asrkit.graph.tree_utils import tree_to_bytes
+    from asrkit.hmm import tree_to_bytes
 
     other = toy_model(toy_recipe / "data" / "lang_senone", context_width=3).tree  # same pdfs, other tree
     _rewrite(copy, "tree", lambda p: p.write_bytes(tree_to_bytes(other)))

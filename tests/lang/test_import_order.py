@@ -17,7 +17,7 @@ ASRKIT_MODULES = [
     "asrkit.lang.lexicon",
     "asrkit.lang.g2p",
     "asrkit.lang.graphemic",
-    "asrkit.lang.topology",
+    "asrkit.hmm.topology",
     "asrkit.lang.lang_dir",
     "asrkit.lang.lm",
     "asrkit.lang.prepare",

@@ -11,7 +11,7 @@ from asrkit.lang.lang_dir import (
     pronounce,
 )
 from asrkit.lang.lexicon import Lexicon, LexiconError
-from asrkit.lang.topology import make_gmm_topo, make_senone_topo, num_emitting_states, read_topo
+from asrkit.hmm.topology import make_gmm_topo, make_senone_topo, num_emitting_states, read_topo
 
 
 def two_words():

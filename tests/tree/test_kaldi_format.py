@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from asrkit.fst import kaldi_hmm_gmm
-from asrkit.tree import (ConstantNode, ContextTree, SplitNode, TableNode, accumulate_tree_stats,
-                         build_tree, kaldi_to_tree, load_kaldi_tree, make_questions, monophone_tree,
-                         read_tree, to_kaldi, write_tree)
+from asrkit.hmm import read_tree, write_tree
+from asrkit.tree import (ConstantNode, ContextTree, SplitNode, TableNode, accumulate_tree_stats, build_tree,
+                         context_dependency_bytes, context_tree_from_bytes, kaldi_to_tree, make_questions,
+                         monophone_context_tree, to_kaldi)
 from asrkit.tree.synthetic import planted_frames
 
 SIL = 6
@@ -41,9 +42,9 @@ def test_kaldi_maps_every_context_like_python(tmp_path, num_pdf_classes):
     tree = res.tree
     assert res.num_leaves > 20
     path = tmp_path / "exp" / "tree"
-    write_tree(tree, path)
-    assert path.read_bytes()[:2] == b"\x00B"
-    cd = load_kaldi_tree(path)
+    write_tree(to_kaldi(tree), path)
+    assert path.read_bytes() == b"\x00B" + context_dependency_bytes(tree)  # our serialiser's bytes, header first
+    cd = read_tree(path)
     assert (cd.context_width, cd.central_position) == (3, 1)
     assert cd.num_pdfs == res.num_leaves
     contexts, classes, expected = [], [], []
@@ -68,25 +69,26 @@ def test_kaldi_maps_every_context_like_python(tmp_path, num_pdf_classes):
     ok, pdfs = kaldi_hmm_gmm.get_pdfs_for_phones(tm, [SIL])
     assert ok and len(pdfs) == num_pdf_classes  # silence: one pdf per state, no context split
     # read back into Python, and out of kaldi_hmm_gmm, byte for byte
-    assert read_tree(path).to_bytes() == tree.to_bytes()
-    assert kaldi_to_tree(cd).to_bytes() == tree.to_bytes()
+    data = context_dependency_bytes(tree)
+    assert context_dependency_bytes(context_tree_from_bytes(path.read_bytes(), str(path))) == data
+    assert context_dependency_bytes(kaldi_to_tree(cd)) == data
     kaldi_written = tmp_path / "tree.kaldi"
     cd.write(True, str(kaldi_written))
     assert kaldi_written.read_bytes() == path.read_bytes()
 
 
 def test_monophone_tree_matches_kaldi():
-    ours = monophone_tree([1, 2, 3], [0, 3, 3, 1])
+    ours = monophone_context_tree([1, 2, 3], [0, 3, 3, 1])
     ref = kaldi_hmm_gmm.monophone_context_dependency([1, 2, 3], [0, 3, 3, 1])
-    assert ours.to_bytes() == bytes(b & 0xFF for b in ref.__getstate__()[0])
-    shared = monophone_tree(None, {1: 3, 2: 3, 3: 1}, shared_sets=[[1, 2], [3]])
+    assert context_dependency_bytes(ours) == bytes(b & 0xFF for b in ref.__getstate__()[0])
+    shared = monophone_context_tree(None, {1: 3, 2: 3, 3: 1}, shared_sets=[[1, 2], [3]])
     ref = kaldi_hmm_gmm.monophone_context_dependency_shared([[1, 2], [3]], [0, 3, 3, 1])
     cd = to_kaldi(shared)
     for ph, k in [(1, 0), (1, 2), (2, 1), (3, 0)]:
         assert cd.compute([ph], k) == ref.compute([ph], k) == (True, shared.map((ph,), k))
     assert cd.num_pdfs == 4
     # a triphone-shaped stand-in: context ignored
-    tri = monophone_tree([1, 2, 3], 1, context_width=3)
+    tri = monophone_context_tree([1, 2, 3], 1, context_width=3)
     cd = to_kaldi(tri)
     assert cd.compute([2, 1, 3], 0) == (True, 0) and cd.compute([0, 3, 0], 0) == (True, 2)
     tm = kaldi_hmm_gmm.TransitionModel(cd, topology([1, 2, 3], 1))
@@ -101,10 +103,9 @@ def test_deep_tree_round_trip():
         node = SplitNode(2, (i % 5 + 1,), ConstantNode(i), node) if i % 2 else SplitNode(0, (1, 2), node,
                                                                                           ConstantNode(i))
     tree = ContextTree(3, 1, TableNode(1, [None, node, ConstantNode(depth + 1)]))
-    data = tree.to_bytes()
-    from asrkit.tree import tree_from_bytes
-    back = tree_from_bytes(data)
-    assert back.to_bytes() == data
+    data = context_dependency_bytes(tree)
+    back = context_tree_from_bytes(data)
+    assert context_dependency_bytes(back) == data
     cd = to_kaldi(tree)
     for ctx in [(1, 1, 3), (3, 1, 2), (4, 1, 5), (0, 2, 0)]:
         assert cd.compute(list(ctx), 0) == (True, tree.map(ctx, 0))
@@ -114,6 +115,9 @@ def test_bad_tree_file(tmp_path):
     p = tmp_path / "tree"
     p.write_bytes(b"\x00BContextDependency \x04\x03\x00\x00\x00\x04\x01\x00\x00\x00ToPdf XX ")
     with pytest.raises(ValueError, match="unexpected token"):
+        context_tree_from_bytes(p.read_bytes(), str(p))
+    p.write_bytes(b"\x00B<ContextDependency> 3 1 ToPdf")  # a text tree
+    with pytest.raises(ValueError, match=f"{p}: not a binary Kaldi ContextDependency"):
         read_tree(p)
 
 

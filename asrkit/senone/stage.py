@@ -15,7 +15,7 @@ the stored MFCC (``data/mfcc``) and fbank (``data/fbank``) cuts, ``data/cmvn.npz
    another set's features with transcripts from a separate manifest, e.g. the oracle set
    ``train_unsup_oracle`` = features of ``train_unsup`` + text of ``data/manifests/oracle/
    cuts_train_unsup.jsonl.gz`` (matched by supervision id, else by cut id), for the oracle student.
-2. **10 ms -> 30 ms** (:mod:`asrkit.tree.convert`): phones by the frame rule, phone instances recomputed
+2. **10 ms -> 30 ms** (:mod:`asrkit.senone.convert`): phones by the frame rule, phone instances recomputed
    (a 30 ms frame belongs to the instance of the 10 ms frame whose label it takes); lost phones counted.
 3. **Tree statistics** at 30 ms (N=3, P=1, pdf-class 0: the one-state topology; silence context-
    independent, like ``acc-tree-stats --ci-phones``) over the training set. Features (``tree_feats``):
@@ -58,9 +58,24 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from lhotse import CutSet
+from lhotse.features.io import NumpyFilesWriter
+from lhotse.utils import fastcopy
+
+from asrkit.data.lazy import open_cuts
+from asrkit.features.deltas import add_deltas
+from asrkit.features.reader import FeatureReader
 from asrkit.features.stack import STACKED_FRAME_SHIFT, label_frame_indices, num_frames, num_stacked_frames
-from asrkit.graph.hclg import read_symbol_table
-from asrkit.tree.convert import ConvertCounts, convert_to_30ms
+from asrkit.fst import kaldi_hmm_gmm
+from asrkit.gmm import AlignOptions, FeatConfig, GmmModel, LangInfo, align_corpus, load_alignments, load_corpus
+from asrkit.gmm.trainer import save_alignments
+from asrkit.graph.hclg import make_graph_dir, read_int_list, read_symbol_table
+from asrkit.hmm import load_model, read_topo, read_tree, save_model, write_tree
+from asrkit.senone.convert import ConvertCounts, convert_to_30ms
+from asrkit.tree.build import build_tree, default_roots
+from asrkit.tree.kaldi_format import kaldi_to_tree, to_kaldi
+from asrkit.tree.questions import make_questions, write_sets
+from asrkit.tree.stats import accumulate_tree_stats
 from asrkit.utils.atomic import atomic_path, atomic_write_text, done_marker, is_done, mark_done
 
 log = logging.getLogger(__name__)
@@ -148,8 +163,6 @@ def _words(cut) -> List[str]:
 
 
 def _load_cuts(path: Path, what: str):
-    from lhotse import CutSet
-
     if not path.exists():
         raise FileNotFoundError(f"{what} not found: {path}")
     return CutSet.from_file(path).to_eager()
@@ -157,8 +170,6 @@ def _load_cuts(path: Path, what: str):
 
 def _with_text(fb: list, mf: Dict[str, object], manifest: PathLike, set_name: str):
     """The fbank cuts and MFCC cuts with their supervisions' text taken from ``manifest``."""
-    from lhotse.utils import fastcopy
-
     by_sup: Dict[str, str] = {}
     by_cut: Dict[str, str] = {}
     for c in _load_cuts(Path(manifest), "transcript manifest"):
@@ -195,9 +206,6 @@ def _leave_out(left: Dict[str, str], cut_id: str, reason: str, set_name: str) ->
 def _alignments_for_set(set_name: str, ali_dir: Path, out_dir: Path, model, lang_gmm: Path, mfcc_cuts: list,
                         config: SenoneConfig) -> dict:
     """{"alis": {utt: tids}, "failed": {utt: reason}} for ``set_name`` (see the module doc)."""
-    from asrkit.gmm import AlignOptions, FeatConfig, LangInfo, align_corpus, load_alignments, load_corpus
-    from asrkit.gmm.trainer import save_alignments
-
     if set_name == config.train_set:
         return load_alignments(ali_dir / "ali.pt")
     for p in (ali_dir / f"ali_{set_name}.pt",):
@@ -289,8 +297,6 @@ _CTX: dict = {}
 
 
 def _mfcc_job(ids: Sequence[str]):
-    from asrkit.features.deltas import add_deltas
-
     out = []
     for u in ids:
         cut, n = _CTX["cuts"][u], _CTX["n"][u]
@@ -331,8 +337,6 @@ def tree_features(data: SetData, config: SenoneConfig, cmvn: Optional[PathLike] 
     _CTX["n"] = data.n
     try:
         if config.tree_feats == "fbank":
-            from asrkit.features.reader import FeatureReader
-
             if cmvn is None:
                 raise ValueError("tree_feats=fbank needs the CMVN statistics (--cmvn)")
             _CTX["cuts"] = {c.id: c for c in data.cuts}
@@ -364,9 +368,6 @@ def tree_features(data: SetData, config: SenoneConfig, cmvn: Optional[PathLike] 
 
 
 def _silence_and_topo(lang: Path) -> Tuple[List[int], str, List[int]]:
-    from asrkit.graph.hclg import read_int_list
-    from asrkit.graph.tree_utils import read_topo
-
     topo_text = (lang / "topo").read_text()
     topo = read_topo(topo_text)
     p2n = topo.get_phone_to_num_pdf_classes()
@@ -384,9 +385,6 @@ def _silence_and_topo(lang: Path) -> Tuple[List[int], str, List[int]]:
 
 def build_senone_tree(stats, lang: PathLike, config: SenoneConfig):
     """(ContextTree, BuildResult) for the one-state topology of ``lang`` (silence unsplit)."""
-    from asrkit.tree.build import build_tree, default_roots
-    from asrkit.tree.questions import make_questions
-
     sil, _, phones = _silence_and_topo(Path(lang))
     nonsil = [p for p in phones if p not in sil]
     questions = make_questions(stats, phone_sets=[(p,) for p in stats.phones().tolist() if p in nonsil],
@@ -416,10 +414,6 @@ def senone_targets(tree, phones30: np.ndarray, starts30: np.ndarray,
 
 def write_targets(data: SetData, targets: Dict[str, np.ndarray], out_dir: Path) -> Path:
     """``<out>/targets/<set>/`` (NumpyFilesWriter) and ``<out>/cuts_<set>.jsonl.gz``, atomic, done marker."""
-    from lhotse import CutSet
-    from lhotse.features.io import NumpyFilesWriter
-    from lhotse.utils import fastcopy
-
     manifest = out_dir / f"cuts_{data.name}.jsonl.gz"
     store = out_dir / "targets" / data.name
     for p in (manifest, store):
@@ -463,8 +457,6 @@ def occupancy_text(counts: np.ndarray, silence_senones: Sequence[int], extra: Di
 
 
 def _counts_from_manifest(manifest: Path, num_pdfs: int) -> np.ndarray:
-    from asrkit.data.lazy import open_cuts
-
     counts = np.zeros(num_pdfs, dtype=np.float64)
     for cut in open_cuts(manifest):  # one streaming pass
         counts += np.bincount(np.asarray(cut.custom[TARGETS_FIELD].load(), dtype=np.int64), minlength=num_pdfs)
@@ -479,12 +471,6 @@ def make_senones(*, ali_dir: PathLike, lang: PathLike, lang_gmm: PathLike, mfcc_
                  cmvn: Optional[PathLike] = None, config: SenoneConfig = SenoneConfig()) -> SenoneSummary:
     """Run stage 6 (module doc). ``sets``: labelled sets to write targets for (the training set is added
     if missing). ``G``: None skips the graph. Returns a :class:`SenoneSummary`."""
-    from asrkit.gmm import GmmModel
-    from asrkit.graph.tree_utils import save_model
-    from asrkit.tree.kaldi_format import load_kaldi_tree, read_tree, write_tree
-    from asrkit.tree.stats import accumulate_tree_stats
-    from asrkit.fst import kaldi_hmm_gmm
-
     t_all = time.perf_counter()
     ali_dir, lang, lang_gmm, out = Path(ali_dir), Path(lang), Path(lang_gmm), Path(out_dir)
     for p, what in ((ali_dir / "final.mdl", "GMM model"), (ali_dir / "ali.pt", "GMM alignments"),
@@ -523,7 +509,7 @@ def make_senones(*, ali_dir: PathLike, lang: PathLike, lang_gmm: PathLike, mfcc_
     # ---- tree and model
     if is_done(mdl_path):
         log.info("%s is done: tree not rebuilt (force to redo)", mdl_path)
-        tree = read_tree(out / "tree")
+        tree = kaldi_to_tree(read_tree(out / "tree"))
         build = json.loads((out / "build.json").read_text()) if (out / "build.json").exists() else {}
         summary.data_limited = bool(build.get("data_limited", False))
     else:
@@ -551,14 +537,12 @@ def make_senones(*, ali_dir: PathLike, lang: PathLike, lang_gmm: PathLike, mfcc_
             log.warning("senone tree: %d leaves, fewer than the %d asked: the data support no more (splits need a "
                         "gain > %g and >= %g frames a side)", res.num_leaves, config.num_leaves, config.thresh,
                         config.min_count)
-        write_tree(tree, out / "tree")
-        cd = load_kaldi_tree(out / "tree")
-        tm = kaldi_hmm_gmm.TransitionModel(cd, _topo(topo_text))
+        cd = to_kaldi(tree)
+        write_tree(cd, out / "tree")
+        tm = kaldi_hmm_gmm.TransitionModel(cd, read_topo(topo_text))
         if not (int(tm.num_pdfs) == int(cd.num_pdfs) == res.num_leaves == tree.num_pdfs):
             raise RuntimeError(f"kaldi_hmm_gmm TransitionModel has {tm.num_pdfs} pdfs, the tree {cd.num_pdfs}, "
                                f"the builder {res.num_leaves} leaves: they must agree")
-        from asrkit.tree.questions import write_sets
-
         write_sets(questions.phone_questions, out / "questions.int")
         build = {"num_leaves": res.num_leaves, "num_leaves_asked": config.num_leaves,
                  "num_leaves_split": res.num_leaves_split, "num_splits": res.num_splits,
@@ -628,9 +612,6 @@ def make_senones(*, ali_dir: PathLike, lang: PathLike, lang_gmm: PathLike, mfcc_
         if is_done(gdir):
             log.info("%s is done, skipped", gdir)
         else:
-            from asrkit.graph.hclg import make_graph_dir
-            from asrkit.graph.tree_utils import load_model
-
             t0 = time.perf_counter()
             info = make_graph_dir(lang, G, load_model(mdl_path), gdir, model_desc=f"model {mdl_path}")
             summary.graph_states, summary.graph_arcs = info.states, info.arcs
@@ -642,9 +623,3 @@ def make_senones(*, ali_dir: PathLike, lang: PathLike, lang_gmm: PathLike, mfcc_
              ", ".join(f"{k} {v['cuts']} cuts/{v['frames']} frames/{v['left_out']} left out"
                        for k, v in summary.sets.items()) or "(all done)", summary.seconds["total"])
     return summary
-
-
-def _topo(text: str):
-    from asrkit.graph.tree_utils import read_topo
-
-    return read_topo(text)

@@ -8,12 +8,15 @@
 - ``data/lang_senone`` (senone networks, 30 ms frames): one emitting state with a self-loop (0.5/0.5)
   for every phone.
 
-Topologies are checked by reading them back with ``kaldi_hmm_gmm.HmmTopology.read`` (which takes the
-text itself, not a file name).
+Topologies are checked by reading them back with :func:`read_topo` (``kaldi_hmm_gmm.HmmTopology.read``
+takes the text itself, not a file name; :func:`read_topo` takes either).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from pathlib import Path
+from typing import Sequence, Union
+
+from asrkit.fst import kaldi_hmm_gmm
 
 
 def _entry(phones: Sequence[int], states: Sequence[str]) -> str:
@@ -82,10 +85,11 @@ def make_senone_topo(phones: Sequence[int]) -> str:
     return make_topo(phones, [], num_states=1, sil_states=1, self_loop=0.5)
 
 
-def read_topo(text: str):
-    """Parse topology text with ``kaldi_hmm_gmm.HmmTopology`` (raises on malformed text)."""
-    from asrkit.fst import kaldi_hmm_gmm
-
+def read_topo(path_or_text: Union[str, Path]):
+    """A ``kaldi_hmm_gmm.HmmTopology`` from a Kaldi ``topo`` file or its text (raises on malformed text)."""
+    text = str(path_or_text)
+    if "<Topology>" not in text:
+        text = Path(path_or_text).read_text()
     topo = kaldi_hmm_gmm.HmmTopology()
     topo.read(text)
     return topo

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from asrkit.tree.convert import convert_to_30ms, instance_ids, lost_phones
+from asrkit.senone.convert import convert_to_30ms, instance_ids, lost_phones
 
 
 # ----------------------------------------------------------------------------- conversion, hand-made
@@ -84,7 +84,7 @@ def test_no_phone_lost_with_three_frame_minimum():
 
 
 def test_frame_count_mismatch_is_refused():
-    from asrkit.tree.senones import check_frame_counts
+    from asrkit.senone.stage import check_frame_counts
 
     def cut(n, dur=1.0):
         return SimpleNamespace(id="u1", has_features=True, duration=dur,
@@ -147,16 +147,15 @@ def test_make_senones_end_to_end(system, tmp_path, capsys):
     from asrkit.bin import make_senones
     from asrkit.features.stack import num_stacked_frames
     from asrkit.fst import kaldi_hmm_gmm
-    from asrkit.graph.tree_utils import load_model
+    from asrkit.hmm import load_model, read_tree
     from asrkit.nnet.dataset import check_cut
-    from asrkit.tree.kaldi_format import load_kaldi_tree
     from asrkit.utils.atomic import is_done
 
     out = tmp_path / "senone"
     assert make_senones.main(_args(system, out, ["--num-leaves", "500", "--tree-min-count", "8",
                                                  "--tree-thresh", "20", "--G", str(system["G"])])) == 0
     # the tree: Kaldi binary, loads in kaldi_hmm_gmm, TransitionModel over the one-state topo agrees
-    cd = load_kaldi_tree(out / "tree")
+    cd = read_tree(out / "tree")
     assert (cd.context_width, cd.central_position) == (3, 1)
     topo = kaldi_hmm_gmm.HmmTopology()
     topo.read((system["lang_senone"] / "topo").read_text())
@@ -198,14 +197,14 @@ def test_make_senones_end_to_end(system, tmp_path, capsys):
     assert 0.0 < float(occ["silence_frame_share"]) < 1.0
     # the targets are the tree applied to the converted GMM alignment (spot check one cut)
     from asrkit.gmm import GmmModel, load_alignments
-    from asrkit.tree.convert import convert_to_30ms
-    from asrkit.tree.kaldi_format import read_tree
+    from asrkit.senone.convert import convert_to_30ms
+    from asrkit.tree import kaldi_to_tree
 
     gmm = GmmModel.load(system["d"] / "tri" / "final.mdl")
     cid = next(c for c in kept["train_sup"] if c.startswith("tr0003"))
     ali = load_alignments(system["d"] / "tri")["alis"][cid].astype(np.int64)
     p30, s30, _ = convert_to_30ms(gmm.info.phone[ali], gmm.info.phone_starts(ali))
-    tree = read_tree(out / "tree")
+    tree = kaldi_to_tree(read_tree(out / "tree"))
     exp = tree.frame_pdfs(p30, np.zeros_like(p30), phone_starts=s30)
     assert np.array_equal(kept["train_sup"][cid].custom["senones"].load(), exp)
     # the senone HCLG
@@ -222,7 +221,7 @@ def test_make_senones_end_to_end(system, tmp_path, capsys):
 
 
 def test_make_senones_fbank_tree_features(system, tmp_path):
-    from asrkit.tree.senones import SenoneConfig, make_senones
+    from asrkit.senone.stage import SenoneConfig, make_senones
 
     d = system["d"]
     s = make_senones(ali_dir=d / "tri", lang=system["lang_senone"], lang_gmm=system["lang"], mfcc_dir=d / "mfcc",
