@@ -19,7 +19,7 @@ from asrkit.utils.atomic import atomic_write_bytes
 
 PathLike = Union[str, os.PathLike]
 BINARY_HEADER = b"\x00B"
-_MAGIC = b"ContextDependency "
+_MAGIC = b"ContextDependency \x04"  # the token, then an int32 marked 0x04 (a text tree has a digit there)
 
 
 def tree_from_bytes(data: bytes, where: str = "<bytes>"):
@@ -29,7 +29,10 @@ def tree_from_bytes(data: bytes, where: str = "<bytes>"):
     if not data.startswith(_MAGIC):
         raise ValueError(f"{where}: not a binary Kaldi ContextDependency (tree); text trees are not supported")
     cd = kaldi_hmm_gmm.ContextDependency.__new__(kaldi_hmm_gmm.ContextDependency)
-    cd.__setstate__((np.frombuffer(data, dtype=np.int8).tolist(),))
+    try:
+        cd.__setstate__((np.frombuffer(data, dtype=np.int8).tolist(),))
+    except RuntimeError as e:  # Kaldi's reader: the message's last line says what it expected
+        raise ValueError(f"{where}: a corrupt binary Kaldi tree: {str(e).strip().splitlines()[-1]}") from None
     return cd
 
 
