@@ -57,7 +57,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-
 from lhotse import CutSet
 from lhotse.features.io import NumpyFilesWriter
 from lhotse.utils import fastcopy

@@ -1,4 +1,4 @@
-"""Kaldi's binary ``ContextDependency`` (the ``tree`` file): write, read, and load into kaldi_hmm_gmm.
+"""Kaldi's binary ``ContextDependency`` layout (a ``tree`` file's bytes) for Python :class:`ContextTree` s.
 
 Layout (Kaldi tree/context-dep.cc, tree/event-map.cc; base/io-funcs): every token is followed by a space;
 an int32 is the byte 0x04 then 4 little-endian bytes; an unsigned 32-bit value is 0xfc then 4 bytes; an
