@@ -13,15 +13,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from asrkit.fst import kaldi_hmm_gmm, kaldifst
-from asrkit.graph.hclg import read_symbol_table
+from asrkit.graph.hclg import read_int_list, read_symbol_table
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
-
-
-def _ints(path: Path) -> List[int]:
-    """Kaldi's .int files, or a .csl (colon-separated) list."""
-    return [int(x) for x in path.read_text().replace(":", " ").split()]
 
 
 @dataclass
@@ -49,14 +44,14 @@ class LangInfo:
         L = kaldifst.StdVectorFst.read(str(lfile))
         kaldifst.arcsort(L, sort_type="olabel")
         if (d / "phones/silence.int").exists():
-            sil = _ints(d / "phones/silence.int")
+            sil = read_int_list(d / "phones/silence.int")
         elif (d / "phones/silence.csl").exists():
-            sil = _ints(d / "phones/silence.csl")
+            sil = read_int_list(d / "phones/silence.csl")
         else:
             sil = []
             log.warning("lang dir %s lists no silence phones (phones/silence.int)", d)
         oov = int((d / "oov.int").read_text().split()[0]) if (d / "oov.int").exists() else None
-        return cls(d, read_symbol_table(d / "phones.txt"), read_symbol_table(d / "words.txt"), _ints(d / "phones/disambig.int"),
+        return cls(d, read_symbol_table(d / "phones.txt"), read_symbol_table(d / "words.txt"), read_int_list(d / "phones/disambig.int"),
                    sil, (d / "topo").read_text(), oov, L)
 
     def word_ids(self, words: Sequence[str], utt: str = "") -> Tuple[List[int], int]:

@@ -31,7 +31,7 @@ import numpy as np
 from asrkit.fst import kaldi_hmm_gmm, kaldifst
 from asrkit.graph import fstutil
 from asrkit.hmm import HmmModel, transition_arrays
-from asrkit.utils.atomic import atomic_path, atomic_write_text, mark_done
+from asrkit.utils.atomic import atomic_path, mark_done
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
@@ -82,7 +82,8 @@ def read_symbol_table(path: PathLike) -> Dict[str, int]:
 
 
 def read_int_list(path: PathLike) -> List[int]:
-    return [int(x) for x in Path(path).read_text().split()]
+    """Kaldi's ``.int`` files (ids separated by white space), or a ``.csl`` (colon-separated) list."""
+    return [int(x) for x in Path(path).read_text().replace(":", " ").split()]
 
 
 def _read_fst(path: PathLike, what: str):
