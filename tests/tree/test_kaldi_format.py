@@ -10,7 +10,7 @@ from asrkit.fst import kaldi_hmm_gmm
 from asrkit.tree import (ConstantNode, ContextTree, SplitNode, TableNode, accumulate_tree_stats,
                          build_tree, kaldi_to_tree, load_kaldi_tree, make_questions, monophone_tree,
                          read_tree, to_kaldi, write_tree)
-from asrkit.tree.synthetic import planted_frames
+from asrkit.testing.tree import make_planted_frames
 
 SIL = 6
 
@@ -28,8 +28,8 @@ def topology(phones, num_states):
 
 
 def _built(num_pdf_classes, seed):
-    phones, pdfs, feats, lengths, starts = planted_frames(num_utts=300, num_pdf_classes=num_pdf_classes,
-                                                          seed=seed)
+    phones, pdfs, feats, lengths, starts = make_planted_frames(num_utts=300, num_pdf_classes=num_pdf_classes,
+                                                               seed=seed)
     st = accumulate_tree_stats(phones, pdfs, feats, phone_starts=starts, utt_lengths=lengths)
     return build_tree(st, make_questions(st), silence_phones=[SIL], num_pdf_classes=num_pdf_classes,
                       max_leaves=60, thresh=0.0, min_count=10)
@@ -119,7 +119,7 @@ def test_bad_tree_file(tmp_path):
 
 def test_frame_pdfs_match_kaldi_compute():
     res = _built(1, seed=5)
-    phones, pdfs, feats, lengths, starts = planted_frames(num_utts=20, seed=9)
+    phones, pdfs, feats, lengths, starts = make_planted_frames(num_utts=20, seed=9)
     got = res.tree.frame_pdfs(phones, pdfs, phone_starts=starts, utt_lengths=lengths)
     cd = to_kaldi(res.tree)
     t = 0
