@@ -47,12 +47,14 @@ def test_paths_are_the_grammar(tmp_path, num_states, context_width, wdisambig_lo
     assert (tmp_path / ".graph.done").exists()
 
 
+# </s> after <s> (the empty sentence) is unlikely enough that "yes no" wins even with optional silence
+# costing -log(0.5) at every word end (the lang dir is Kaldi's: silence between words is a real SIL arc)
 ARPA = """\\data\\
 ngram 1=5
 ngram 2=3
 
 \\1-grams:
--0.8 </s>
+-1.5 </s>
 -99 <s> -0.3
 -0.6 yes -0.2
 -0.6 no -0.2
