@@ -23,11 +23,12 @@ from lhotse.features.io import NumpyFilesWriter
 from asrkit.lang.g2p import g2p
 from asrkit.synth.acoustics import resample_poly
 from asrkit.synth.espeak import NATIVE_RATE, Espeak, get_espeak, run_forked
+from asrkit.synth.speakers import VOICE_ALIASES
 
 PathLike = Union[str, Path]
 RATE = 16000
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-#: espeak-ng voices, "voice+variant" (one voice = one speaker)
+#: espeak-ng voices, "voice+variant" as on espeak-ng's command line (one voice = one speaker)
 VOICES = ["en-us", "en-us+m3", "en-us+f2", "en-gb", "en-gb+f4", "en-gb-scotland", "en-gb-x-rp+m5",
           "en-us+f5", "en-gb+m2", "en-us+klatt"]
 DEFAULT_PITCH = 50  # espeak-ng's defaults (those of the command line's -p and range)
@@ -42,7 +43,7 @@ def _synth(es: Espeak, word: str, voice: str, variant: Optional[str], speed: int
 def synth_word(word: str, voice: str, speed: int) -> np.ndarray:
     """``word`` alone at 16 kHz (float32), leading and trailing silence trimmed."""
     name, _, variant = voice.partition("+")
-    audio = run_forked(get_espeak(), _synth, word, name, variant or None, speed)
+    audio = run_forked(get_espeak(), _synth, word, VOICE_ALIASES.get(name, name), variant or None, speed)
     x = resample_poly(audio.astype(np.float32) / 32768.0, RATE, NATIVE_RATE)
     thr = 0.02 * np.abs(x).max()
     nz = np.flatnonzero(np.abs(x) > thr)
