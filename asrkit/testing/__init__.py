@@ -7,7 +7,7 @@ sees the files a recipe would write.
 
 Naming: modules are named after what they make; a function that writes files is ``write_*`` and takes
 the output path first (returning it, or what it wrote); a function that builds objects in memory is
-``make_*``; fixed inputs are ``TOY_*`` constants.
+``make_*``; fixed inputs are ``TOY_*`` constants; checks are named for what they answer.
 
 * :mod:`.corpus` — Kaldi data dirs of noise in the synthetic corpus's layout (stage 1 tests)
 * :mod:`.digits` — spoken digits (espeak-ng) with every word's start known to the sample (GMM tests)
@@ -16,4 +16,5 @@ the output path first (returning it, or what it wrote); a function that builds o
 * :mod:`.cuts` — labelled cuts: fbank plus 30 ms senone targets, stored as stage 6 stores them
 * :mod:`.tree` — tree statistics and per-frame data with a planted context effect (no audio)
 * :mod:`.recipe` — a recipe's ``data/`` and ``exp/`` with random networks (inference tests)
+* :mod:`.processes` — whether a process is still running (tests of job runners and daemons)
 """
