@@ -11,6 +11,7 @@ CutSet with stored MFCC, as stage 2 would.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -40,14 +41,17 @@ def _synth(es: Espeak, word: str, voice: str, variant: Optional[str], speed: int
     return es.synth(word).audio
 
 
+@lru_cache(maxsize=None)  # the same audio every time (pristine synthesis): the tests' corpora share words
 def synth_word(word: str, voice: str, speed: int) -> np.ndarray:
-    """``word`` alone at 16 kHz (float32), leading and trailing silence trimmed."""
+    """``word`` alone at 16 kHz (float32, read-only), leading and trailing silence trimmed."""
     name, _, variant = voice.partition("+")
     audio = run_forked(get_espeak(), _synth, word, VOICE_ALIASES.get(name, name), variant or None, speed)
     x = resample_poly(audio.astype(np.float32) / 32768.0, RATE, NATIVE_RATE)
     thr = 0.02 * np.abs(x).max()
     nz = np.flatnonzero(np.abs(x) > thr)
-    return x[nz[0]: nz[-1] + 1] if len(nz) else x
+    x = x[nz[0]: nz[-1] + 1] if len(nz) else x
+    x.setflags(write=False)
+    return x
 
 
 @dataclass
@@ -73,7 +77,6 @@ def make_digit_corpus(num_utts: int, voices: Sequence[str] = VOICES[:4], words: 
                       speeds: Sequence[int] = (150, 180), noise_db: float = -45.0) -> DigitCorpus:
     """``num_utts`` utterances spread over ``voices`` (one voice = one speaker)."""
     rng = np.random.default_rng(seed)
-    cache: Dict[tuple, np.ndarray] = {}
     audio, text, spk, starts = {}, {}, {}, {}
     for i in range(num_utts):
         voice = voices[i % len(voices)]
@@ -85,10 +88,7 @@ def make_digit_corpus(num_utts: int, voices: Sequence[str] = VOICES[:4], words: 
             n = int(gap * RATE)
             pieces.append(np.zeros(n, dtype=np.float32))
             t += n
-            key = (w, voice, speed)
-            if key not in cache:
-                cache[key] = synth_word(w, voice, speed)
-            seg = cache[key]
+            seg = synth_word(w, voice, speed)
             segs.append((w, t / RATE, len(seg) / RATE))
             pieces.append(seg)
             t += len(seg)

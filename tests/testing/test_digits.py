@@ -12,9 +12,10 @@ pytestmark = pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not inst
 
 
 def test_a_word_sounds_the_same_whatever_was_synthesised_before():
-    first = synth_word("one", "en-us+m3", 150)
-    synth_word("seven", "en-gb", 180)
-    assert np.array_equal(synth_word("one", "en-us+m3", 150), first)
+    synth = synth_word.__wrapped__  # past the cache, which relies on this
+    first = synth("one", "en-us+m3", 150)
+    synth("seven", "en-gb", 180)
+    assert np.array_equal(synth("one", "en-us+m3", 150), first)
     assert 0.1 * RATE < len(first) < 1.0 * RATE
     thr = 0.02 * np.abs(first).max()  # trimmed: the first and last samples are above the threshold
     assert abs(first[0]) > thr and abs(first[-1]) > thr
