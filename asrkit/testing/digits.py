@@ -1,7 +1,8 @@
 """Spoken digits (espeak-ng) with exactly known word starts, for the GMM and senone tests and benchmarks.
 
-Each word is synthesised alone (:mod:`asrkit.synth.espeak`, in a fork of the library so that its
-audio does not depend on what was synthesised before), resampled to 16 kHz, its leading/trailing
+Each word is synthesised alone (:mod:`asrkit.synth.espeak`, in a fork of the freshly initialised
+library, :func:`~asrkit.synth.espeak.run_pristine`, so that its audio does not depend on what was
+synthesised before), resampled to 16 kHz, its leading/trailing
 silence trimmed, and the words of an utterance are concatenated with random silences between them
 (and around them), so the start time of every word is known to the sample. A low noise floor is
 added. The lexicon is espeak-ng's own phonemes without stress marks (:func:`asrkit.lang.g2p.g2p`);
@@ -23,7 +24,7 @@ from lhotse.features.io import NumpyFilesWriter
 
 from asrkit.lang.g2p import g2p
 from asrkit.synth.acoustics import resample_poly
-from asrkit.synth.espeak import NATIVE_RATE, Espeak, get_espeak, run_forked
+from asrkit.synth.espeak import NATIVE_RATE, Espeak, get_espeak, run_pristine
 from asrkit.synth.speakers import VOICE_ALIASES
 
 PathLike = Union[str, Path]
@@ -42,10 +43,10 @@ def _synth(es: Espeak, word: str, voice: str, variant: Optional[str], speed: int
 
 
 @lru_cache(maxsize=None)  # the same audio every time (pristine synthesis): the tests' corpora share words
-def synth_word(word: str, voice: str, speed: int) -> np.ndarray:
+def make_word_audio(word: str, voice: str, speed: int) -> np.ndarray:
     """``word`` alone at 16 kHz (float32, read-only), leading and trailing silence trimmed."""
     name, _, variant = voice.partition("+")
-    audio = run_forked(get_espeak(), _synth, word, VOICE_ALIASES.get(name, name), variant or None, speed)
+    audio = run_pristine(get_espeak(), _synth, word, VOICE_ALIASES.get(name, name), variant or None, speed)
     x = resample_poly(audio.astype(np.float32) / 32768.0, RATE, NATIVE_RATE)
     thr = 0.02 * np.abs(x).max()
     nz = np.flatnonzero(np.abs(x) > thr)
@@ -88,7 +89,7 @@ def make_digit_corpus(num_utts: int, voices: Sequence[str] = VOICES[:4], words: 
             n = int(gap * RATE)
             pieces.append(np.zeros(n, dtype=np.float32))
             t += n
-            seg = synth_word(w, voice, speed)
+            seg = make_word_audio(w, voice, speed)
             segs.append((w, t / RATE, len(seg) / RATE))
             pieces.append(seg)
             t += len(seg)

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from asrkit.lang.g2p import g2p, have_espeak
-from asrkit.testing.digits import RATE, VOICES, make_digit_corpus, synth_word
+from asrkit.testing.digits import RATE, VOICES, make_digit_corpus, make_word_audio
 
 pytestmark = pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not installed")
 
 
 def test_a_word_sounds_the_same_whatever_was_synthesised_before():
-    synth = synth_word.__wrapped__  # past the cache, which relies on this
+    synth = make_word_audio.__wrapped__  # past the cache, which relies on this
     first = synth("one", "en-us+m3", 150)
     synth("seven", "en-gb", 180)
     assert np.array_equal(synth("one", "en-us+m3", 150), first)
