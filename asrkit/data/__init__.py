@@ -2,8 +2,9 @@
 
 Modules: :mod:`~asrkit.data.kaldi_dir` (read/write data dirs), :mod:`~asrkit.data.validate` (issues and
 reports), :mod:`~asrkit.data.manifests` (conversion and the one-set driver), :mod:`~asrkit.data.split`
-(speaker-disjoint splits), :mod:`~asrkit.data.speechocean762`, :mod:`~asrkit.data.download`,
-:mod:`~asrkit.data.toy` (tiny corpora for tests). Names are imported lazily (lhotse is slow to import).
+(speaker-disjoint splits), :mod:`~asrkit.data.speechocean762`, :mod:`~asrkit.data.download`.
+Tiny corpora for tests are made by :mod:`asrkit.testing.corpus`. Names are imported lazily (lhotse is slow
+to import).
 """
 from importlib import import_module
 

@@ -8,7 +8,6 @@
 * :mod:`asrkit.infer.transcribe` — a batch of files, skips counted, real-time factor, latency per chunk
 * :mod:`asrkit.infer.systems`, :mod:`asrkit.infer.decode_data` — decoding any data set as the recipe does
 * :mod:`asrkit.infer.torchscript` — a traced streaming student for deployment
-* :mod:`asrkit.infer.toy` — a toy recipe layout with random networks (tests)
 
 Cheap to import: torch, lhotse and the decoders are imported by the modules that need them.
 """

@@ -377,6 +377,16 @@ def _write_lines_pair(d: Path, name: str, rows: Sequence[Sequence[str]], table: 
     (d / f"{name}.int").write_text("".join(" ".join(str(table[x]) for x in r) + "\n" for r in rows), encoding="utf-8")
 
 
+def lang_tables(dict_dir: DictDir) -> Tuple[SymbolTable, SymbolTable, List[Tuple[str, Pron]], int]:
+    """What every lang dir of ``dict_dir`` shares: phones.txt, words.txt, the pronunciations with their
+    disambiguation symbols and the largest ``#k`` they use (the arguments of :func:`write_lang_dir`)."""
+    disambig_entries, max_disambig = add_lex_disambig(list(dict_dir.lexicon.items()))
+    # one more symbol than add_lex_disambig used, for the silence arc of L_disambig (Kaldi does the same)
+    phones = make_phone_table(dict_dir, max_disambig + 1)
+    words = make_word_table(dict_dir.lexicon.words())
+    return phones, words, disambig_entries, max_disambig
+
+
 def prepare_lang(
     dict_dir: DictDir,
     out_root: PathLike,
@@ -394,10 +404,7 @@ def prepare_lang(
 
     out_root = Path(out_root)
     entries = list(dict_dir.lexicon.items())
-    disambig_entries, max_disambig = add_lex_disambig(entries)
-    # one more symbol than add_lex_disambig used, for the silence arc of L_disambig (Kaldi does the same)
-    phones = make_phone_table(dict_dir, max_disambig + 1)
-    words = make_word_table(dict_dir.lexicon.words())
+    phones, words, disambig_entries, max_disambig = lang_tables(dict_dir)
     sil_ids = [phones[p] for p in dict_dir.silence_phones]
     nonsil_ids = [phones[p] for p in dict_dir.nonsilence_phones]
     topos = {

@@ -8,7 +8,7 @@ import pytest
 from lhotse import CutSet
 
 from asrkit.bin import prepare_manifests, split_corpus
-from asrkit.data.toy import make_toy_corpus
+from asrkit.testing.corpus import write_toy_corpus
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +27,7 @@ def test_help(tool, repo_root):
 
 def test_prepare_manifests_synthetic_layout(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    make_toy_corpus(tmp_path / "corpus", {"train_sup": ["a", "b"], "train_unsup": ["c"], "dev": ["d"]})
+    write_toy_corpus(tmp_path / "corpus", {"train_sup": ["a", "b"], "train_unsup": ["c"], "dev": ["d"]})
     common = ["--audio-root", "corpus", "--out", "data/manifests"]
     assert prepare_manifests.main(["--data-dir", "corpus/data/train_sup", "--set", "train_sup"] + common) == 0
     assert prepare_manifests.main(["--data-dir", "corpus/data/train_unsup", "--set", "train_unsup",
@@ -58,7 +58,7 @@ def test_prepare_manifests_synthetic_layout(tmp_path, monkeypatch):
 
 
 def test_split_corpus_cli(tmp_path):
-    root = make_toy_corpus(tmp_path / "corpus", {"train": [f"s{i}" for i in range(10)]}, unlabelled=())
+    root = write_toy_corpus(tmp_path / "corpus", {"train": [f"s{i}" for i in range(10)]}, unlabelled=())
     out = tmp_path / "data" / "manifests"
     assert split_corpus.main(["--corpus-dir", str(root), "--data-dir", str(root / "data/train"),
                               "--out", str(out), "--seed", "5",
@@ -71,7 +71,7 @@ def test_split_corpus_cli(tmp_path):
 
 def test_stage1_rerun_with_another_data_dir_stops_or_redoes_with_force(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
-    make_toy_corpus(tmp_path / "corpus", {"train_sup": ["a", "b"], "dev": ["d"]})
+    write_toy_corpus(tmp_path / "corpus", {"train_sup": ["a", "b"], "dev": ["d"]})
     common = ["--audio-root", "corpus", "--out", "data/manifests", "--set", "train_sup"]
     assert prepare_manifests.main(["--data-dir", "corpus/data/train_sup"] + common) == 0
     cuts = tmp_path / "data/manifests/cuts_train_sup.jsonl.gz"
@@ -97,7 +97,7 @@ def test_stage1_rerun_with_another_data_dir_stops_or_redoes_with_force(tmp_path,
 
 def test_every_utterance_bad_under_skip_fails_and_marks_nothing(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
-    make_toy_corpus(tmp_path / "corpus", {"dev": ["d"]})
+    write_toy_corpus(tmp_path / "corpus", {"dev": ["d"]})
     for f in (tmp_path / "corpus/audio/dev/d").glob("*.flac"):
         f.unlink()
     argv = ["--data-dir", "corpus/data/dev", "--set", "dev", "--audio-root", "corpus", "--out", "data/manifests",

@@ -9,7 +9,7 @@ from lhotse import CutSet, RecordingSet, SupervisionSet
 
 from asrkit.data.kaldi_dir import format_time, read_kaldi_dir
 from asrkit.data.manifests import export_kaldi_dir, load_kaldi_data_dir, manifests_to_kaldi_dir
-from asrkit.data.toy import make_toy_corpus, write_audio
+from asrkit.testing.corpus import write_toy_audio, write_toy_corpus
 
 FILES = ("wav.scp", "segments", "text", "utt2spk", "spk2utt", "utt2cond", "utt2dur", "phones.ctm")
 
@@ -23,7 +23,7 @@ def assert_same_dir(a: Path, b: Path) -> None:
 
 @pytest.mark.parametrize("segments", [False, True])
 def test_roundtrip_relative_paths(tmp_path, segments):
-    root = make_toy_corpus(tmp_path / "corpus", {"train_sup": ["spkB", "spkA"]}, utts_per_speaker=3,
+    root = write_toy_corpus(tmp_path / "corpus", {"train_sup": ["spkB", "spkA"]}, utts_per_speaker=3,
                            segments=segments)
     src = root / "data" / "train_sup"
     assert (src / "segments").exists() == segments
@@ -47,7 +47,7 @@ def test_roundtrip_relative_paths(tmp_path, segments):
 
 
 def test_segments_alignment_in_recording_time(tmp_path):
-    root = make_toy_corpus(tmp_path / "c", {"s": ["spk1"]}, utts_per_speaker=3, unlabelled=(), segments=True,
+    root = write_toy_corpus(tmp_path / "c", {"s": ["spk1"]}, utts_per_speaker=3, unlabelled=(), segments=True,
                            durations=[0.5, 0.7, 0.6])
     p = load_kaldi_data_dir(root / "data" / "s", root, min_duration=0.0)
     assert len(p.recordings) == 1
@@ -65,9 +65,9 @@ def test_segments_alignment_in_recording_time(tmp_path):
 
 def test_roundtrip_absolute_paths_and_pipes(tmp_path):
     audio = tmp_path / "audio"
-    write_audio(audio / "a.wav", 8000)
-    write_audio(audio / "b.flac", 12000)
-    write_audio(audio / "c.wav", 9600)
+    write_toy_audio(audio / "a.wav", 8000)
+    write_toy_audio(audio / "b.flac", 12000)
+    write_toy_audio(audio / "c.wav", 9600)
     d = tmp_path / "dir"
     d.mkdir()
     lines = [f"u1 {audio / 'a.wav'}", f"u2 cat {audio / 'b.flac'} |"]
@@ -92,7 +92,7 @@ def test_roundtrip_absolute_paths_and_pipes(tmp_path):
 
 
 def test_unsorted_input_is_written_sorted(tmp_path):
-    root = make_toy_corpus(tmp_path / "c", {"s": ["spk1", "spk2"]}, unlabelled=(), with_ctm=False)
+    root = write_toy_corpus(tmp_path / "c", {"s": ["spk1", "spk2"]}, unlabelled=(), with_ctm=False)
     d = root / "data" / "s"
     for name in ("wav.scp", "text", "utt2spk"):
         lines = (d / name).read_text().splitlines()
@@ -114,7 +114,7 @@ def test_format_time():
 @pytest.mark.parametrize("segments", [False, True])
 def test_roundtrip_fixed_decimals_and_utt2dur(tmp_path, segments):
     """The synthetic generator writes times with 4 decimals and an utt2dur: both come back alike."""
-    root = make_toy_corpus(tmp_path / "c", {"s": ["spk1", "spk2"]}, unlabelled=(), segments=segments,
+    root = write_toy_corpus(tmp_path / "c", {"s": ["spk1", "spk2"]}, unlabelled=(), segments=segments,
                            durations=[0.53125, 0.6])
     d = root / "data" / "s"
     kd = read_kaldi_dir(d)

@@ -16,7 +16,7 @@ from asrkit.data.split import (
     read_speaker_lists,
     split_speakers,
 )
-from asrkit.data.toy import make_toy_corpus
+from asrkit.testing.corpus import write_toy_corpus
 
 PROPS = {"train_sup": 0.4, "train_unsup": 0.35, "dev": 0.1, "test": 0.15}
 
@@ -52,7 +52,7 @@ def test_speaker_lists():
 
 
 def corpus(tmp_path: Path) -> Path:
-    return make_toy_corpus(tmp_path / "corpus", {"all": [f"spk{i:02d}" for i in range(12)]}, unlabelled=(),
+    return write_toy_corpus(tmp_path / "corpus", {"all": [f"spk{i:02d}" for i in range(12)]}, unlabelled=(),
                            utts_per_speaker=2)
 
 

@@ -9,14 +9,14 @@ import pytest
 import soundfile as sf
 
 from asrkit.data.manifests import load_kaldi_data_dir
-from asrkit.data.toy import make_toy_corpus, write_audio
+from asrkit.testing.corpus import write_toy_audio, write_toy_corpus
 from asrkit.data.validate import DataValidationError, EmptySetError, read_report_counts
 
 SPEAKERS = ["spk1", "spk2"]  # 2 utterances each: spk1-000 spk1-001 spk2-000 spk2-001
 
 
 def toy(tmp_path: Path) -> Path:
-    root = make_toy_corpus(tmp_path / "corpus", {"s": SPEAKERS}, unlabelled=(), durations=[0.5, 0.6])
+    root = write_toy_corpus(tmp_path / "corpus", {"s": SPEAKERS}, unlabelled=(), durations=[0.5, 0.6])
     return root
 
 
@@ -42,13 +42,13 @@ def unreadable_audio(root, d):
 
 
 def empty_audio(root, d):
-    write_audio(root / "audio/s/spk1/spk1-001.wav", 0)
+    write_toy_audio(root / "audio/s/spk1/spk1-001.wav", 0)
     edit(d / "wav.scp", "spk1-001.flac", "spk1-001.wav")
     return "spk1-001", "wav.scp"
 
 
 def sample_rate_mismatch(root, d):
-    write_audio(root / "audio/s/spk1/spk1-001.flac", 4000, sample_rate=8000)
+    write_toy_audio(root / "audio/s/spk1/spk1-001.flac", 4000, sample_rate=8000)
     return "spk1-001", "wav.scp"
 
 
@@ -79,7 +79,7 @@ def non_utf8(root, d):
 
 
 def too_short(root, d):
-    write_audio(root / "audio/s/spk1/spk1-000.flac", 800)  # 0.05 s
+    write_toy_audio(root / "audio/s/spk1/spk1-000.flac", 800)  # 0.05 s
     return "spk1-000", "wav.scp"
 
 
@@ -91,7 +91,7 @@ def missing_utt2spk(root, d):
 def truncated(root, d):
     """A WAV file cut short after writing: its header says 0.6 s, the data holds 0.3 s."""
     wav = root / "audio/s/spk1/spk1-001.wav"
-    write_audio(wav, 9600)
+    write_toy_audio(wav, 9600)
     with open(wav, "r+b") as f:
         f.truncate(44 + 4800 * 2)
     edit(d / "wav.scp", "spk1-001.flac", "spk1-001.wav")
@@ -160,7 +160,7 @@ def test_non_utf8_names_the_line(tmp_path):
 
 
 def test_all_cases_at_once_skip_report_and_summary(tmp_path, caplog):
-    root = make_toy_corpus(tmp_path / "corpus", {"s": [f"spk{i}" for i in range(6)]}, unlabelled=(),
+    root = write_toy_corpus(tmp_path / "corpus", {"s": [f"spk{i}" for i in range(6)]}, unlabelled=(),
                            utts_per_speaker=3, durations=[0.5, 0.6, 0.7])
     d = root / "data" / "s"
     missing_audio(root, d)  # spk1-001
@@ -168,7 +168,7 @@ def test_all_cases_at_once_skip_report_and_summary(tmp_path, caplog):
     non_utf8(root, d)  # spk2-001
     too_short(root, d)  # spk1-000
     sample_rate_mismatch_other = root / "audio/s/spk3/spk3-002.flac"
-    write_audio(sample_rate_mismatch_other, 8000, sample_rate=22050)
+    write_toy_audio(sample_rate_mismatch_other, 8000, sample_rate=22050)
     edit(d / "utt2spk", "spk4-000 spk4\n", "")
     report = tmp_path / "validation_s.txt"
     with caplog.at_level(logging.INFO):
@@ -193,7 +193,7 @@ def test_fail_mode_lists_every_problem(tmp_path):
 
 
 def test_unlabelled_set_needs_no_text(tmp_path):
-    root = make_toy_corpus(tmp_path / "corpus", {"train_unsup": SPEAKERS})
+    root = write_toy_corpus(tmp_path / "corpus", {"train_unsup": SPEAKERS})
     d = root / "data" / "train_unsup"
     assert not (d / "text").exists()
     with pytest.raises(DataValidationError, match="missing_transcript"):
@@ -212,7 +212,7 @@ def test_unlabelled_set_drops_its_text(tmp_path):
 
 
 def test_bad_segment(tmp_path):
-    root = make_toy_corpus(tmp_path / "corpus", {"s": SPEAKERS}, unlabelled=(), segments=True,
+    root = write_toy_corpus(tmp_path / "corpus", {"s": SPEAKERS}, unlabelled=(), segments=True,
                            durations=[0.5, 0.6])
     d = root / "data" / "s"
     edit(d / "segments", "spk2-001 spk2-rec 0.50 1.10", "spk2-001 spk2-rec 0.50 3.10")
@@ -223,7 +223,7 @@ def test_bad_segment(tmp_path):
 
 
 def test_expected_rate_can_be_changed(tmp_path):
-    root = make_toy_corpus(tmp_path / "corpus", {"s": SPEAKERS}, unlabelled=(), sample_rate=8000)
+    root = write_toy_corpus(tmp_path / "corpus", {"s": SPEAKERS}, unlabelled=(), sample_rate=8000)
     d = root / "data" / "s"
     with pytest.raises(DataValidationError, match="8000 Hz, expected 16000 Hz"):
         load_kaldi_data_dir(d, root)

@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 
 from asrkit.decode import DecodeConfig, Graph, decode_set, decode_utterance, write_decode_dir
-from asrkit.graph import make_graph_dir, toy
+from asrkit.graph import make_graph_dir
+from asrkit.testing.lang import TOY_LEXICON, TOY_SENTENCES, write_toy_lang_dir, write_toy_sentence_grammar
+from asrkit.testing.oracle import make_oracle_alignment, make_oracle_scores, make_toy_model
 
 
 def _system(tmp_path, num_states, context_width):
-    lang = toy.write_lang_dir(tmp_path / "lang", toy.TOY_LEXICON, num_states=num_states)
-    g = toy.write_sentence_grammar(lang, toy.TOY_SENTENCES, tmp_path / "G.fst")
-    model = toy.toy_model(lang, context_width)
+    lang = write_toy_lang_dir(tmp_path / "lang", TOY_LEXICON, num_states=num_states)
+    g = write_toy_sentence_grammar(lang, TOY_SENTENCES, tmp_path / "G.fst")
+    model = make_toy_model(lang, context_width)
     make_graph_dir(lang, g, model, tmp_path / "graph")
     return lang, model, Graph.load(tmp_path / "graph")
 
@@ -23,9 +25,9 @@ def _system(tmp_path, num_states, context_width):
 @pytest.mark.parametrize("num_states,context_width", [(3, 1), (1, 1), (3, 3), (1, 3)])
 def test_oracle_decoding(tmp_path, num_states, context_width):
     lang, model, graph = _system(tmp_path, num_states, context_width)
-    for k, sent in enumerate(toy.TOY_SENTENCES):
-        tids = toy.oracle_alignment(model, lang, sent, num_frames=30 + 3 * k, seed=k)
-        scores = toy.oracle_scores(graph.tid2pdf, tids, graph.num_pdfs, seed=k)
+    for k, sent in enumerate(TOY_SENTENCES):
+        tids = make_oracle_alignment(model, lang, sent, num_frames=30 + 3 * k, seed=k)
+        scores = make_oracle_scores(graph.tid2pdf, tids, graph.num_pdfs, seed=k)
         r = decode_utterance(graph, scores, DecodeConfig(acoustic_scale=1.0), utt=f"u{k}")
         assert r.reached_final and r.words == sent.split()
         assert len(r.tids) == len(tids) == r.num_frames
@@ -35,7 +37,7 @@ def test_oracle_decoding(tmp_path, num_states, context_width):
 
 def test_unreached_final_is_counted_not_dropped(tmp_path):
     lang, model, graph = _system(tmp_path, 3, 1)
-    good = toy.oracle_scores(graph.tid2pdf, toy.oracle_alignment(model, lang, "yes no", 30), graph.num_pdfs)
+    good = make_oracle_scores(graph.tid2pdf, make_oracle_alignment(model, lang, "yes no", 30), graph.num_pdfs)
     short = good[:4]  # "no", the shortest sentence, needs 6 frames with three states per phone
     results, summary = decode_set([("good", good), ("short", short)], graph, DecodeConfig(acoustic_scale=1.0))
     assert [r.utt for r in results] == ["good", "short"]
@@ -53,9 +55,9 @@ def test_parallel_matches_serial_and_bad_shape(tmp_path):
     lang, model, graph = _system(tmp_path, 1, 3)
     items = []
     for k in range(8):
-        sent = toy.TOY_SENTENCES[k % 3]
-        tids = toy.oracle_alignment(model, lang, sent, 20 + k, seed=k)
-        items.append((f"utt{k}", toy.oracle_scores(graph.tid2pdf, tids, graph.num_pdfs, seed=k)))
+        sent = TOY_SENTENCES[k % 3]
+        tids = make_oracle_alignment(model, lang, sent, 20 + k, seed=k)
+        items.append((f"utt{k}", make_oracle_scores(graph.tid2pdf, tids, graph.num_pdfs, seed=k)))
     r1, s1 = decode_set(items, graph, DecodeConfig(acoustic_scale=1.0), nj=1)
     r2, s2 = decode_set(iter(items), tmp_path / "graph", DecodeConfig(acoustic_scale=1.0), nj=2)
     assert [(r.utt, r.words, r.tids) for r in r1] == [(r.utt, r.words, r.tids) for r in r2]
@@ -71,9 +73,9 @@ def test_decode_cli_sweep(tmp_path):
 
     lang, model, graph = _system(tmp_path, 1, 1)
     mats, refs = {}, []
-    for k, sent in enumerate(toy.TOY_SENTENCES * 2):
-        tids = toy.oracle_alignment(model, lang, sent, 25 + k, seed=k)
-        mats[f"utt{k}"] = toy.oracle_scores(graph.tid2pdf, tids, graph.num_pdfs, seed=k)
+    for k, sent in enumerate(TOY_SENTENCES * 2):
+        tids = make_oracle_alignment(model, lang, sent, 25 + k, seed=k)
+        mats[f"utt{k}"] = make_oracle_scores(graph.tid2pdf, tids, graph.num_pdfs, seed=k)
         refs.append(f"utt{k} {sent}\n")
     refs.append("utt_missing yes\n")
     (tmp_path / "text").write_text("".join(refs))

@@ -63,15 +63,15 @@ def toy(tmp_path_factory):
     from asrkit.features.reader import FeatureReader
     from asrkit.nnet.models import build_model
     from asrkit.nnet.presets import preset
-    from asrkit.nnet.toydata import make_toy_cuts, toy_cmvn
+    from asrkit.testing.cuts import make_toy_cmvn, write_toy_cuts
     from asrkit.pseudo.label import label_cuts, merge_indices
     from asrkit.pseudo.shards import tree_checksum
 
     d = tmp_path_factory.mktemp("torchrun_toy")
-    cuts = make_toy_cuts(d / "lab", num_cuts=12, num_senones=NUM_SENONES, seed=1, frames_range=(60, 160))
-    toy_cmvn(cuts).save(d / "cmvn.npz")
-    unl = list(make_toy_cuts(d / "unl", num_cuts=8, num_senones=NUM_SENONES, seed=5, prefix="unl",
-                             frames_range=(60, 160), manifest=None))
+    cuts = write_toy_cuts(d / "lab", num_cuts=12, num_senones=NUM_SENONES, seed=1, frames_range=(60, 160))
+    make_toy_cmvn(cuts).save(d / "cmvn.npz")
+    unl = list(write_toy_cuts(d / "unl", num_cuts=8, num_senones=NUM_SENONES, seed=5, prefix="unl",
+                              frames_range=(60, 160), manifest=None))
     for c in unl:
         c.custom = None
     CutSet.from_cuts(unl).to_file(d / "cuts_unsup.jsonl.gz")

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from asrkit.gmm import toy
+from asrkit.lang.g2p import have_espeak
+from asrkit.testing.digits import VOICES, make_digit_corpus
+from asrkit.testing.lang import write_toy_lang_dir
 
-pytestmark = pytest.mark.skipif(not toy.have_espeak(), reason="espeak-ng is not installed")
+pytestmark = pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not installed")
 
 
 @pytest.fixture(scope="session")
 def toy_data(tmp_path_factory):
-    if not toy.have_espeak():
+    if not have_espeak():
         pytest.skip("espeak-ng is not installed")
     from asrkit.gmm import Corpus, make_features
 
     d = tmp_path_factory.mktemp("gmm_toy")
-    c = toy.make_corpus(32, voices=toy.VOICES[:4], seed=0)
-    lang = toy.write_lang(d / "lang", c.lexicon)
+    c = make_digit_corpus(32, voices=VOICES[:4], seed=0)
+    lang = write_toy_lang_dir(d / "lang", c.lexicon)
     corpus = Corpus(make_features(c.mfcc(), c.spk), c.text, c.spk)
     return {"dir": d, "toy": c, "lang": lang, "corpus": corpus}
 

@@ -5,19 +5,21 @@ import json
 
 import pytest
 
-from asrkit.gmm import toy
+from asrkit.lang.g2p import have_espeak
+from asrkit.testing.digits import VOICES, WORDS, make_digit_corpus, write_digit_cuts
+from asrkit.testing.lang import write_toy_lang_dir, write_toy_word_loop_grammar
 
-pytestmark = pytest.mark.skipif(not toy.have_espeak(), reason="espeak-ng is not installed")
+pytestmark = pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not installed")
 
 
 def test_train_and_align_cli(tmp_path, capsys):
     pytest.importorskip("asrkit.tree.build")
     from asrkit.bin import align_gmm, train_gmm
 
-    c = toy.make_corpus(14, voices=toy.VOICES[:2], seed=3)
-    lang = toy.write_lang(tmp_path / "lang", c.lexicon)
-    cuts = toy.write_cuts(c, tmp_path / "mfcc", "train")
-    g = toy.write_word_loop_g(lang, tmp_path / "G.fst", toy.WORDS)
+    c = make_digit_corpus(14, voices=VOICES[:2], seed=3)
+    lang = write_toy_lang_dir(tmp_path / "lang", c.lexicon)
+    cuts = write_digit_cuts(tmp_path / "mfcc", c, "train")
+    g = write_toy_word_loop_grammar(lang, WORDS, tmp_path / "G.fst")
     assert train_gmm.main(["--type", "mono", "--cuts", str(cuts), "--lang", str(lang), "--out-dir",
                            str(tmp_path / "mono"), "--num-iters", "6", "--num-gauss", "120", "--nj", "2",
                            "--decode-cuts", str(cuts), "--G", str(g)]) == 0

@@ -65,11 +65,12 @@ def test_tri_trains_and_aligns(mono_system, toy_data, tmp_path):
 
 
 def test_decode_with_mono(mono_system, toy_data, tmp_path):
-    from asrkit.gmm import toy
     from asrkit.gmm.decode import GmmScorer, best_wer_line, decode_gmm, make_graph
+    from asrkit.testing.digits import WORDS
+    from asrkit.testing.lang import write_toy_word_loop_grammar
 
     model, _ = mono_system
-    g = toy.write_word_loop_g(toy_data["lang"], tmp_path / "G.fst", toy.WORDS)
+    g = write_toy_word_loop_grammar(toy_data["lang"], WORDS, tmp_path / "G.fst")
     graph = make_graph(model, toy_data["lang"], g, tmp_path / "graph")
     c = toy_data["corpus"]
     feats = {u: c.feats[u] for u in c.utts[:12]}

@@ -9,29 +9,34 @@ import pytest
 
 from asrkit.fst import kaldifst
 from asrkit.graph import EmptyGraphError, make_graph_dir
-from asrkit.graph import fstutil, toy
-from asrkit.hmm import load_model, read_topo, save_model, standin_model, tree_from_bytes, tree_to_bytes
+from asrkit.graph import fstutil
+from asrkit.graph.hclg import read_symbol_table
+from asrkit.hmm import (load_model, read_topo, save_model, standin_model, tree_from_bytes,
+                                     tree_to_bytes)
+from asrkit.lang.lm import arpa_to_fst
+from asrkit.testing.lang import TOY_LEXICON, TOY_SENTENCES, write_toy_lang_dir, write_toy_sentence_grammar
+from asrkit.testing.oracle import make_toy_model
 
 
 def _words(lang_dir):
-    return {i: w for w, i in toy.read_symbols(lang_dir / "words.txt").items()}
+    return {i: w for w, i in read_symbol_table(lang_dir / "words.txt").items()}
 
 
 @pytest.mark.parametrize("num_states", [3, 1])
 @pytest.mark.parametrize("context_width", [1, 3])
 @pytest.mark.parametrize("wdisambig_loop", [False, True])
 def test_paths_are_the_grammar(tmp_path, num_states, context_width, wdisambig_loop):
-    lang = toy.write_lang_dir(tmp_path / "lang", toy.TOY_LEXICON, num_states=num_states,
+    lang = write_toy_lang_dir(tmp_path / "lang", TOY_LEXICON, num_states=num_states,
                               wdisambig_loop=wdisambig_loop)
-    g = toy.write_sentence_grammar(lang, toy.TOY_SENTENCES, tmp_path / "G.fst")
-    model = toy.toy_model(lang, context_width)
+    g = write_toy_sentence_grammar(lang, TOY_SENTENCES, tmp_path / "G.fst")
+    model = make_toy_model(lang, context_width)
     info = make_graph_dir(lang, g, model, tmp_path / "graph")
     assert info.states > 0 and info.arcs > 0 and info.context_width == context_width
     hclg = kaldifst.StdVectorFst.read(str(tmp_path / "graph" / "HCLG.fst"))
     id2w = _words(lang)
     seqs = fstutil.enumerate_sequences(fstutil.output_projection(hclg))
     got = sorted(" ".join(id2w[i] for i in labels) for labels, _ in seqs)
-    assert got == sorted(toy.TOY_SENTENCES)
+    assert got == sorted(TOY_SENTENCES)
     # input labels are transition ids only (disambiguation ids removed)
     tids = fstutil.input_labels(hclg) - {0}
     assert tids and max(tids) <= model.transition_model.num_transition_ids
@@ -42,12 +47,14 @@ def test_paths_are_the_grammar(tmp_path, num_states, context_width, wdisambig_lo
     assert (tmp_path / ".graph.done").exists()
 
 
+# </s> after <s> (the empty sentence) is unlikely enough that "yes no" wins even with optional silence
+# costing -log(0.5) at every word end (the lang dir is Kaldi's: silence between words is a real SIL arc)
 ARPA = """\\data\\
 ngram 1=5
 ngram 2=3
 
 \\1-grams:
--0.8 </s>
+-1.5 </s>
 -99 <s> -0.3
 -0.6 yes -0.2
 -0.6 no -0.2
@@ -63,10 +70,11 @@ ngram 2=3
 
 
 def test_arpa_lm_with_backoff(tmp_path):
-    lang = toy.write_lang_dir(tmp_path / "lang", toy.TOY_LEXICON, num_states=1)
+    lang = write_toy_lang_dir(tmp_path / "lang", TOY_LEXICON, num_states=1)
     (tmp_path / "lm.arpa").write_text(ARPA)
-    g = toy.arpa_to_g(tmp_path / "lm.arpa", lang / "words.txt", tmp_path / "G.fst")
-    info = make_graph_dir(lang, g, toy.toy_model(lang, 3), tmp_path / "graph")
+    g = tmp_path / "G.fst"
+    arpa_to_fst(tmp_path / "lm.arpa", lang / "words.txt", g)
+    info = make_graph_dir(lang, g, make_toy_model(lang, 3), tmp_path / "graph")
     hclg = kaldifst.StdVectorFst.read(str(tmp_path / "graph" / "HCLG.fst"))
     best = kaldifst.shortest_path(fstutil.output_projection(hclg))
     ok, labels, _, _ = kaldifst.get_linear_symbol_sequence(best)
@@ -76,8 +84,8 @@ def test_arpa_lm_with_backoff(tmp_path):
 
 
 def test_empty_graph_is_a_clear_error(tmp_path):
-    lang = toy.write_lang_dir(tmp_path / "lang", toy.TOY_LEXICON)
-    wid = toy.read_symbols(lang / "words.txt")
+    lang = write_toy_lang_dir(tmp_path / "lang", TOY_LEXICON)
+    wid = read_symbol_table(lang / "words.txt")
     g = kaldifst.compile(f"0 1 {wid['<s>']} {wid['<s>']}\n1\n")  # a word L cannot spell
     g.write(str(tmp_path / "G.fst"))
     with pytest.raises(EmptyGraphError, match="L o G is empty"):
@@ -86,16 +94,16 @@ def test_empty_graph_is_a_clear_error(tmp_path):
 
 
 def test_phone_missing_from_model_is_a_clear_error(tmp_path):
-    lang = toy.write_lang_dir(tmp_path / "lang", toy.TOY_LEXICON)
-    other = toy.write_lang_dir(tmp_path / "other", {"a": ["a"]})
-    g = toy.write_sentence_grammar(lang, ["yes"], tmp_path / "G.fst")
+    lang = write_toy_lang_dir(tmp_path / "lang", TOY_LEXICON)
+    other = write_toy_lang_dir(tmp_path / "other", {"a": ["a"]})
+    g = write_toy_sentence_grammar(lang, ["yes"], tmp_path / "G.fst")
     with pytest.raises(ValueError, match="not in the model"):
         make_graph_dir(lang, g, standin_model(other / "topo"), tmp_path / "graph")
 
 
 def test_model_and_tree_round_trip(tmp_path):
-    lang = toy.write_lang_dir(tmp_path / "lang", toy.TOY_LEXICON)
-    m = toy.toy_model(lang, 3)
+    lang = write_toy_lang_dir(tmp_path / "lang", TOY_LEXICON)
+    m = make_toy_model(lang, 3)
     save_model(tmp_path / "final.mdl", m.transition_model, m.tree, note="x")
     m2 = load_model(tmp_path / "final.mdl")
     assert m2.tree.context_width == 3 and m2.tree.central_position == 1
@@ -106,9 +114,9 @@ def test_model_and_tree_round_trip(tmp_path):
 
 
 def test_make_graph_cli(tmp_path):
-    lang = toy.write_lang_dir(tmp_path / "lang", toy.TOY_LEXICON)
-    g = toy.write_sentence_grammar(lang, toy.TOY_SENTENCES, tmp_path / "G.fst")
-    m = toy.toy_model(lang, 1)
+    lang = write_toy_lang_dir(tmp_path / "lang", TOY_LEXICON)
+    g = write_toy_sentence_grammar(lang, TOY_SENTENCES, tmp_path / "G.fst")
+    m = make_toy_model(lang, 1)
     save_model(tmp_path / "final.mdl", m.transition_model, m.tree)
     (tmp_path / "tree").write_bytes(tree_to_bytes(m.tree))
     for i, extra in enumerate((["--model", str(tmp_path / "final.mdl")], ["--tree", str(tmp_path / "tree")], [])):

@@ -1,16 +1,16 @@
-"""Fixtures of the asrkit.infer tests: a toy recipe (asrkit.infer.toy) and its systems exported."""
+"""Fixtures of the asrkit.infer tests: a toy recipe (asrkit.testing.recipe) and its systems exported."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from asrkit.infer.toy import build_toy_recipe
+from asrkit.testing.recipe import write_toy_recipe
 
 
 @pytest.fixture(scope="session")
 def toy_recipe(tmp_path_factory) -> Path:
-    return build_toy_recipe(tmp_path_factory.mktemp("toy_recipe"))
+    return write_toy_recipe(tmp_path_factory.mktemp("toy_recipe"))
 
 
 @pytest.fixture(scope="session")
@@ -20,13 +20,3 @@ def toy_models(toy_recipe, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("toy_models")
     return {s: export_model(toy_recipe / "exp", s, out / s) for s in ("student", "teacher")}
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

@@ -18,10 +18,11 @@ def test_phone_segments_start_at_non_self_loops():
 
 def test_phone_starts_of_a_three_state_model(tmp_path):
     """Three-state phones start once (state 0's forward transition), not at each state."""
-    from asrkit.graph.toy import TOY_LEXICON, toy_model, write_lang_dir
+    from asrkit.testing.lang import TOY_LEXICON, write_toy_lang_dir
+    from asrkit.testing.oracle import make_toy_model
     from asrkit.infer.ctm import phone_starts
 
-    tm = toy_model(write_lang_dir(tmp_path / "lang", TOY_LEXICON, num_states=3)).transition_model
+    tm = make_toy_model(write_toy_lang_dir(tmp_path / "lang", TOY_LEXICON, num_states=3)).transition_model
     starts = phone_starts(tm)
     for phone in tm.phones:
         n = sum(1 for t in range(1, tm.num_transition_ids + 1) if starts[t] and tm.transition_id_to_phone(t) == phone)

@@ -85,17 +85,17 @@ def test_priors_for_another_number_of_senones(copy):
 
 
 def test_network_with_another_number_of_outputs(copy, tmp_path):
-    from asrkit.infer.toy import write_random_network
+    from asrkit.testing.recipe import write_random_network
 
     _rewrite(copy, "nnet.pt", lambda p: write_random_network(p, 5, False, 0))
     assert "5 network outputs" in _refused(copy, "nnet.pt")
 
 
 def test_tree_of_another_system(copy, toy_recipe, tmp_path):
-    from asrkit.graph.toy import toy_model
     from asrkit.hmm import tree_to_bytes
+    from asrkit.testing.oracle import make_toy_model
 
-    other = toy_model(toy_recipe / "data" / "lang_senone", context_width=3).tree  # same pdfs, other tree
+    other = make_toy_model(toy_recipe / "data" / "lang_senone", context_width=3).tree  # same pdfs, other tree
     _rewrite(copy, "tree", lambda p: p.write_bytes(tree_to_bytes(other)))
     _refused(copy, "tree")
 

@@ -30,13 +30,13 @@ def unsup(toy_dir, tmp_path_factory):
 
     from asrkit.nnet.models import build_model
     from asrkit.nnet.presets import preset
-    from asrkit.nnet.toydata import make_toy_cuts
+    from asrkit.testing.cuts import write_toy_cuts
     from asrkit.pseudo.label import label_cuts, merge_indices
     from asrkit.pseudo.shards import tree_checksum
 
     d = tmp_path_factory.mktemp("ssl_unsup")
-    cuts = list(make_toy_cuts(d / "feats", num_cuts=8, num_senones=NUM_SENONES, seed=5, prefix="unl",
-                              frames_range=(60, 180), manifest=None))
+    cuts = list(write_toy_cuts(d / "feats", num_cuts=8, num_senones=NUM_SENONES, seed=5, prefix="unl",
+                               frames_range=(60, 180), manifest=None))
     for c in cuts:
         c.custom = None  # like data/fbank/cuts_train_unsup.jsonl.gz: features only
     CutSet.from_cuts(cuts).to_file(d / "cuts_unsup.jsonl.gz")

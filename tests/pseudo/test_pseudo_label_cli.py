@@ -13,13 +13,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def toy(tmp_path):
-    toydata = pytest.importorskip("asrkit.nnet.toydata")
+    toycuts = pytest.importorskip("asrkit.testing.cuts")
     from asrkit.nnet.checkpoint import save_checkpoint
     from asrkit.nnet.models import build_model
     from asrkit.nnet.presets import preset
 
-    cuts = toydata.make_toy_cuts(tmp_path / "data", num_cuts=7, num_senones=20, frames_range=(20, 90))
-    cmvn = toydata.toy_cmvn(cuts)
+    cuts = toycuts.write_toy_cuts(tmp_path / "data", num_cuts=7, num_senones=20, frames_range=(20, 90))
+    cmvn = toycuts.make_toy_cmvn(cuts)
     cmvn.save(tmp_path / "cmvn.npz")
     torch.manual_seed(0)
     cfg = preset("teacher", "tiny", num_senones=20)

@@ -11,20 +11,20 @@ from asrkit.tree import (Questions, RootSpec, TreeBuildConfig, accumulate_tree_s
                          cluster_phones, context_dependency_bytes, make_questions, read_roots)
 from asrkit.tree.build import _Evaluator
 from asrkit.tree.stats import gauss_objf
-from asrkit.tree.synthetic import planted_frames
+from asrkit.testing.tree import make_planted_frames
 
 SIL = 6
 
 
 @pytest.fixture(scope="module")
 def planted():
-    phones, pdfs, feats, lengths, starts = planted_frames(num_utts=400, seed=0)
+    phones, pdfs, feats, lengths, starts = make_planted_frames(num_utts=400, seed=0)
     return accumulate_tree_stats(phones, pdfs, feats, phone_starts=starts, utt_lengths=lengths)
 
 
 @pytest.fixture(scope="module")
 def planted3():
-    phones, pdfs, feats, lengths, starts = planted_frames(num_utts=300, num_pdf_classes=3, seed=1)
+    phones, pdfs, feats, lengths, starts = make_planted_frames(num_utts=300, num_pdf_classes=3, seed=1)
     return accumulate_tree_stats(phones, pdfs, feats, phone_starts=starts, utt_lengths=lengths)
 
 
@@ -192,7 +192,7 @@ def test_roots_spec_and_errors(planted):
 
 
 def test_monophone_statistics_split_only_on_pdf_class():
-    phones, pdfs, feats, lengths, starts = planted_frames(num_utts=100, num_pdf_classes=3, seed=4)
+    phones, pdfs, feats, lengths, starts = make_planted_frames(num_utts=100, num_pdf_classes=3, seed=4)
     st = accumulate_tree_stats(phones, pdfs, feats, context_width=1, central_position=0,
                                phone_starts=starts, utt_lengths=lengths)
     res = build_tree(st, make_questions(st), silence_phones=[SIL], max_leaves=1000, thresh=100.0,

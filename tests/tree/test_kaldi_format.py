@@ -11,7 +11,7 @@ from asrkit.hmm import read_tree, write_tree
 from asrkit.tree import (ConstantNode, ContextTree, SplitNode, TableNode, accumulate_tree_stats, build_tree,
                          context_dependency_bytes, context_tree_from_bytes, kaldi_to_tree, make_questions,
                          monophone_context_tree, to_kaldi)
-from asrkit.tree.synthetic import planted_frames
+from asrkit.testing.tree import make_planted_frames
 
 SIL = 6
 
@@ -29,8 +29,8 @@ def topology(phones, num_states):
 
 
 def _built(num_pdf_classes, seed):
-    phones, pdfs, feats, lengths, starts = planted_frames(num_utts=300, num_pdf_classes=num_pdf_classes,
-                                                          seed=seed)
+    phones, pdfs, feats, lengths, starts = make_planted_frames(num_utts=300, num_pdf_classes=num_pdf_classes,
+                                                               seed=seed)
     st = accumulate_tree_stats(phones, pdfs, feats, phone_starts=starts, utt_lengths=lengths)
     return build_tree(st, make_questions(st), silence_phones=[SIL], num_pdf_classes=num_pdf_classes,
                       max_leaves=60, thresh=0.0, min_count=10)
@@ -123,7 +123,7 @@ def test_bad_tree_file(tmp_path):
 
 def test_frame_pdfs_match_kaldi_compute():
     res = _built(1, seed=5)
-    phones, pdfs, feats, lengths, starts = planted_frames(num_utts=20, seed=9)
+    phones, pdfs, feats, lengths, starts = make_planted_frames(num_utts=20, seed=9)
     got = res.tree.frame_pdfs(phones, pdfs, phone_starts=starts, utt_lengths=lengths)
     cd = to_kaldi(res.tree)
     t = 0

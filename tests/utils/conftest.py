@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from asrkit.testing.processes import process_alive
+
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
 
 
@@ -50,15 +52,6 @@ def _tail(path: Path, n: int = 8) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
     except OSError:
         return "(no log)"
-
-
-def _alive(pid: int) -> bool:
-    """Running (the daemons fork away from us: a dead one may linger as a zombie of init's)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="session")
@@ -149,7 +142,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
                 pid = int(pid_file.read_text().split()[0])
                 os.kill(pid, 15)
                 for _ in range(100):
-                    if not _alive(pid):
+                    if not process_alive(pid):
                         break
                     time.sleep(0.05)
                 else:

@@ -11,20 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from asrkit.testing.processes import process_alive
+
 REPO = Path(__file__).resolve().parents[2]
 
 # Each job records its pid, a background grandchild's and a setsid'ed (escaped session) one's.
 JOB = ("echo $$ > pids/job.JOB; sleep 300 & echo $! > pids/child.JOB; "
        "setsid sleep 301 & echo $! > pids/escaped.JOB; wait")
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
 
 
 def make_recipe(tmp_path: Path) -> Path:
@@ -52,15 +45,15 @@ def start_and_wait_for_jobs(recipe: Path) -> tuple:
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.05)
     pids = [int(p.read_text()) for p in want]
-    assert all(alive(p) for p in pids)
+    assert all(process_alive(p) for p in pids)
     return proc, pids
 
 
 def wait_all_dead(pids, timeout: float = 10.0) -> list:
     deadline = time.time() + timeout
-    while time.time() < deadline and any(alive(p) for p in pids):
+    while time.time() < deadline and any(process_alive(p) for p in pids):
         time.sleep(0.05)
-    return [p for p in pids if alive(p)]
+    return [p for p in pids if process_alive(p)]
 
 
 def wait_for_text(path: Path, text: str, timeout: float = 10.0) -> str:

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from asrkit.testing.processes import process_alive
+
 REPO = Path(__file__).resolve().parents[2]
 RUN_SLURM = str(REPO / "utils" / "run_slurm.sh")
 
@@ -76,18 +78,10 @@ def test_sigkill_of_the_recipe_cancels_its_jobs(slurm_cluster, tmp_path):
     deadline = time.time() + 30
     while time.time() < deadline:
         queued = subprocess.run(["squeue", "-h", "-j", jid], capture_output=True, text=True, env=env).stdout.strip()
-        if not queued and not any(Path(f"/proc/{p}").exists() and _alive(p) for p in pids):
+        if not queued and not any(Path(f"/proc/{p}").exists() and process_alive(p) for p in pids):
             break
         time.sleep(0.3)
     assert not queued, f"still queued after the recipe's SIGKILL:\n{queued}"
-    assert not [p for p in pids if _alive(p)]
+    assert not [p for p in pids if process_alive(p)]
     assert "JobState=CANCELLED" in scontrol_job(env, jid)
     assert f"cancelled job {jid}" in (tmp_path / "exp/log/q/k.sbatch.out").read_text()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False

@@ -21,7 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from asrkit.decode import DecodeConfig, Graph, decode_set
-from asrkit.graph import make_graph_dir, toy
+from asrkit.graph import make_graph_dir
+from asrkit.lang.lm import arpa_to_fst
+from asrkit.testing.lang import write_toy_lang_dir
+from asrkit.testing.oracle import make_oracle_alignment, make_oracle_scores, make_toy_model
 
 
 def make_corpus(rng, vocab: int, n_sent: int):
@@ -66,17 +69,18 @@ def main(argv=None) -> int:
         n_lines = sum(1 for l in open(tmp / "lm.arpa") if l.strip() and not l.startswith(("\\", "ngram")))
         print(f"corpus + trigram: {len(train)} sentences, {n_lines} n-grams, {time.perf_counter() - t0:.1f} s")
         for num_states, cw, shift in ((1, 3, 0.03), (3, 1, 0.01)):
-            lang = toy.write_lang_dir(tmp / f"lang{num_states}", lex, num_states=num_states)
-            g = toy.arpa_to_g(tmp / "lm.arpa", lang / "words.txt", tmp / "G.fst")
-            model = toy.toy_model(lang, cw)
+            lang = write_toy_lang_dir(tmp / f"lang{num_states}", lex, num_states=num_states)
+            g = tmp / "G.fst"
+            arpa_to_fst(tmp / "lm.arpa", lang / "words.txt", g)
+            model = make_toy_model(lang, cw)
             info = make_graph_dir(lang, g, model, tmp / f"graph{num_states}")
             graph = Graph.load(tmp / f"graph{num_states}")
             items, n_frames = [], 0
             for k, sent in enumerate(test):
                 n_ph = sum(len(lex[w][0].split()) for w in sent.split())
                 T = int(n_ph * num_states * (1.5 if num_states == 3 else 1.3)) + 4
-                tids = toy.oracle_alignment(model, lang, sent, T, seed=k)
-                items.append((f"u{k}", toy.oracle_scores(graph.tid2pdf, tids, graph.num_pdfs, seed=k)))
+                tids = make_oracle_alignment(model, lang, sent, T, seed=k)
+                items.append((f"u{k}", make_oracle_scores(graph.tid2pdf, tids, graph.num_pdfs, seed=k)))
                 n_frames += len(tids)
             refs = {f"u{k}": s.split() for k, s in enumerate(test)}
             for nj in sorted({1, a.nj}):

@@ -23,7 +23,7 @@ from asrkit.gmm import AlignOptions, GmmStats, LangInfo, accumulate, run_jobs  #
 from asrkit.gmm.align import equal_align  # noqa: E402
 from asrkit.gmm.graphs import GraphCompiler  # noqa: E402
 from asrkit.gmm.model import gmm_params, init_mono  # noqa: E402
-from asrkit.gmm.toy import write_lang  # noqa: E402
+from asrkit.testing.lang import write_toy_lang_dir  # noqa: E402
 
 LEXICON = {"zero": "z i@ r oU", "one": "w V n", "two": "t u:", "three": "T r i:", "four": "f o@",
            "five": "f aI v", "six": "s I k s", "seven": "s E v @ n", "eight": "eI t", "nine": "n aI n"}
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     p.add_argument("--kaldi-frames", type=int, default=20000, help="frames for the per-frame Kaldi baseline")
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as d:
-        lang = LangInfo.read(write_lang(Path(d) / "lang", LEXICON))
+        lang = LangInfo.read(write_toy_lang_dir(Path(d) / "lang", LEXICON))
         t0 = time.perf_counter()
         model, text, feats, graphs, alis = make_set(lang, a.utts, a.gauss)
         frames = sum(len(f) for f in feats.values())

@@ -5,7 +5,7 @@
 
 Each run trains the "small" student (3 x 256 LSTM, 192 stacked inputs) with the trainer of the recipes
 (``asrkit.nnet.train.train``, ``--simulate-workers N``) for --epochs passes over toy cuts
-(asrkit.nnet.toydata: a per-senone prototype plus strong noise), so that every N sees the same data and
+(asrkit.testing.cuts: a per-senone prototype plus strong noise), so that every N sees the same data and
 each worker keeps the one-process batch size: N workers make 1/N of the updates. Printed per run: updates,
 best dev frame accuracy, payload compression against dense all-reduce, wall seconds. One thread; run it
 nice'd on a shared machine. --json appends one JSON line per run.
@@ -99,18 +99,18 @@ def main(argv=None) -> int:
     import torch
 
     from asrkit.distributed.sync import SyncConfig
-    from asrkit.nnet.toydata import make_toy_cuts, toy_cmvn
+    from asrkit.testing.cuts import make_toy_cmvn, write_toy_cuts
     from asrkit.nnet.train import TrainConfig, train
 
     torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp(prefix="sim_workers_"))
     data = Path(a.data) if a.data else tmp / "data"
     if not (data / "dev" / "cuts.jsonl.gz").exists():
-        tr = make_toy_cuts(data / "tr", num_cuts=a.cuts, num_senones=a.senones, seed=1, noise=a.noise,
-                           frames_range=(150, 300))
-        make_toy_cuts(data / "dev", num_cuts=max(8, a.cuts // 6), num_senones=a.senones, seed=2, noise=a.noise,
-                      frames_range=(150, 300))
-        toy_cmvn(tr).save(data / "cmvn.npz")
+        tr = write_toy_cuts(data / "tr", num_cuts=a.cuts, num_senones=a.senones, seed=1, noise=a.noise,
+                            frames_range=(150, 300))
+        write_toy_cuts(data / "dev", num_cuts=max(8, a.cuts // 6), num_senones=a.senones, seed=2, noise=a.noise,
+                       frames_range=(150, 300))
+        make_toy_cmvn(tr).save(data / "cmvn.npz")
     print(f"| run | workers | updates | best dev frame acc | compression | skipped | seconds |")
     print("|---|---|---|---|---|---|---|")
     try:

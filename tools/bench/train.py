@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: the whole training loop (loader + step) against the bare model step, and inference.
 
-Makes synthetic labelled cuts (asrkit.nnet.toydata: 64-dim lilcom fbank + int16 senone targets, as
+Makes synthetic labelled cuts (asrkit.testing.cuts: 64-dim lilcom fbank + int16 senone targets, as
 stage 6 stores them) in a temporary folder, then, in one process, interleaved over ``--rounds``:
 
 * ``bare``: the model's forward + cross-entropy + backward + Adam step on the same batches, pre-built
@@ -51,16 +51,16 @@ def main(argv=None) -> int:
     from asrkit.nnet.infer import log_posteriors
     from asrkit.nnet.losses import compute_loss
     from asrkit.nnet.models import build_model
-    from asrkit.nnet.toydata import make_toy_cuts, toy_cmvn
+    from asrkit.testing.cuts import make_toy_cmvn, write_toy_cuts
     from asrkit.nnet.train import TrainConfig, Trainer, model_config_of
 
     if a.threads:
         torch.set_num_threads(a.threads)
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
     try:
-        cuts = make_toy_cuts(tmp / "data", num_cuts=a.num_cuts, num_senones=a.num_senones,
-                             frames_range=(200, 900), seed=0)
-        reader = FeatureReader(toy_cmvn(cuts))
+        cuts = write_toy_cuts(tmp / "data", num_cuts=a.num_cuts, num_senones=a.num_senones,
+                              frames_range=(200, 900), seed=0)
+        reader = FeatureReader(make_toy_cmvn(cuts))
         workers = [int(w) for w in a.workers.split(",") if w != ""]
         cfg = TrainConfig(role=a.role, preset=a.preset, num_senones=a.num_senones, chunk_size=a.chunk_size,
                           max_frames=a.max_frames, num_epochs=1, max_steps=a.steps, checkpoint_every=0,

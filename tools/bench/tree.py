@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from asrkit.tree import TreeBuildConfig, accumulate_tree_stats, build_tree, make_questions
-from asrkit.tree.synthetic import synthetic_triphone_stats
+from asrkit.testing.tree import make_triphone_stats
 
 
 def main() -> None:
@@ -46,8 +46,8 @@ def main() -> None:
           f"{t_accum:.2f} s ({len(phones) / t_accum:,.0f} frames/s)")
 
     t0 = time.perf_counter()
-    stats = synthetic_triphone_stats(args.phones, args.dim, args.frames, args.pdf_classes,
-                                     context_weight=args.context_weight, seed=args.seed)
+    stats = make_triphone_stats(args.phones, args.dim, args.frames, args.pdf_classes,
+                                context_weight=args.context_weight, seed=args.seed)
     print(f"synthetic statistics: {stats.num_contexts:,} contexts, {stats.total_count:,.0f} frames, "
           f"dim {stats.dim} ({time.perf_counter() - t0:.2f} s to make)")
     t0 = time.perf_counter()

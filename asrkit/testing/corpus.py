@@ -1,6 +1,7 @@
-"""Tiny corpora for tests: a few utterances of noise in the synthetic corpus's layout, made in a second.
+"""Tiny corpora for the stage 1 tests: a few utterances of noise in the synthetic corpus's layout, made in
+a second.
 
-``make_toy_corpus(root, {"train_sup": ["spk1", "spk2"], ...})`` writes
+``write_toy_corpus(root, {"train_sup": ["spk1", "spk2"], ...})`` writes
 ``root/audio/<set>/<spk>/<utt>.flac`` (16 kHz) and ``root/data/<set>/`` (wav.scp relative to ``root``,
 text, utt2spk, spk2utt, utt2cond, phones.ctm); unlabelled sets get no ``text`` but
 ``root/oracle/<set>/text``. With ``segments=True`` each speaker's utterances share one recording.
@@ -14,6 +15,8 @@ from typing import Dict, Mapping, Optional, Sequence, Union
 import numpy as np
 import soundfile as sf
 
+from asrkit.data.kaldi_dir import format_time
+
 PathLike = Union[str, os.PathLike]
 
 WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "zero"]
@@ -22,7 +25,7 @@ PHONES = {"one": "w ah n", "two": "t uw", "three": "th r iy", "four": "f ao r", 
 CONDITIONS = ["clean", "noisy", "reverb", "noisy_reverb"]
 
 
-def write_audio(path: PathLike, num_samples: int, sample_rate: int = 16000, seed: int = 0) -> Path:
+def write_toy_audio(path: PathLike, num_samples: int, sample_rate: int = 16000, seed: int = 0) -> Path:
     """Low-level noise, int16, format from the suffix (``.flac``, ``.wav``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,13 +35,7 @@ def write_audio(path: PathLike, num_samples: int, sample_rate: int = 16000, seed
     return path
 
 
-def _fmt(x: float) -> str:
-    from asrkit.data.kaldi_dir import format_time
-
-    return format_time(x)
-
-
-def make_toy_corpus(
+def write_toy_corpus(
     root: PathLike,
     sets: Mapping[str, Sequence[str]],
     utts_per_speaker: int = 2,
@@ -67,18 +64,18 @@ def make_toy_corpus(
                 rec = f"{spk}-rec"
                 rel = f"audio/{set_name}/{spk}/{rec}.{audio_ext}"
                 seed += 1
-                write_audio(root / rel, int(round(rec_offsets[-1] * sample_rate)), sample_rate, seed)
+                write_toy_audio(root / rel, int(round(rec_offsets[-1] * sample_rate)), sample_rate, seed)
                 wav.append(f"{rec} {rel}")
             for u, dur in enumerate(utt_lens):
                 utt = f"{spk}-{u:03d}"
                 words = [WORDS[(s_i * 7 + u * 3 + k) % len(WORDS)] for k in range(1 + (u % 3))]
                 if segments:
                     start = float(rec_offsets[u])
-                    segs.append(f"{utt} {spk}-rec {_fmt(start)} {_fmt(start + dur)}")
+                    segs.append(f"{utt} {spk}-rec {format_time(start)} {format_time(start + dur)}")
                 else:
                     rel = f"audio/{set_name}/{spk}/{utt}.{audio_ext}"
                     seed += 1
-                    write_audio(root / rel, int(round(dur * sample_rate)), sample_rate, seed)
+                    write_toy_audio(root / rel, int(round(dur * sample_rate)), sample_rate, seed)
                     wav.append(f"{utt} {rel}")
                 text.append(f"{utt} {' '.join(w.upper() for w in words)}")
                 utt2spk.append(f"{utt} {spk}")
@@ -87,7 +84,7 @@ def make_toy_corpus(
                 step = round(dur / (len(phones) + 2), 2)
                 t = step
                 for p in phones:
-                    ctm.append(f"{utt} 1 {_fmt(t)} {_fmt(step)} {p}")
+                    ctm.append(f"{utt} 1 {format_time(t)} {format_time(step)} {p}")
                     t = round(t + step, 2)
         files: Dict[str, Sequence[str]] = {"wav.scp": wav, "utt2spk": utt2spk}
         if set_name in unlabelled:

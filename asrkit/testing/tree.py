@@ -1,4 +1,5 @@
-"""Synthetic tree statistics for tests and benchmarks (no audio needed)."""
+"""Tree-building inputs for tests and benchmarks, no audio needed: statistics of every triphone, and
+per-frame data with a planted right-context effect."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,7 @@ import numpy as np
 from asrkit.tree.stats import TreeStats
 
 
-def synthetic_triphone_stats(num_phones: int = 40, dim: int = 40, total_frames: float = 3e6,
+def make_triphone_stats(num_phones: int = 40, dim: int = 40, total_frames: float = 3e6,
                              num_pdf_classes: int = 1, zipf_a: float = 1.1, context_weight: float = 0.3,
                              seed: int = 0) -> TreeStats:
     """Every triphone (l, c, r) with l, r in 0..num_phones (0 = utterance edge) and c in 1..num_phones,
@@ -36,7 +37,7 @@ def synthetic_triphone_stats(num_phones: int = 40, dim: int = 40, total_frames: 
     return TreeStats(3, 1, ctx, k, counts, sums, sumsqs)
 
 
-def planted_frames(num_utts: int = 300, num_phones: int = 6, dim: int = 3, num_pdf_classes: int = 1,
+def make_planted_frames(num_utts: int = 300, num_phones: int = 6, dim: int = 3, num_pdf_classes: int = 1,
                    affected=(1, 2), trigger=(3, 4), shift: float = 3.0, silence: int = 6,
                    frames_per_state=(2, 4), seed: int = 0):
     """Per-frame (phones, pdf_classes, feats, utt_lengths, phone_starts) of random phone sequences with a

@@ -1,6 +1,7 @@
 """A toy recipe layout (``exp/`` and ``data/`` as the recipes write them) with random networks, for tests
-of asrkit.infer without training anything: asrkit.graph.toy's lexicon and grammar (yes / no / nope), a
-monophone senone tree of the one-state topology, a random unidirectional student and bidirectional teacher.
+of asrkit.infer without training anything: :mod:`asrkit.testing.lang`'s lexicon and grammar (yes / no /
+nope), a monophone senone tree of the one-state topology, a random unidirectional student and
+bidirectional teacher.
 """
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from asrkit.features.cmvn import CmvnStats
+from asrkit.graph.hclg import make_graph_dir
+from asrkit.hmm import save_model, tree_to_bytes
+from asrkit.nnet.checkpoint import FORMAT
+from asrkit.nnet.models import ModelConfig, build_model
+from asrkit.testing.lang import (TOY_LEXICON, TOY_SENTENCES, make_toy_dict, write_toy_lang_dir,
+                                 write_toy_sentence_grammar)
+from asrkit.testing.oracle import make_toy_model
 
 
 def write_random_network(path: Path, num_senones: int, bidirectional: bool, seed: int) -> None:
-    import torch
-
-    from asrkit.nnet.checkpoint import FORMAT
-    from asrkit.nnet.models import ModelConfig, build_model
-
     torch.manual_seed(seed)
     cfg = ModelConfig(input_dim=192, num_senones=num_senones, num_layers=2, hidden_size=16,
                       bidirectional=bidirectional)
@@ -33,16 +39,11 @@ def _decode_dir(d: Path, weight: int) -> None:
                                                            "allow_partial": True}}))
 
 
-def build_toy_recipe(root: Path) -> Path:
-    from asrkit.features.cmvn import CmvnStats
-    from asrkit.graph.hclg import make_graph_dir
-    from asrkit.graph.toy import TOY_LEXICON, TOY_SENTENCES, toy_model, write_lang_dir, write_sentence_grammar
-    from asrkit.hmm import save_model, tree_to_bytes
-
+def write_toy_recipe(root: Path) -> Path:
     data, exp = root / "data", root / "exp"
-    lang = write_lang_dir(data / "lang_senone", TOY_LEXICON, num_states=1)
-    g = write_sentence_grammar(lang, TOY_SENTENCES, data / "G.fst")
-    model = toy_model(lang)
+    lang = write_toy_lang_dir(data / "lang_senone", TOY_LEXICON, num_states=1)
+    g = write_toy_sentence_grammar(lang, TOY_SENTENCES, data / "G.fst")
+    model = make_toy_model(lang)
     senone = exp / "senone"
     senone.mkdir(parents=True)
     save_model(senone / "final.mdl", model.transition_model, model.tree)
@@ -53,13 +54,9 @@ def build_toy_recipe(root: Path) -> Path:
     rng = np.random.default_rng(0)
     mean = rng.uniform(-8, 0, 64)
     CmvnStats(1000.0, mean * 1000, (mean ** 2 + 4.0) * 1000).save(data / "cmvn.npz")
-    (data / "local" / "dict").mkdir(parents=True)
-    (data / "local" / "dict" / "lexicon.txt").write_text(
-        "".join(f"{w} {p}\n" for w, ps in sorted(TOY_LEXICON.items()) for p in ps) + "<UNK> SPN\n")
+    make_toy_dict(TOY_LEXICON).write(data / "local" / "dict")
     write_random_network(exp / "student" / "best.pt", num_pdfs, False, 1)
     write_random_network(exp / "teacher" / "best.pt", num_pdfs, True, 2)
     _decode_dir(exp / "student" / "decode_dev", 3)
     _decode_dir(exp / "teacher" / "decode_dev", 4)
     return root
-
-

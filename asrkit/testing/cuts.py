@@ -1,4 +1,4 @@
-"""Synthetic labelled cuts for tests and benchmarks: 64-dim "fbank" stored with lhotse's Lilcom writer,
+"""Labelled cuts for the network tests and benchmarks: 64-dim "fbank" stored with lhotse's Lilcom writer,
 per-30 ms senone targets (int16, NumpyFilesWriter) attached as the custom field ``senones``, exactly as
 stage 6 writes them. Features are a per-senone prototype plus noise, so a model can learn them."""
 from __future__ import annotations
@@ -7,19 +7,19 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import numpy as np
+from lhotse import CutSet, Features, LilcomChunkyWriter, MonoCut, NumpyFilesWriter
 
+from asrkit.features.cmvn import CmvnStats, accumulate_cmvn
 from asrkit.features.stack import num_stacked_frames, stack_labels
 
 
-def make_toy_cuts(out_dir: Union[str, Path], num_cuts: int = 8, num_senones: int = 20,
-                  frames_range=(60, 240), seed: int = 0, noise: float = 0.5, prefix: str = "utt",
-                  lengths: Optional[Sequence[int]] = None, manifest: Optional[str] = "cuts.jsonl.gz"):
+def write_toy_cuts(out_dir: Union[str, Path], num_cuts: int = 8, num_senones: int = 20,
+                   frames_range=(60, 240), seed: int = 0, noise: float = 0.5, prefix: str = "utt",
+                   lengths: Optional[Sequence[int]] = None, manifest: Optional[str] = "cuts.jsonl.gz") -> CutSet:
     """Write ``num_cuts`` cuts under ``out_dir`` and return the CutSet (also saved as ``manifest``).
 
     ``lengths``: 10 ms frame counts per cut (default: uniform in ``frames_range``).
     """
-    from lhotse import CutSet, Features, LilcomChunkyWriter, MonoCut, NumpyFilesWriter
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -53,7 +53,6 @@ def make_toy_cuts(out_dir: Union[str, Path], num_cuts: int = 8, num_senones: int
     return cs
 
 
-def toy_cmvn(cuts):
-    from asrkit.features.cmvn import accumulate_cmvn
-
+def make_toy_cmvn(cuts) -> CmvnStats:
+    """The CMVN statistics of ``cuts`` (no progress bar)."""
     return accumulate_cmvn(cuts, progress_bar=False)
