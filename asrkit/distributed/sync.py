@@ -37,6 +37,7 @@ from asrkit.distributed.accounting import CommAccounting, ring_allreduce_wire
 from asrkit.distributed.averaging import ModelAveraging
 from asrkit.distributed.bmuf import BMUF, BMUFConfig
 from asrkit.distributed.gtc import CODINGS, GTCConfig, GTCState, gtc_hook
+from asrkit.utils.cli import parse_bool
 
 MODES = ("ddp", "gtc", "bmuf", "ma")
 MAX_SKIPS_LISTED = 100
@@ -110,14 +111,21 @@ class SyncConfig:
         return asdict(self)
 
 
-def add_sync_args(p: argparse.ArgumentParser) -> None:
+def add_sync_args(p: argparse.ArgumentParser, allow_none: bool = False) -> None:
+    """The sync options; ``--sync`` defaults to ddp, or with ``allow_none`` to ``none`` (one process:
+    :func:`asrkit.distributed.cli.sync_config_from_args` gives None)."""
     g = p.add_argument_group("distributed synchronisation")
-    g.add_argument("--sync", choices=MODES, default="ddp", help="ddp | gtc | bmuf | ma")
+    if allow_none:
+        g.add_argument("--sync", choices=("none",) + MODES, default="none",
+                       help="none (one process; under torchrun: ddp) | ddp | gtc | bmuf | ma; launch several "
+                            "processes with torchrun --nproc_per_node=N -m ...")
+    else:
+        g.add_argument("--sync", choices=MODES, default="ddp", help="ddp | gtc | bmuf | ma")
     g.add_argument("--sync-period", type=int, default=50, help="bmuf/ma: local steps between syncs (tau)")
     g.add_argument("--block-lr", type=float, default=1.0, help="bmuf: block learning rate zeta")
     g.add_argument("--block-momentum", type=float, default=None, help="bmuf: block momentum eta (1 - 1/N)")
     g.add_argument("--bmuf-classic", action="store_true", help="bmuf: classic instead of Nesterov momentum")
-    g.add_argument("--reset-optimizer", type=lambda s: s.lower() in ("1", "true", "yes"), default=None,
+    g.add_argument("--reset-optimizer", type=parse_bool, default=None,
                    help="clear optimiser state after each sync (default: true for bmuf, false for ma)")
     g.add_argument("--sync-warmup-steps", type=int, default=0, help="bmuf/ma: gradient-averaging steps first")
     g.add_argument("--gtc-threshold", type=float, default=None, help="gtc: fixed threshold tau (> 0)")
@@ -133,7 +141,7 @@ def add_sync_args(p: argparse.ArgumentParser) -> None:
                    help="gtc: momentum correction with factor masking (DGC; use an optimiser without momentum)")
     g.add_argument("--gtc-local-clip", type=float, default=0.0,
                    help="gtc: local gradient clipping (DGC): max norm of each worker's gradient (0: off)")
-    g.add_argument("--gtc-per-tensor", type=lambda v: v.lower() in ("1", "true", "yes"), default=False,
+    g.add_argument("--gtc-per-tensor", type=parse_bool, default=False,
                    help="gtc: true: a threshold and a code magnitude per parameter tensor (layer-wise selection, "
                         "as DGC's per-layer top-k; 4 bytes per tensor more per message)")
     g.add_argument("--bucket-cap-mb", type=float, default=25.0, help="ddp/gtc: DDP bucket size")
