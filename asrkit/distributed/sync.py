@@ -33,9 +33,10 @@ from typing import Iterator, Optional
 import torch
 import torch.distributed as dist
 
-from asrkit.distributed.accounting import CommAccounting, ring_allreduce_wire
+from asrkit.distributed.accounting import CommAccounting
 from asrkit.distributed.averaging import ModelAveraging
 from asrkit.distributed.bmuf import BMUF, BMUFConfig
+from asrkit.distributed.dense import dense_allreduce
 from asrkit.distributed.gtc import CODINGS, GTCConfig, GTCState, gtc_hook
 from asrkit.utils.cli import parse_bool
 
@@ -162,22 +163,11 @@ class AllreduceState:
 def allreduce_hook(state: AllreduceState, bucket) -> torch.futures.Future[torch.Tensor]:
     """torch's default allreduce hook (divide by N, all-reduce) with byte and time accounting."""
     group = state.process_group if state.process_group is not None else dist.group.WORLD
-    world = dist.get_world_size(group)
-    buf = bucket.buffer()
-    nbytes = buf.numel() * buf.element_size()
-    acct = state.accounting
-    acct.add(payload=nbytes, wire=ring_allreduce_wire(nbytes, world), dense=nbytes,
-             elements_sent=buf.numel(), elements_total=buf.numel())
-    if bucket.is_last():
-        acct.end_step()
     t0 = time.perf_counter()
-    buf.div_(world)
-
-    def _done(f):
-        acct.add_seconds(time.perf_counter() - t0)
-        return f.value()[0]
-
-    return dist.all_reduce(buf, group=group, async_op=True).get_future().then(_done)
+    fut = dense_allreduce(bucket.buffer(), group, state.accounting, t0)
+    if bucket.is_last():
+        state.accounting.end_step()
+    return fut
 
 
 class Synchronizer:
@@ -221,12 +211,16 @@ class Synchronizer:
                                        cfg.average_buffers, process_group, self.accounting)
 
     def before_optimizer_step(self, step: Optional[int] = None) -> None:
-        if self.impl is not None:
-            self.impl.before_optimizer_step(step)
+        """bmuf/ma warm-up: gradient averaging; ddp/gtc: nothing (the comm hook did it)."""
+        self._impl_hook("before_optimizer_step", step)
 
     def after_optimizer_step(self, step: Optional[int] = None) -> bool:
         """bmuf/ma: count the step and sync at block ends (True when synced); ddp/gtc: nothing."""
-        return self.impl.after_optimizer_step(step) if self.impl is not None else False
+        return bool(self._impl_hook("after_optimizer_step", step))
+
+    def _impl_hook(self, name: str, step: Optional[int]):
+        """The bmuf/ma implementation's hook ``name`` (None for ddp/gtc, which have none)."""
+        return getattr(self.impl, name)(step) if self.impl is not None else None
 
     def grads_finite(self) -> bool:
         """Whether every worker's gradient of this step is finite; the same answer on every worker."""

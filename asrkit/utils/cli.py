@@ -68,7 +68,9 @@ def add_option(p, name: str, *old: str, flag: bool = False, **kw) -> argparse.Ac
 
 def add_nj(p, default: Optional[int] = 1, help: str = "parallel jobs", old: Sequence[str] = ("--num-jobs",)):
     """``--nj N``: how many parallel jobs (Kaldi's spelling)."""
-    return add_option(p, "--nj", *old, type=int, default=default, help=help + " (default %(default)s)")
+    if default is not None:
+        help += " (default %(default)s)"
+    return add_option(p, "--nj", *old, type=int, default=default, help=help)
 
 
 def add_out_dir(p, help: str, required: bool = True, default=None, old: Sequence[str] = ("--out",)):
