@@ -1,7 +1,7 @@
 """Stage 2: compute and store 10 ms features of one set (fbank 64 bins or MFCC 13), lilcom via lhotse.
 
     python -m asrkit.bin.compute_features --cuts data/manifests/cuts_<set>.jsonl.gz \
-        --out-dir data/fbank --set <set> --kind fbank|mfcc --num-jobs 2
+        --out-dir data/fbank --set <set> --kind fbank|mfcc --nj 2
 
 Writes <out-dir>/cuts_<set>.jsonl.gz and <out-dir>/storage_<set>/; skips a set already done.
 """

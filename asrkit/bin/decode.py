@@ -2,10 +2,10 @@
 
   # dev: sweep LM weights (acoustic scale 1/w), score each, keep the best
   python -m asrkit.bin.decode --graph exp/x/graph --scores exp/x/scores_dev/scores.scp \
-      --log-priors exp/x/log_priors.npy --ref data/dev/text --lm-weights 7:17 --nj 2 --out exp/x/decode_dev
+      --log-priors exp/x/log_priors.npy --ref data/dev/text --lm-weights 7:17 --nj 2 --out-dir exp/x/decode_dev
   # test: reuse dev's best weight
   python -m asrkit.bin.decode --graph exp/x/graph --scores exp/x/scores_test --lm-weight-from \
-      exp/x/decode_dev/best_wer --ref data/test/text --out exp/x/decode_test
+      exp/x/decode_dev/best_wer --ref data/test/text --out-dir exp/x/decode_test
 
 Writes hyp.txt, ali.txt, phone_ali.txt, not_final.txt, summary.json (and with --ref wer_<w>,
 per_utt_<w>, best_wer). Scores are log-likelihood-like: posteriors' logs minus --log-priors, or GMM

@@ -1,7 +1,7 @@
 """Decode a set with a GMM system over its HCLG and score it (Kaldi's steps/decode.sh + local/score.sh).
 
   python -m asrkit.bin.decode_gmm --model exp/tri/final.mdl --graph exp/tri/graph \
-      --cuts data/mfcc/cuts_dev.jsonl.gz --out exp/tri/decode_dev --lm-weights 7:17:2 --nj 2
+      --cuts data/mfcc/cuts_dev.jsonl.gz --out-dir exp/tri/decode_dev --lm-weights 7:17:2 --nj 2
 
 Writes the decode dir of asrkit.decode.sweep: lmwt_<w>/ (hyp.txt, ali.txt, ...), wer_<w>, per_utt_<w>,
 best_wer, and the best weight's hyp.txt. ``--lm-weight W`` decodes one weight only (e.g. the best on dev

@@ -2,8 +2,8 @@
 reads Kaldi data dirs (egs/TEMPLATE/s5). Audio paths under --audio-root are written relative to it.
 
 Examples:
-  python -m asrkit.bin.lhotse_to_kaldi --recordings recs.jsonl.gz --supervisions sups.jsonl.gz --out data/local/train_sup
-  python -m asrkit.bin.lhotse_to_kaldi --cuts cuts_unlab.jsonl.gz --out data/local/train_unsup --no-text \\
+  python -m asrkit.bin.lhotse_to_kaldi --recordings recs.jsonl.gz --supervisions sups.jsonl.gz --out-dir data/local/train_sup
+  python -m asrkit.bin.lhotse_to_kaldi --cuts cuts_unlab.jsonl.gz --out-dir data/local/train_unsup --no-text \\
       --oracle-text data/local/oracle/train_unsup/text
 """
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Build HCLG (Kaldi's mkgraph.sh) into a graph dir.
 
   python -m asrkit.bin.make_graph --lang data/lang_senone --lm data/lm/G.fst \
-      --model exp/senone/final.mdl --out exp/senone/graph
-  python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --tree exp/tri/tree --out ...
-  python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --out exp/mono/graph  # stand-in tree
+      --model exp/senone/final.mdl --out-dir exp/senone/graph
+  python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --tree exp/tri/tree --out-dir ...
+  python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --out-dir exp/mono/graph  # stand-in tree
 
 --model: a torch.save dict {"transition_model", "tree", ...} (asrkit.graph.tree_utils); --tree: a Kaldi
 binary tree, with the lang dir's topo (or --topo); neither: a monophone stand-in tree from the topo.

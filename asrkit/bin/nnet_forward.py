@@ -1,7 +1,7 @@
 """Run a trained network over cuts and write scores for hybrid decoding (stages 8, 9, 11-13).
 
   python -m asrkit.bin.nnet_forward --model exp/teacher/best.pt --cuts exp/senone/cuts_dev.jsonl.gz \
-      --cmvn data/cmvn.npz --priors exp/senone/senone_counts.npy --out exp/teacher/decode_dev/scores \
+      --cmvn data/cmvn.npz --priors exp/senone/senone_counts.npy --out-dir exp/teacher/decode_dev/scores \
       [--streaming true --chunk 32] [--output log_posteriors]
   python -m asrkit.bin.decode --graph exp/senone/graph --scores exp/teacher/decode_dev/scores ...
 

@@ -2,9 +2,9 @@
 
 Example (synthetic recipe, from egs/<corpus>/s5):
   python -m asrkit.bin.prepare_manifests --data-dir corpus/data/train_sup --audio-root corpus \\
-      --set train_sup --out data/manifests
+      --set train_sup --out-dir data/manifests
   python -m asrkit.bin.prepare_manifests --data-dir corpus/data/train_unsup --audio-root corpus \\
-      --set train_unsup --out data/manifests --labelled false --oracle-text corpus/oracle/train_unsup/text
+      --set train_unsup --out-dir data/manifests --labelled false --oracle-text corpus/oracle/train_unsup/text
 """
 from __future__ import annotations
 

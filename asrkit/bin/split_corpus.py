@@ -3,7 +3,7 @@
 Default: speechocean762 (data dir <corpus>/train, audio root <corpus>) split into train_sup /
 train_unsup / dev / test by 40/35/10/15 % of the speakers. train_unsup keeps no transcript; its true
 text goes only to <out>/oracle/cuts_train_unsup.jsonl.gz. Example (from egs/speechocean762/s5):
-  python -m asrkit.bin.split_corpus --corpus-dir /path/speechocean762 --out data/manifests --seed 762
+  python -m asrkit.bin.split_corpus --corpus-dir /path/speechocean762 --out-dir data/manifests --seed 762
 """
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ import logging
 import math
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
@@ -59,94 +59,17 @@ from asrkit.nnet.checkpoint import (ConfigMismatchError, check_model_config, lat
                                     prune_checkpoints, rng_state, save_checkpoint, seed_everything, set_rng_state)
 from asrkit.nnet.dataset import ChunkDataset, batch_to, load_cuts, make_loader
 from asrkit.nnet.losses import compute_loss
+from asrkit.nnet.lr_schedule import LrScheduler
 from asrkit.nnet.metrics import Meter, StepStats, Totals
-from asrkit.nnet.models import LstmAcousticModel, ModelConfig, build_model
-from asrkit.nnet.presets import preset
+from asrkit.nnet.models import LstmAcousticModel, build_model
 from asrkit.nnet.sampler import BucketingBatchSampler, shard_positions
+from asrkit.nnet.train_config import TrainConfig, model_config_of
 from asrkit.utils.atomic import atomic_write_text, mark_done
 
 log = logging.getLogger(__name__)
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "ConfigMismatchError", "LrScheduler", "train",
            "Trainer", "model_config_of", "pick_device", "mark_finished", "SyncDivergedError", "StepStats"]
-
-
-@dataclass
-class TrainConfig:
-    # model
-    role: str = "student"  # teacher (bidirectional) | student (unidirectional)
-    preset: str = "small"  # paper | medium | small | tiny
-    num_senones: int = 0  # required
-    input_dim: int = 192
-    num_layers: Optional[int] = None  # None: the preset's
-    hidden_size: Optional[int] = None
-    proj_size: Optional[int] = None
-    dropout: Optional[float] = None
-    # data
-    chunk_size: int = 200  # scored frames per training chunk (0: whole utterances)
-    left_context: int = 20  # unscored input frames before a chunk
-    right_context: Optional[int] = None  # None: 20 for the teacher, 0 for the student
-    min_chunk: int = 20
-    max_frames: int = 10000  # padded input frames per batch
-    max_batch_size: int = 0
-    num_buckets: int = 10
-    num_workers: int = 1
-    dev_max_frames: int = 20000
-    # optimisation
-    num_epochs: int = 10
-    optimizer: str = "adam"  # adam | sgd
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    scheduler: str = "warmup"  # warmup | newbob | constant
-    warmup_steps: int = 200
-    decay_half_life: int = 5000  # steps (warmup scheduler); 0: no decay
-    min_lr: float = 1e-6
-    newbob_start: float = 0.01  # relative dev-loss improvement under which halving starts
-    newbob_stop: float = 0.001  # ... and under which training stops once halving started
-    newbob_factor: float = 0.5
-    grad_clip: float = 5.0  # max gradient norm; 0: off
-    # runtime
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    num_threads: int = 0  # torch intra-op threads; 0: torch's default (1 is often faster on a busy 2-core box)
-    amp: str = "auto"  # auto (on for CUDA) | true | false
-    amp_dtype: str = "float16"  # float16 (with GradScaler) | bfloat16
-    checkpoint_every: int = 1000  # steps; 0: epoch ends only
-    keep_last: int = 3
-    log_every: int = 50
-    max_steps: int = 0  # stop (with a checkpoint) at this global step; 0: no limit
-    # a budget: train exactly this many updates (num_epochs then only sizes the schedule's epochs), the
-    # last epoch cut where it ends and validated there as at an epoch end; 0: num_epochs whole epochs
-    max_updates: int = 0
-    tensorboard: bool = True
-    progress: bool = True
-    init: Optional[str] = None  # initialise the model from this checkpoint (not a resume)
-
-    def to_dict(self) -> Dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Dict) -> "TrainConfig":
-        known = {f.name: f for f in fields(cls)}
-        unknown = set(d) - set(known)
-        if unknown:
-            raise ValueError(f"unknown training config fields: {sorted(unknown)}")
-        return cls(**d)
-
-    @property
-    def effective_right_context(self) -> int:
-        if self.right_context is not None:
-            return self.right_context
-        return 20 if self.role == "teacher" else 0
-
-
-def model_config_of(cfg: TrainConfig) -> ModelConfig:
-    if cfg.num_senones <= 0:
-        raise ValueError("num_senones must be set (the number of senones of the tree)")
-    over = {k: getattr(cfg, k) for k in ("num_layers", "hidden_size", "proj_size", "dropout")
-            if getattr(cfg, k) is not None}
-    return preset(cfg.role, cfg.preset, num_senones=cfg.num_senones, input_dim=cfg.input_dim, **over)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -161,51 +84,6 @@ class NonFiniteLossError(RuntimeError):
         super().__init__(f"non-finite {what} at step {step} (epoch {epoch}, batch {batch}); cuts: {shown}; "
                          f"training stopped, the last checkpoint written before it is intact")
         self.step, self.epoch, self.batch, self.cut_ids = step, epoch, batch, list(cut_ids)
-
-
-class LrScheduler:
-    """Learning rate as a function of the step (warmup), or of the dev losses seen so far (newbob)."""
-
-    def __init__(self, cfg: TrainConfig):
-        if cfg.scheduler not in ("warmup", "newbob", "constant"):
-            raise ValueError(f"unknown scheduler {cfg.scheduler!r}")
-        self.cfg = cfg
-        self.scale = 1.0  # newbob's factor
-        self.halving = False
-        self.stop = False
-        self.prev_dev_loss: Optional[float] = None
-
-    def lr(self, step: int) -> float:
-        c = self.cfg
-        if c.scheduler == "warmup":
-            lr = c.lr * min(1.0, step / max(1, c.warmup_steps))
-            if c.decay_half_life > 0 and step > c.warmup_steps:
-                lr = max(c.min_lr, c.lr * 0.5 ** ((step - c.warmup_steps) / c.decay_half_life))
-            return lr
-        if c.scheduler == "newbob":
-            return max(c.min_lr, c.lr * self.scale)
-        return c.lr
-
-    def epoch_end(self, dev_loss: float) -> None:
-        c = self.cfg
-        if c.scheduler != "newbob":
-            return
-        if self.prev_dev_loss is not None:
-            impr = (self.prev_dev_loss - dev_loss) / max(abs(self.prev_dev_loss), 1e-12)
-            if self.halving and impr < c.newbob_stop:
-                self.stop = True
-            if impr < c.newbob_start:
-                self.halving = True
-            if self.halving:
-                self.scale *= c.newbob_factor
-        self.prev_dev_loss = dev_loss if self.prev_dev_loss is None else min(self.prev_dev_loss, dev_loss)
-
-    def state_dict(self) -> Dict:
-        return {"scale": self.scale, "halving": self.halving, "stop": self.stop, "prev_dev_loss": self.prev_dev_loss}
-
-    def load_state_dict(self, st: Dict) -> None:
-        self.scale, self.halving, self.stop, self.prev_dev_loss = (st["scale"], st["halving"], st["stop"],
-                                                                  st["prev_dev_loss"])
 
 
 def mark_finished(res: "TrainResult") -> None:
