@@ -323,10 +323,8 @@ class Trainer:
             self._resume_world = self.world_size
 
     def _maybe_resume(self) -> None:
-        if self.world_size > 1:  # rank 0 picks the checkpoint, every rank loads the same file
-            path = self.ranks.broadcast(latest_checkpoint(self.out_dir) if self.is_main else None)
-        else:
-            path = latest_checkpoint(self.out_dir)
+        # rank 0 picks the checkpoint, every rank loads the same file
+        path = self.ranks.broadcast(latest_checkpoint(self.out_dir) if self.is_main else None)
         if path is None:
             return
         ck = load_checkpoint(path, map_location=self.device)
