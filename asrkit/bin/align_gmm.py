@@ -22,7 +22,7 @@ from asrkit.utils.logging import setup_logging
 log = logging.getLogger("asrkit.bin.align_gmm")
 
 
-def main(argv=None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="final.mdl of a GMM system")
     p.add_argument("--cuts", required=True)
@@ -36,6 +36,11 @@ def main(argv=None) -> int:
     p.add_argument("--ctm", default=None, help="true phone segmentation (<utt> 1 <start> <dur> <phone>)")
     p.add_argument("--force", action="store_true", help="align even if --out is up to date")
     p.add_argument("--verbose", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    p = get_parser()
     a = p.parse_args(argv)
     setup_logging(a.verbose)
     for path, what in ((a.model, "--model"), (a.cuts, "--cuts"), (a.lang, "--lang")):

@@ -12,6 +12,7 @@ import sys
 from typing import List, Optional
 
 from asrkit.features.cmvn import STD_FLOOR, compute_cmvn
+from asrkit.utils.cli import add_force
 from asrkit.utils.fingerprint import StaleOutputError, fingerprint, guard
 from asrkit.utils.logging import setup_logging
 
@@ -22,7 +23,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--cuts", required=True, help="cuts manifest with features (data/fbank/cuts_train_sup.jsonl.gz)")
     p.add_argument("--out", required=True, help="output .npz (data/cmvn.npz)")
     p.add_argument("--std-floor", type=float, default=STD_FLOOR, help=f"floor of the std (default {STD_FLOOR})")
-    p.add_argument("--overwrite", action="store_true", help="recompute even if the output is marked done")
+    add_force(p, "recompute even if the output is marked done")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--verbose", action="store_true")
     return p
@@ -33,8 +34,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     setup_logging(args.verbose)
     try:
         g = guard(f"the CMVN stats {args.out}", [args.out],
-                  fingerprint({"std_floor": args.std_floor}, {"cuts": args.cuts}), force=args.overwrite)
-        stats = compute_cmvn(args.cuts, args.out, std_floor=args.std_floor, overwrite=args.overwrite,
+                  fingerprint({"std_floor": args.std_floor}, {"cuts": args.cuts}), force=args.force)
+        stats = compute_cmvn(args.cuts, args.out, std_floor=args.std_floor, overwrite=args.force,
                              progress_bar=not args.no_progress)
         g.stamp()
     except (FileNotFoundError, ValueError, StaleOutputError) as e:

@@ -2,10 +2,10 @@
 
   # dev: sweep LM weights (acoustic scale 1/w), score each, keep the best
   python -m asrkit.bin.decode --graph exp/x/graph --scores exp/x/scores_dev/scores.scp \
-      --log-priors exp/x/log_priors.npy --ref data/dev/text --lm-weights 7:17 --nj 2 --out exp/x/decode_dev
+      --log-priors exp/x/log_priors.npy --ref data/dev/text --lm-weights 7:17 --nj 2 --out-dir exp/x/decode_dev
   # test: reuse dev's best weight
   python -m asrkit.bin.decode --graph exp/x/graph --scores exp/x/scores_test --lm-weight-from \
-      exp/x/decode_dev/best_wer --ref data/test/text --out exp/x/decode_test
+      exp/x/decode_dev/best_wer --ref data/test/text --out-dir exp/x/decode_test
 
 Writes hyp.txt, ali.txt, phone_ali.txt, not_final.txt, summary.json (and with --ref wer_<w>,
 per_utt_<w>, best_wer). Scores are log-likelihood-like: posteriors' logs minus --log-priors, or GMM
@@ -18,14 +18,15 @@ import logging
 import sys
 from pathlib import Path
 
+from asrkit.utils.cli import add_out_dir
 from asrkit.utils.logging import setup_logging
 
 
-def main(argv=None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--graph", required=True, help="graph dir from asrkit.bin.make_graph")
     p.add_argument("--scores", required=True, help="scores.scp, an ark, or a dir holding scores.scp")
-    p.add_argument("--out", required=True, help="decode dir")
+    add_out_dir(p, "decode dir")
     p.add_argument("--log-priors", default=None, help="log priors (.npy or text) subtracted from the scores")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--lm-weight", type=float, default=None, help="one LM weight (acoustic scale 1/w)")
@@ -43,14 +44,19 @@ def main(argv=None) -> int:
     p.add_argument("--keep-noise", action="store_true", help="do not drop <UNK>/noise tokens when scoring")
     p.add_argument("--force", action="store_true", help="decode even if the decode dir is up to date")
     p.add_argument("--verbose", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    p = get_parser()
     a = p.parse_args(argv)
     setup_logging(a.verbose)
     from asrkit.utils.atomic import mark_done, up_to_date
 
     scores_file = Path(a.scores) / "scores.scp" if Path(a.scores).is_dir() else Path(a.scores)
     inputs = [scores_file, Path(a.graph) / "HCLG.fst", a.ref, a.lm_weight_from, a.log_priors]
-    if not a.force and up_to_date(a.out, inputs):
-        logging.getLogger("asrkit.bin.decode").info("%s is up to date; --force decodes again", a.out)
+    if not a.force and up_to_date(a.out_dir, inputs):
+        logging.getLogger("asrkit.bin.decode").info("%s is up to date; --force decodes again", a.out_dir)
         return 0
     from asrkit.decode.decoder import (DecodeConfig, Graph, decode_set, iter_scores, read_log_priors,
                                        with_priors, write_decode_dir)
@@ -68,9 +74,9 @@ def main(argv=None) -> int:
     norm = make_normalizer(uppercase=a.upper, drop=() if a.keep_noise else NOISE_TOKENS)
     refs = read_text(a.ref) if a.ref else None
     if a.lm_weights:
-        results = sweep(scores, graph, refs, a.out, parse_weights(a.lm_weights), cfg, a.nj, norm)
-        mark_done(a.out)
-        print((Path(a.out) / "best_wer").read_text().strip())
+        results = sweep(scores, graph, refs, a.out_dir, parse_weights(a.lm_weights), cfg, a.nj, norm)
+        mark_done(a.out_dir)
+        print((Path(a.out_dir) / "best_wer").read_text().strip())
         return 0
     if a.lm_weight_from:
         weight = read_best_weight(a.lm_weight_from)
@@ -82,13 +88,13 @@ def main(argv=None) -> int:
         weight = 10.0
     cfg.acoustic_scale = 1.0 / weight
     utt_results, summary = decode_set(scores(), graph, cfg, nj=a.nj, progress=True)
-    write_decode_dir(utt_results, summary, a.out)
+    write_decode_dir(utt_results, summary, a.out_dir)
     if refs is not None:
         res = compute_wer(refs, {r.utt: r.words for r in utt_results}, norm)
-        write_wer_files(res, a.out, weight)
-        write_best_wer({weight: res}, a.out)
+        write_wer_files(res, a.out_dir, weight)
+        write_best_wer({weight: res}, a.out_dir)
         print(res.wer_line())
-    mark_done(a.out)
+    mark_done(a.out_dir)
     return 0
 
 

@@ -1,15 +1,15 @@
 """Decode a data set with a trained system (network or GMM) (utils/decode_data.sh runs it as parallel jobs).
 
   # from a recipe dir: a system of exp/, or an exported model
-  python -m asrkit.bin.decode_data --system student_ssl_inter --data data/test_clean --out exp/x/decode_mydata
-  python -m asrkit.bin.decode_data --model model/ --data /path/to/kaldi_dir --out decode_mydata --nj 2
-  python -m asrkit.bin.decode_data --model model/ --data cuts.jsonl.gz --out decode_mydata
+  python -m asrkit.bin.decode_data --system student_ssl_inter --data data/test_clean --out-dir exp/x/decode_mydata
+  python -m asrkit.bin.decode_data --model model/ --data /path/to/kaldi_dir --out-dir decode_mydata --nj 2
+  python -m asrkit.bin.decode_data --model model/ --data cuts.jsonl.gz --out-dir decode_mydata
 
 --step all (default) validates the data (the recipes' rules; bad utterances counted in
-<out>/validation.txt), computes fbank with the training CMVN, runs the network (a student chunk by chunk
+<out-dir>/validation.txt), computes fbank with the training CMVN, runs the network (a student chunk by chunk
 as the recipe's streaming decode), decodes at the LM weight chosen on dev (--lm-weight to override) and,
 when the data has a text file, scores it (wer_<w> with a bootstrap interval, best_wer). --step prepare /
-decode --job J --num-jobs N / merge --num-jobs N are the parts utils/decode_data.sh runs.
+decode --job J --nj N / merge --nj N are the parts utils/decode_data.sh runs.
 """
 from __future__ import annotations
 
@@ -17,33 +17,37 @@ import argparse
 import logging
 import sys
 
+from asrkit.bin.common.systems import add_system_args
+from asrkit.utils.cli import add_nj, add_out_dir
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.decode_data")
 
 
-def main(argv=None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m asrkit.bin.decode_data", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", default=None, help="an exported model directory")
-    src.add_argument("--system", default=None, help="a system of --exp-dir: a network (teacher, student_ssl_inter, "
-                     "...) or a GMM (mono, tri)")
-    p.add_argument("--exp-dir", default="exp", help="the recipe's exp/ (with --system; default %(default)s)")
-    p.add_argument("--data-dir", default=None, help="the recipe's data/ (with --system; default: beside --exp-dir)")
+    add_system_args(p, system_group=src)
     p.add_argument("--data", default=None, help="a Kaldi data dir or a lhotse cuts manifest")
-    p.add_argument("--out", required=True, help="the decode dir")
+    add_out_dir(p, "the decode dir")
     p.add_argument("--step", choices=("all", "prepare", "decode", "merge"), default="all")
     p.add_argument("--job", type=int, default=1, help="this job's number (1-based; --step decode)")
-    p.add_argument("--num-jobs", type=int, default=1, help="jobs the data is split into")
-    p.add_argument("--nj", type=int, default=1, help="decoder processes within this process (--step all/decode)")
-    p.add_argument("--lm-weight", type=float, default=None, help="instead of the weight chosen on dev")
+    add_nj(p, help="parallel parts the data is decoded in: --step all: decoder processes within this process; "
+           "--step decode/merge: the jobs of utils/decode_data.sh (with --job)")
+    p.add_argument("--num-procs", type=int, default=1, help="--step decode: decoder processes within this job")
     p.add_argument("--chunk", type=int, default=None, help="a student's chunk in 30 ms frames (default: the "
                    "model's, 32 for a recipe system)")
     p.add_argument("--audio-root", default=None, help="root of relative wav.scp paths (default: cwd)")
     p.add_argument("--min-duration", type=float, default=None, help="shortest utterance kept, seconds "
                    "(default: the recipes' validation rule)")
     p.add_argument("--verbose", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    p = get_parser()
     a = p.parse_args(argv)
     setup_logging(a.verbose)
     if a.step in ("all", "decode") and not (a.model or a.system):
@@ -70,15 +74,15 @@ def main(argv=None) -> int:
             else:
                 model = recipe_model(a.exp_dir, a.system, a.data_dir, chunk=a.chunk or 32)
         if a.step == "all":
-            summary = dd.decode_data(model, a.data, a.out, nj=a.nj, lm_weight=a.lm_weight, chunk=a.chunk,
+            summary = dd.decode_data(model, a.data, a.out_dir, nj=a.nj, lm_weight=a.lm_weight, chunk=a.chunk,
                                      audio_root=a.audio_root, min_duration=min_dur)
         elif a.step == "prepare":
-            summary = dd.prepare(a.data, a.out, a.audio_root, min_dur)
+            summary = dd.prepare(a.data, a.out_dir, a.audio_root, min_dur)
         elif a.step == "decode":
-            dd.decode_job(model, a.out, a.job, a.num_jobs, lm_weight=a.lm_weight, chunk=a.chunk, nj=a.nj)
+            dd.decode_job(model, a.out_dir, a.job, a.nj, lm_weight=a.lm_weight, chunk=a.chunk, nj=a.num_procs)
             return 0
         else:
-            summary = dd.merge(a.out, a.num_jobs)
+            summary = dd.merge(a.out_dir, a.nj)
     except (ModelDirError, FileNotFoundError, ValueError) as e:
         log.error("%s", e)
         return 1

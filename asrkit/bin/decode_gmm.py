@@ -1,7 +1,7 @@
 """Decode a set with a GMM system over its HCLG and score it (Kaldi's steps/decode.sh + local/score.sh).
 
   python -m asrkit.bin.decode_gmm --model exp/tri/final.mdl --graph exp/tri/graph \
-      --cuts data/mfcc/cuts_dev.jsonl.gz --out exp/tri/decode_dev --lm-weights 7:17:2 --nj 2
+      --cuts data/mfcc/cuts_dev.jsonl.gz --out-dir exp/tri/decode_dev --lm-weights 7:17:2 --nj 2
 
 Writes the decode dir of asrkit.decode.sweep: lmwt_<w>/ (hyp.txt, ali.txt, ...), wer_<w>, per_utt_<w>,
 best_wer, and the best weight's hyp.txt. ``--lm-weight W`` decodes one weight only (e.g. the best on dev
@@ -14,17 +14,18 @@ import logging
 import sys
 from pathlib import Path
 
+from asrkit.utils.cli import add_out_dir
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.decode_gmm")
 
 
-def main(argv=None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="final.mdl of a GMM system")
     p.add_argument("--graph", required=True, help="graph dir (asrkit.bin.make_graph)")
     p.add_argument("--cuts", required=True, help="MFCC cuts of the set, with transcripts")
-    p.add_argument("--out", required=True, help="decode dir")
+    add_out_dir(p, "decode dir")
     p.add_argument("--lm-weights", default="7:17:2", help="LM weights to sweep (acoustic scale 1/w)")
     p.add_argument("--lm-weight-from", default=None, help="take the single LM weight from this best_wer file")
     p.add_argument("--beam", type=float, default=13.0)
@@ -33,6 +34,11 @@ def main(argv=None) -> int:
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--force", action="store_true", help="decode even if the decode dir is marked done")
     p.add_argument("--verbose", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    p = get_parser()
     a = p.parse_args(argv)
     setup_logging(a.verbose)
     for path, what in ((a.model, "--model"), (a.graph, "--graph"), (a.cuts, "--cuts")):
@@ -44,7 +50,7 @@ def main(argv=None) -> int:
     from asrkit.gmm.decode import best_wer_line, decode_gmm
     from asrkit.utils.atomic import mark_done, up_to_date
 
-    out = Path(a.out)
+    out = Path(a.out_dir)
     # make's rule, as make_graph and decode: a model or graph redone since (stage 4 or 5 under --force)
     # is decoded again
     if not a.force and up_to_date(out, [a.model, Path(a.graph) / "HCLG.fst", a.cuts, a.lm_weight_from]):

@@ -15,42 +15,37 @@ import argparse
 import logging
 import sys
 
+from asrkit.bin.common.systems import add_system_args
+from asrkit.utils.cli import add_force, add_out_dir
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.export_model")
 
 
-def main(argv=None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m asrkit.bin.export_model", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--exp-dir", default="exp", help="the recipe's exp/ (default: %(default)s)")
-    p.add_argument("--system", required=True, help="a system of exp/: teacher, student_sup, "
-                   "student_ssl_inter, ..., or a GMM: mono, tri")
-    p.add_argument("--out-dir", default=None, help="the model directory to write")
-    p.add_argument("--out", default=None, help=argparse.SUPPRESS)  # the issue's spelling: --out-dir
-    p.add_argument("--data-dir", default=None, help="the recipe's data/ (default: beside --exp-dir)")
+    add_system_args(p, system_required=True)
+    add_out_dir(p, "the model directory to write")
     p.add_argument("--dev-set", default="dev", help="the set whose decoding chose the LM weight (default dev)")
-    p.add_argument("--lm-weight", type=float, default=None, help="LM weight instead of dev's choice")
     p.add_argument("--chunk", type=int, default=32,
                    help="streaming chunk of a student in 30 ms frames: the recipes' stream_chunk (default 32)")
     p.add_argument("--torchscript", action="store_true",
                    help="also write student.ts, a traced student checked bit-identical to the PyTorch one")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out-dir")
+    add_force(p, "replace an existing --out-dir")
     p.add_argument("--verbose", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    p = get_parser()
     a = p.parse_args(argv)
     setup_logging(a.verbose)
-    if a.out is not None:
-        log.warning("--out is an alias of --out-dir")
-        if a.out_dir is not None and a.out_dir != a.out:
-            p.error("--out and --out-dir differ")
-        a.out_dir = a.out
-    if a.out_dir is None:
-        p.error("--out-dir is required")
     from asrkit.infer.model_dir import ModelDirError, export_model
 
     try:
         out = export_model(a.exp_dir, a.system, a.out_dir, data_dir=a.data_dir, dev_set=a.dev_set,
-                           lm_weight=a.lm_weight, chunk=a.chunk, overwrite=a.overwrite, torchscript=a.torchscript)
+                           lm_weight=a.lm_weight, chunk=a.chunk, overwrite=a.force, torchscript=a.torchscript)
     except (FileNotFoundError, FileExistsError, ModelDirError, ValueError) as e:
         log.error("%s", e)
         return 1

@@ -2,8 +2,8 @@
 reads Kaldi data dirs (egs/TEMPLATE/s5). Audio paths under --audio-root are written relative to it.
 
 Examples:
-  python -m asrkit.bin.lhotse_to_kaldi --recordings recs.jsonl.gz --supervisions sups.jsonl.gz --out data/local/train_sup
-  python -m asrkit.bin.lhotse_to_kaldi --cuts cuts_unlab.jsonl.gz --out data/local/train_unsup --no-text \\
+  python -m asrkit.bin.lhotse_to_kaldi --recordings recs.jsonl.gz --supervisions sups.jsonl.gz --out-dir data/local/train_sup
+  python -m asrkit.bin.lhotse_to_kaldi --cuts cuts_unlab.jsonl.gz --out-dir data/local/train_unsup --no-text \\
       --oracle-text data/local/oracle/train_unsup/text
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from asrkit.utils.cli import add_out_dir
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.lhotse_to_kaldi")
@@ -25,7 +26,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--recordings", help="RecordingSet manifest (with --supervisions)")
     p.add_argument("--supervisions", help="SupervisionSet manifest (with --recordings)")
     p.add_argument("--cuts", help="CutSet manifest (instead of --recordings/--supervisions)")
-    p.add_argument("--out", required=True, help="the Kaldi data dir to write")
+    add_out_dir(p, "the Kaldi data dir to write")
     p.add_argument("--audio-root", default=None, help="audio paths under it are written relative to it")
     p.add_argument("--no-text", action="store_true", help="unlabelled set: write no text file")
     p.add_argument("--oracle-text", default=None, help="with --no-text: where to write the transcripts (if any)")
@@ -70,14 +71,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                 raise ValueError(f"{src}: {len(missing)} supervision(s) without text, e.g. {missing[0]!r} "
                                  f"(an unlabelled set takes --no-text)")
         if args.cuts:
-            export_kaldi_dir(cuts, args.out, audio_root=args.audio_root)
+            export_kaldi_dir(cuts, args.out_dir, audio_root=args.audio_root)
         else:
-            manifests_to_kaldi_dir(recs, SupervisionSet.from_segments(sups), args.out, audio_root=args.audio_root)
-        mark_done(args.out)
+            manifests_to_kaldi_dir(recs, SupervisionSet.from_segments(sups), args.out_dir, audio_root=args.audio_root)
+        mark_done(args.out_dir)
     except (ValueError, FileNotFoundError, OSError) as e:
         log.error("%s", e)
         return 1
-    log.info("wrote %s (%d utterances)", Path(args.out), len(sups))
+    log.info("wrote %s (%d utterances)", Path(args.out_dir), len(sups))
     return 0
 
 

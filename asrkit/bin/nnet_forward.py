@@ -1,7 +1,7 @@
 """Run a trained network over cuts and write scores for hybrid decoding (stages 8, 9, 11-13).
 
   python -m asrkit.bin.nnet_forward --model exp/teacher/best.pt --cuts exp/senone/cuts_dev.jsonl.gz \
-      --cmvn data/cmvn.npz --priors exp/senone/senone_counts.npy --out exp/teacher/decode_dev/scores \
+      --cmvn data/cmvn.npz --priors exp/senone/senone_counts.npy --out-dir exp/teacher/decode_dev/scores \
       [--streaming true --chunk 32] [--output log_posteriors]
   python -m asrkit.bin.decode --graph exp/senone/graph --scores exp/teacher/decode_dev/scores ...
 
@@ -18,28 +18,20 @@ import logging
 import sys
 from pathlib import Path
 
+from asrkit.utils.cli import add_out_dir, parse_bool
 from asrkit.utils.logging import setup_logging
 
 
-def _parse_bool(s: str) -> bool:
-    v = s.lower()
-    if v in ("true", "1", "yes"):
-        return True
-    if v in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
-
-
-def main(argv=None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="best.pt or any checkpoint")
     p.add_argument("--cuts", required=True, help="cuts manifest with fbank features")
     p.add_argument("--cmvn", required=True, help="data/cmvn.npz")
     p.add_argument("--priors", default=None, help="senone_counts.npy (frame counts per senone)")
     p.add_argument("--prior-floor", type=float, default=1e-8, help="floor of the normalised priors")
-    p.add_argument("--out", required=True, help="output dir for scores.ark/scores.scp")
+    add_out_dir(p, "output dir for scores.ark/scores.scp")
     p.add_argument("--output", choices=("scores", "log_posteriors"), default="scores")
-    p.add_argument("--streaming", type=_parse_bool, default=False, help="chunked, state-carrying (student only)")
+    p.add_argument("--streaming", type=parse_bool, default=False, help="chunked, state-carrying (student only)")
     p.add_argument("--chunk", type=int, default=32, help="frames per chunk in streaming mode")
     p.add_argument("--device", default="auto")
     p.add_argument("--num-threads", type=int, default=1,
@@ -47,6 +39,11 @@ def main(argv=None) -> int:
                         "2.5-20x slower in our runs; run parallel jobs instead)")
     p.add_argument("--force", action="store_true", help="recompute even if the scores are up to date")
     p.add_argument("--verbose", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    p = get_parser()
     a = p.parse_args(argv)
     setup_logging(a.verbose)
     for path in (a.model, a.cuts, a.cmvn) + ((a.priors,) if a.priors else ()):
@@ -56,8 +53,8 @@ def main(argv=None) -> int:
         p.error("--output scores needs --priors")
     from asrkit.utils.atomic import mark_done, up_to_date
 
-    if not a.force and up_to_date(a.out, [a.model, a.cuts, a.cmvn, a.priors]):
-        logging.getLogger("asrkit.bin.nnet_forward").info("%s is up to date; --force recomputes it", a.out)
+    if not a.force and up_to_date(a.out_dir, [a.model, a.cuts, a.cmvn, a.priors]):
+        logging.getLogger("asrkit.bin.nnet_forward").info("%s is up to date; --force recomputes it", a.out_dir)
         return 0
     from asrkit.features.reader import FeatureReader
     from asrkit.nnet.dataset import load_cuts
@@ -70,9 +67,9 @@ def main(argv=None) -> int:
         torch.set_num_threads(a.num_threads)
     model, cfg, meta = load_model(a.model, pick_device(a.device))
     priors = log_priors_from_counts(a.priors, a.prior_floor) if a.priors else None
-    summary = write_scores(model, load_cuts(a.cuts), FeatureReader(a.cmvn), a.out, priors, streaming=a.streaming,
+    summary = write_scores(model, load_cuts(a.cuts), FeatureReader(a.cmvn), a.out_dir, priors, streaming=a.streaming,
                            chunk=a.chunk, output=a.output)
-    mark_done(a.out)
+    mark_done(a.out_dir)
     print("nnet_forward: " + json.dumps(summary))
     return 0
 

@@ -16,6 +16,7 @@ import logging
 import sys
 from typing import List, Optional
 
+from asrkit.utils.cli import add_nj
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.prepare_librispeech")
@@ -38,7 +39,7 @@ def get_parser() -> argparse.ArgumentParser:
     k.add_argument("--corpus-dir", required=True, help="the LibriSpeech folder (holds train-clean-100/, ...)")
     k.add_argument("--out-dir", required=True, help="writes OUT/<set>/ and OUT/oracle/train_unsup/text")
     k.add_argument("--sets", default=",".join(SETS), help="comma-separated (default: %(default)s)")
-    k.add_argument("--num-jobs", type=int, default=1, help="threads reading audio headers")
+    add_nj(k, help="threads reading audio headers")
     k.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                    help="an utterance without readable audio: fail, or skip and count it (default: fail)")
     k.add_argument("--force", action="store_true")
@@ -61,7 +62,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(root)
         else:
             librispeech_kaldi_dirs(args.corpus_dir, args.out_dir, [s for s in args.sets.split(",") if s],
-                                   num_jobs=args.num_jobs, on_error=args.on_error, force=args.force)
+                                   num_jobs=args.nj, on_error=args.on_error, force=args.force)
     except (LibriSpeechError, ChecksumError, OSError) as e:
         log.error("%s", e)
         return 1

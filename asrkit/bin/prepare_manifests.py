@@ -2,9 +2,9 @@
 
 Example (synthetic recipe, from egs/<corpus>/s5):
   python -m asrkit.bin.prepare_manifests --data-dir corpus/data/train_sup --audio-root corpus \\
-      --set train_sup --out data/manifests
+      --set train_sup --out-dir data/manifests
   python -m asrkit.bin.prepare_manifests --data-dir corpus/data/train_unsup --audio-root corpus \\
-      --set train_unsup --out data/manifests --labelled false --oracle-text corpus/oracle/train_unsup/text
+      --set train_unsup --out-dir data/manifests --labelled false --oracle-text corpus/oracle/train_unsup/text
 """
 from __future__ import annotations
 
@@ -15,20 +15,12 @@ from pathlib import Path
 from typing import List, Optional
 
 from asrkit.data.validate import DEFAULT_MIN_DURATION, DEFAULT_SAMPLE_RATE, DataValidationError
+from asrkit.utils.cli import add_out_dir, parse_bool
 from asrkit.utils.dirlock import claim_output, releases_claims
 from asrkit.utils.fingerprint import StaleOutputError, fingerprint, guard, options_of
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.prepare_manifests")
-
-
-def str2bool(value: str) -> bool:
-    v = value.strip().lower()
-    if v in ("true", "yes", "1"):
-        return True
-    if v in ("false", "no", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, not {value!r}")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -42,8 +34,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-root", default=None, help="corpus root that relative wav.scp paths are taken "
                    "against (default: the current directory)")
     p.add_argument("--set", dest="set_name", required=True, help="set name, e.g. train_sup")
-    p.add_argument("--out", default="data/manifests", help="manifest folder (default: %(default)s)")
-    p.add_argument("--labelled", type=str2bool, default=True, help="true|false: an unlabelled set keeps no "
+    add_out_dir(p, "manifest folder (default: %(default)s)", required=False, default="data/manifests")
+    p.add_argument("--labelled", type=parse_bool, default=True, help="true|false: an unlabelled set keeps no "
                    "transcript (default: true)")
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                    help="fail on the first bad data (listing every problem), or skip and count (default: fail)")
@@ -71,19 +63,19 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     view = args.kaldi_view_dir
     if view is None:
-        view = Path(args.out).parent / args.set_name
+        view = Path(args.out_dir).parent / args.set_name
     elif view.lower() == "none":
         view = None
-    claim_output(args.out, "prepare_manifests")
+    claim_output(args.out_dir, "prepare_manifests")
     try:
         with_oracle = not args.labelled and (args.oracle_text is not None
                                              or (Path(args.data_dir) / "text").is_file())
-        g = guard(f"manifests of {args.set_name} in {args.out}",
-                  expected_outputs(args.out, args.set_name, with_oracle, view),
-                  fingerprint(options_of(args, drop=("out", "kaldi_view_dir")),
+        g = guard(f"manifests of {args.set_name} in {args.out_dir}",
+                  expected_outputs(args.out_dir, args.set_name, with_oracle, view),
+                  fingerprint(options_of(args, drop=("out_dir", "kaldi_view_dir")),
                               {"data_dir": args.data_dir, "oracle_text": args.oracle_text}), force=args.force)
         prepare_manifests(
-            args.data_dir, args.set_name, args.out, args.audio_root, labelled=args.labelled,
+            args.data_dir, args.set_name, args.out_dir, args.audio_root, labelled=args.labelled,
             on_error=args.on_error, min_duration=args.min_duration, sample_rate=args.sample_rate or None,
             oracle_text=args.oracle_text, kaldi_view_dir=view, force=args.force, channel=args.channel,
             downmix=args.downmix,

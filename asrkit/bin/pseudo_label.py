@@ -5,10 +5,10 @@ One job (of N, each labelling shards J-1, J-1+N, ...), then the merge:
     utils/run_local.sh JOB=1:4 exp/pseudo/log/label.JOB.log \\
       python -m asrkit.bin.pseudo_label --model exp/teacher/best.pt \\
         --cuts data/fbank/cuts_train_unsup.jsonl.gz --cmvn data/cmvn.npz --tree exp/senone/tree \\
-        --out-dir exp/pseudo --k 20 --shard-size 500 --job JOB --num-jobs 4
+        --out-dir exp/pseudo --k 20 --shard-size 500 --job JOB --nj 4
     python -m asrkit.bin.pseudo_label --out-dir exp/pseudo --merge-index
 
-Under torchrun, without --job/--num-jobs, rank R of N is job R+1 of N and rank 0 merges the indices
+Under torchrun, without --job/--nj, rank R of N is job R+1 of N and rank 0 merges the indices
 once every rank has finished (a barrier)::
 
     torchrun --standalone --nproc_per_node=4 -m asrkit.bin.pseudo_label --model exp/teacher/best.pt \
@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from asrkit.utils.cli import add_nj
 from asrkit.utils.logging import setup_logging
 
 
@@ -51,8 +52,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-size", type=int, default=500, help="utterances per shard (default 500)")
     p.add_argument("--job", type=int, default=None,
                    help="this job's index, 1-based (JOB; default 1, or RANK+1 under torchrun)")
-    p.add_argument("--num-jobs", type=int, default=None, help="number of jobs N (default 1, or WORLD_SIZE under "
-                                                              "torchrun, then rank 0 also merges the indices)")
+    add_nj(p, default=None, help="number of jobs N (default 1, or WORLD_SIZE under torchrun, then rank 0 also "
+                                 "merges the indices)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="teacher temperature: stores softmax(logits / T) (default 1)")
     p.add_argument("--min-confidence", type=float, default=0.0,
@@ -89,17 +90,17 @@ def _resolve(spec: str):
 
 
 def _torchrun_jobs(args) -> bool:
-    """Fills --job/--num-jobs from RANK/WORLD_SIZE under torchrun; True when this run merges at the end."""
+    """Fills --job/--nj from RANK/WORLD_SIZE under torchrun; True when this run merges at the end."""
     import os
 
-    if args.merge_index or args.job is not None or args.num_jobs is not None or "WORLD_SIZE" not in os.environ:
+    if args.merge_index or args.job is not None or args.nj is not None or "WORLD_SIZE" not in os.environ:
         args.job = 1 if args.job is None else args.job
-        args.num_jobs = 1 if args.num_jobs is None else args.num_jobs
+        args.nj = 1 if args.nj is None else args.nj
         return False
-    args.job, args.num_jobs = int(os.environ["RANK"]) + 1, int(os.environ["WORLD_SIZE"])
+    args.job, args.nj = int(os.environ["RANK"]) + 1, int(os.environ["WORLD_SIZE"])
     if args.job > 1:
         logging.getLogger().setLevel(logging.WARNING)
-    return args.num_jobs > 1
+    return args.nj > 1
 
 
 def _barrier_and_merge(args, ok: bool) -> int:
@@ -171,7 +172,7 @@ def _main(args) -> int:
         model = loader(args.model, args.device)
         reader = FeatureReader(args.cmvn) if args.cmvn else FeatureReader(None)
         index = label_cuts(model, load_cuts(args.cuts), reader, args.out_dir, shard_size=args.shard_size,
-                           k=args.k, job=args.job, num_jobs=args.num_jobs, num_senones=args.num_senones,
+                           k=args.k, job=args.job, num_jobs=args.nj, num_senones=args.num_senones,
                            tree_checksum=tree_checksum(args.tree) if args.tree else None,
                            teacher=file_checksum(args.model), temperature=args.temperature,
                            min_confidence=args.min_confidence, batch_frames=args.batch_frames,
@@ -181,7 +182,7 @@ def _main(args) -> int:
     except (FileNotFoundError, ValueError) as e:
         logging.error("%s", e)
         return 1
-    print(f"pseudo_label job {args.job}/{args.num_jobs}: {len(index['shards'])} shards, "
+    print(f"pseudo_label job {args.job}/{args.nj}: {len(index['shards'])} shards, "
           f"{summary_line(index['totals'])}")
     return 0
 

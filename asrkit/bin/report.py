@@ -17,7 +17,7 @@ import sys
 from asrkit.utils.logging import setup_logging
 
 
-def main(argv=None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp", default="exp", help="folder of the systems (default exp)")
     p.add_argument("--data", default="data", help="folder of the Kaldi views holding <set>/text (default data)")
@@ -25,6 +25,11 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="RESULTS.md")
     p.add_argument("--title", default="Results")
     p.add_argument("--no-plot", action="store_true", help="no PNGs (RESULTS.png, RESULTS_sweep.png)")
+    return p
+
+
+def main(argv=None) -> int:
+    p = get_parser()
     a = p.parse_args(argv)
     setup_logging()
     from asrkit.report import write_report

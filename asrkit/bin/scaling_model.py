@@ -21,7 +21,7 @@ def _floats(s: str):
     return [float(x) for x in s.split(",") if x]
 
 
-def main(argv=None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bench", default=None,
                    help="JSON of tools/bench/dist.py --json: compute time per batch (bmuf's step less its "
@@ -49,6 +49,11 @@ def main(argv=None) -> int:
     p.add_argument("--grid-bandwidths", type=_floats, default=[1, 10, 100])
     p.add_argument("--out", default="docs/scaling.png")
     p.add_argument("--md", default=None, help="markdown output (default: --out with .md)")
+    return p
+
+
+def main(argv=None) -> int:
+    p = get_parser()
     a = p.parse_args(argv)
     setup_logging()
     from asrkit.distributed.scaling import ScalingParams, bench_inputs, claim_grid, markdown, plot, sweep

@@ -12,7 +12,7 @@ import sys
 from asrkit.utils.logging import setup_logging
 
 
-def main(argv=None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ref", required=True)
     p.add_argument("--hyp", required=True)
@@ -24,6 +24,11 @@ def main(argv=None) -> int:
     p.add_argument("--drop", default="", help="extra comma-separated tokens to drop")
     p.add_argument("--replications", type=int, default=1000, help="bootstrap replications (0: no CI)")
     p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv=None) -> int:
+    p = get_parser()
     a = p.parse_args(argv)
     setup_logging()
     from asrkit.decode.score import NOISE_TOKENS, make_normalizer, score_files

@@ -3,7 +3,7 @@
 Default: speechocean762 (data dir <corpus>/train, audio root <corpus>) split into train_sup /
 train_unsup / dev / test by 40/35/10/15 % of the speakers. train_unsup keeps no transcript; its true
 text goes only to <out>/oracle/cuts_train_unsup.jsonl.gz. Example (from egs/speechocean762/s5):
-  python -m asrkit.bin.split_corpus --corpus-dir /path/speechocean762 --out data/manifests --seed 762
+  python -m asrkit.bin.split_corpus --corpus-dir /path/speechocean762 --out-dir data/manifests --seed 762
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import List, Optional
 
 from asrkit.data import speechocean762 as so
 from asrkit.data.validate import DEFAULT_MIN_DURATION, DEFAULT_SAMPLE_RATE, DataValidationError
+from asrkit.utils.cli import add_out_dir
 from asrkit.utils.dirlock import claim_output, releases_claims
 from asrkit.utils.fingerprint import StaleOutputError, fingerprint, guard, options_of
 from asrkit.utils.logging import setup_logging
@@ -30,7 +31,7 @@ def get_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--corpus-dir", required=True, help="corpus root (relative wav.scp paths start here)")
     p.add_argument("--data-dir", default=None, help="Kaldi data dir to split (default: <corpus-dir>/train)")
-    p.add_argument("--out", default="data/manifests", help="manifest folder (default: %(default)s)")
+    add_out_dir(p, "manifest folder (default: %(default)s)", required=False, default="data/manifests")
     p.add_argument("--kaldi-view-root", default=None,
                    help="write each set's Kaldi view to <root>/<set> (default: <out>/..; 'none' to skip)")
     default_props = ",".join(f"{k}={v}" for k, v in so.DEFAULT_PROPORTIONS.items())
@@ -60,7 +61,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     view_root = args.kaldi_view_root
     if view_root is None:
-        view_root = Path(args.out).parent
+        view_root = Path(args.out_dir).parent
     elif view_root.lower() == "none":
         view_root = None
     try:
@@ -68,13 +69,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         lists = read_speaker_lists(args.speaker_lists) if args.speaker_lists else None
         props = None if lists is not None else parse_proportions(args.proportions)
         unlabelled = [s for s in args.unlabelled_sets.split(",") if s]
-        claim_output(args.out, "split_corpus")
-        g = guard(f"split of {data_dir} in {args.out}",
-                  split_outputs(args.out, list(lists if lists is not None else props), unlabelled, view_root),
-                  fingerprint(options_of(args, drop=("out", "kaldi_view_root")),
+        claim_output(args.out_dir, "split_corpus")
+        g = guard(f"split of {data_dir} in {args.out_dir}",
+                  split_outputs(args.out_dir, list(lists if lists is not None else props), unlabelled, view_root),
+                  fingerprint(options_of(args, drop=("out_dir", "kaldi_view_root")),
                               {"data_dir": data_dir, "speaker_lists": args.speaker_lists}), force=args.force)
         prepare_split(
-            data_dir, args.out, audio_root=args.corpus_dir, proportions=props, speaker_lists=lists,
+            data_dir, args.out_dir, audio_root=args.corpus_dir, proportions=props, speaker_lists=lists,
             seed=args.seed, unlabelled_sets=[s for s in args.unlabelled_sets.split(",") if s],
             on_error=args.on_error, min_duration=args.min_duration, sample_rate=args.sample_rate or None,
             kaldi_view_root=view_root, force=args.force, channel=args.channel,

@@ -30,7 +30,7 @@ log = logging.getLogger("asrkit.bin.train_gmm")
 
 
 @releases_claims
-def main(argv=None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--type", choices=["mono", "tri"], required=True)
     p.add_argument("--cuts", required=True, help="lhotse cuts with stored 13-dim MFCC and transcripts")
@@ -55,6 +55,11 @@ def main(argv=None) -> int:
     p.add_argument("--acoustic-scale", type=float, default=0.083333)
     p.add_argument("--beam", type=float, default=13.0)
     p.add_argument("--verbose", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    p = get_parser()
     a = p.parse_args(argv)
     setup_logging(a.verbose)
     for path, what in ((a.cuts, "--cuts"), (a.lang, "--lang")):

@@ -31,22 +31,26 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-from dataclasses import fields
 from pathlib import Path
+from typing import Callable, Optional
 
-from asrkit.utils.dirlock import claim_output, releases_claims
+from asrkit.bin.common.training import add_train_config_args, claim_run_dir, config_overrides, load_train_config
+from asrkit.distributed.cli import add_dist_args, setup_distributed, sync_config_from_args
+from asrkit.distributed.launch import ConfigMismatchError as DistConfigMismatch
+from asrkit.distributed.launch import cleanup, file_checksum
+from asrkit.features.reader import FeatureReader
+from asrkit.nnet.ssl import MODES, SslConfig, SslTrainer, open_pseudo_labels
+from asrkit.nnet.train import mark_finished
+from asrkit.pseudo.shards import LabelMismatchError, ShardError
+from asrkit.utils.cli import parse_bool
+from asrkit.utils.dirlock import releases_claims
 from asrkit.utils.logging import setup_logging
 
 log = logging.getLogger("asrkit.bin.train_student")
 
 
-def build_parser():
-    from asrkit.bin.train_nnet import _converter, _parse_bool
-    from asrkit.nnet.ssl import MODES
-    from asrkit.nnet.train import TrainConfig
-
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m asrkit.bin.train_student", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=MODES, required=True)
@@ -67,38 +71,25 @@ def build_parser():
     p.add_argument("--machine-lr-mult", type=float, default=1.0, help="LR multiplier on machine batches")
     p.add_argument("--machine-max-frames", type=int, default=None,
                    help="padded frames per machine batch (default: --max-frames)")
-    p.add_argument("--equal-updates", type=_parse_bool, default=False,
+    p.add_argument("--equal-updates", type=parse_bool, default=False,
                    help="true: a budget of exactly the updates that the supervised student makes in --num-epochs (or "
                         "the config's) epochs on the first --labelled-cuts, over epochs that pass over all the data")
     p.add_argument("--no-verify", action="store_true", help="do not verify the shards' checksums")
     p.add_argument("--no-resume", action="store_true", help="refuse to start if out-dir holds checkpoints")
     p.add_argument("--verbose", action="store_true")
-    from asrkit.nnet.train import add_dist_args
-
     add_dist_args(p)
-    g = p.add_argument_group("TrainConfig fields (override the yaml)")
-    for f in fields(TrainConfig):
-        type_name = f.type if isinstance(f.type, str) else f.type.__name__
-        g.add_argument("--" + f.name.replace("_", "-"), dest="cfg_" + f.name, type=_converter(type_name),
-                       default=argparse.SUPPRESS, help=f"{type_name}, default {f.default!r}")
+    add_train_config_args(p)
     return p
 
 
 @releases_claims
-def main(argv=None) -> int:
-    p = build_parser()
+def main(argv=None, step_hook: Optional[Callable[[int], None]] = None) -> int:
+    """``step_hook(step)``: called after every update (:class:`asrkit.nnet.train.Trainer`)."""
+    p = get_parser()
     a = p.parse_args(argv)
     setup_logging(a.verbose)
-    from asrkit.bin.train_nnet import load_config
-    from asrkit.distributed.launch import ConfigMismatchError as DistConfigMismatch
-    from asrkit.distributed.launch import cleanup, file_checksum
-    from asrkit.nnet.ssl import SslConfig, SslTrainer, open_pseudo_labels
-    from asrkit.nnet.train import mark_finished, setup_distributed, sync_config_from_args
-    from asrkit.pseudo.shards import LabelMismatchError, ShardError
-
-    overrides = {k[4:]: v for k, v in vars(a).items() if k.startswith("cfg_")}
     try:
-        cfg = load_config(a.config, overrides)
+        cfg = load_train_config(a.config, config_overrides(a))
         ssl = SslConfig(a.mode, a.ratio, a.labelled_lr_mult, a.machine_lr_mult, a.machine_max_frames,
                         a.equal_updates)
         sync = sync_config_from_args(a)
@@ -114,18 +105,15 @@ def main(argv=None) -> int:
     for path in [*a.labelled_cuts, a.unlabelled_cuts, a.pseudo_dir, a.tree, a.dev_cuts, a.cmvn]:
         if path and not Path(path).exists():
             p.error(f"not found: {path}")
-    from asrkit.features.reader import FeatureReader
-
-    if int(os.environ.get("RANK", "0")) == 0:  # one lock per run: rank 0's (the others write no files)
-        claim_output(a.out_dir, "train_student")
+    claim_run_dir(a.out_dir, "train_student")
     info = setup_distributed(a.dist_backend)
     consistency = {"tree": file_checksum(a.tree)} if a.tree else None
     try:
         labels = (open_pseudo_labels(a.pseudo_dir, cfg.num_senones, a.tree, verify=not a.no_verify)
                   if a.mode != "supervised" else None)
         trainer = SslTrainer(cfg, a.labelled_cuts, a.unlabelled_cuts, a.dev_cuts, FeatureReader(a.cmvn, stack=True),
-                             a.out_dir, ssl, labels, resume=not a.no_resume, sync=sync, consistency=consistency,
-                             check_sync_every=a.check_sync_every, dist_backend=a.dist_backend)
+                             a.out_dir, ssl, labels, step_hook=step_hook, resume=not a.no_resume, sync=sync,
+                             consistency=consistency, check_sync_every=a.check_sync_every, dist_backend=a.dist_backend)
     except (LabelMismatchError, ShardError, FileNotFoundError, FileExistsError, ValueError,
             DistConfigMismatch) as e:
         logging.error("train_student (rank %d): %s", info.rank, e)

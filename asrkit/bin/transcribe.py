@@ -25,7 +25,7 @@ from asrkit.utils.logging import setup_logging
 log = logging.getLogger("asrkit.bin.transcribe")
 
 
-def main(argv=None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m asrkit.bin.transcribe", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="*", help="audio files (any format libsndfile reads)")
@@ -42,6 +42,11 @@ def main(argv=None) -> int:
                    help="quantise the fbank as the recipes store it (reproduces their decoding; offline only)")
     p.add_argument("--num-threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--verbose", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    p = get_parser()
     a = p.parse_args(argv)
     setup_logging(a.verbose)
     if not (a.files or a.list or a.wav_scp):

@@ -59,7 +59,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.distributed as dist
 
-from asrkit.distributed.accounting import CommAccounting, ring_allgather_wire, ring_allreduce_wire
+from asrkit.distributed.accounting import CommAccounting, ring_allgather_wire
+from asrkit.distributed.dense import dense_allreduce
 
 log = logging.getLogger(__name__)
 
@@ -373,21 +374,15 @@ def gtc_hook(state: GTCState, bucket) -> torch.futures.Future[torch.Tensor]:
     state.begin_bucket()
 
     if state.iter < state.cfg.start_iter:
-        acct.add(payload=nbytes, wire=ring_allreduce_wire(nbytes, world), dense=nbytes,
-                 elements_sent=numel, elements_total=numel)
         state.maybe_increase_iter(bucket.is_last())
         if bucket.is_last():
             state._in_step = False
-        buf.div_(world)
 
-        def _done(f):
-            acct.add_seconds(time.perf_counter() - t0)
-            out = f.value()[0]
+        def check(out: torch.Tensor) -> None:
             if not bool(torch.isfinite(out).all()):  # the same sum on every worker: the same verdict
                 state.step_finite = False
-            return out
 
-        return dist.all_reduce(buf, group=group, async_op=True).get_future().then(_done)
+        return dense_allreduce(buf, group, acct, t0, check)
 
     idx = bucket.index()
     sizes = [p.numel() for p in bucket.parameters()] if state.cfg.per_tensor else None

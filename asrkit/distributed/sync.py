@@ -33,10 +33,12 @@ from typing import Iterator, Optional
 import torch
 import torch.distributed as dist
 
-from asrkit.distributed.accounting import CommAccounting, ring_allreduce_wire
+from asrkit.distributed.accounting import CommAccounting
 from asrkit.distributed.averaging import ModelAveraging
 from asrkit.distributed.bmuf import BMUF, BMUFConfig
+from asrkit.distributed.dense import dense_allreduce
 from asrkit.distributed.gtc import CODINGS, GTCConfig, GTCState, gtc_hook
+from asrkit.utils.cli import parse_bool
 
 MODES = ("ddp", "gtc", "bmuf", "ma")
 MAX_SKIPS_LISTED = 100
@@ -110,14 +112,21 @@ class SyncConfig:
         return asdict(self)
 
 
-def add_sync_args(p: argparse.ArgumentParser) -> None:
+def add_sync_args(p: argparse.ArgumentParser, allow_none: bool = False) -> None:
+    """The sync options; ``--sync`` defaults to ddp, or with ``allow_none`` to ``none`` (one process:
+    :func:`asrkit.distributed.cli.sync_config_from_args` gives None)."""
     g = p.add_argument_group("distributed synchronisation")
-    g.add_argument("--sync", choices=MODES, default="ddp", help="ddp | gtc | bmuf | ma")
+    if allow_none:
+        g.add_argument("--sync", choices=("none",) + MODES, default="none",
+                       help="none (one process; under torchrun: ddp) | ddp | gtc | bmuf | ma; launch several "
+                            "processes with torchrun --nproc_per_node=N -m ...")
+    else:
+        g.add_argument("--sync", choices=MODES, default="ddp", help="ddp | gtc | bmuf | ma")
     g.add_argument("--sync-period", type=int, default=50, help="bmuf/ma: local steps between syncs (tau)")
     g.add_argument("--block-lr", type=float, default=1.0, help="bmuf: block learning rate zeta")
     g.add_argument("--block-momentum", type=float, default=None, help="bmuf: block momentum eta (1 - 1/N)")
     g.add_argument("--bmuf-classic", action="store_true", help="bmuf: classic instead of Nesterov momentum")
-    g.add_argument("--reset-optimizer", type=lambda s: s.lower() in ("1", "true", "yes"), default=None,
+    g.add_argument("--reset-optimizer", type=parse_bool, default=None,
                    help="clear optimiser state after each sync (default: true for bmuf, false for ma)")
     g.add_argument("--sync-warmup-steps", type=int, default=0, help="bmuf/ma: gradient-averaging steps first")
     g.add_argument("--gtc-threshold", type=float, default=None, help="gtc: fixed threshold tau (> 0)")
@@ -133,7 +142,7 @@ def add_sync_args(p: argparse.ArgumentParser) -> None:
                    help="gtc: momentum correction with factor masking (DGC; use an optimiser without momentum)")
     g.add_argument("--gtc-local-clip", type=float, default=0.0,
                    help="gtc: local gradient clipping (DGC): max norm of each worker's gradient (0: off)")
-    g.add_argument("--gtc-per-tensor", type=lambda v: v.lower() in ("1", "true", "yes"), default=False,
+    g.add_argument("--gtc-per-tensor", type=parse_bool, default=False,
                    help="gtc: true: a threshold and a code magnitude per parameter tensor (layer-wise selection, "
                         "as DGC's per-layer top-k; 4 bytes per tensor more per message)")
     g.add_argument("--bucket-cap-mb", type=float, default=25.0, help="ddp/gtc: DDP bucket size")
@@ -154,22 +163,11 @@ class AllreduceState:
 def allreduce_hook(state: AllreduceState, bucket) -> torch.futures.Future[torch.Tensor]:
     """torch's default allreduce hook (divide by N, all-reduce) with byte and time accounting."""
     group = state.process_group if state.process_group is not None else dist.group.WORLD
-    world = dist.get_world_size(group)
-    buf = bucket.buffer()
-    nbytes = buf.numel() * buf.element_size()
-    acct = state.accounting
-    acct.add(payload=nbytes, wire=ring_allreduce_wire(nbytes, world), dense=nbytes,
-             elements_sent=buf.numel(), elements_total=buf.numel())
-    if bucket.is_last():
-        acct.end_step()
     t0 = time.perf_counter()
-    buf.div_(world)
-
-    def _done(f):
-        acct.add_seconds(time.perf_counter() - t0)
-        return f.value()[0]
-
-    return dist.all_reduce(buf, group=group, async_op=True).get_future().then(_done)
+    fut = dense_allreduce(bucket.buffer(), group, state.accounting, t0)
+    if bucket.is_last():
+        state.accounting.end_step()
+    return fut
 
 
 class Synchronizer:
@@ -213,12 +211,16 @@ class Synchronizer:
                                        cfg.average_buffers, process_group, self.accounting)
 
     def before_optimizer_step(self, step: Optional[int] = None) -> None:
-        if self.impl is not None:
-            self.impl.before_optimizer_step(step)
+        """bmuf/ma warm-up: gradient averaging; ddp/gtc: nothing (the comm hook did it)."""
+        self._impl_hook("before_optimizer_step", step)
 
     def after_optimizer_step(self, step: Optional[int] = None) -> bool:
         """bmuf/ma: count the step and sync at block ends (True when synced); ddp/gtc: nothing."""
-        return self.impl.after_optimizer_step(step) if self.impl is not None else False
+        return bool(self._impl_hook("after_optimizer_step", step))
+
+    def _impl_hook(self, name: str, step: Optional[int]):
+        """The bmuf/ma implementation's hook ``name`` (None for ddp/gtc, which have none)."""
+        return getattr(self.impl, name)(step) if self.impl is not None else None
 
     def grads_finite(self) -> bool:
         """Whether every worker's gradient of this step is finite; the same answer on every worker."""

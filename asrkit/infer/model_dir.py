@@ -66,6 +66,7 @@ GMM_PIECES: Dict[str, str] = {
 TORCHSCRIPT = "student.ts"  # optional: export_model(..., torchscript=True)
 PIECES: Dict[str, str] = {**NNET_PIECES, **GMM_PIECES, TORCHSCRIPT: "TorchScript student"}
 KIND_PIECES = {"nnet": NNET_PIECES, "gmm": GMM_PIECES}
+GRAPH_FILES = tuple(k[len("graph/"):] for k in NNET_PIECES if k.startswith("graph/"))  # HCLG.fst, words.txt, ...
 
 # The frontend the code computes (docs/design.md's frame rule); a model asking for another is refused.
 FRONTEND = {
@@ -124,9 +125,7 @@ class ExportSources:
         if self.kind == "gmm":
             out = {"final.mdl": self.system_dir / "final.mdl",
                    "lexicon.txt": self.data_dir / "local" / "dict" / "lexicon.txt"}
-            for name in ("HCLG.fst", "words.txt", "phones.txt", "transitions.npz"):
-                out[f"graph/{name}"] = self.system_dir / "graph" / name
-            return out
+            return {**out, **_graph_files(self.system_dir / "graph")}
         senone = self.exp_dir / "senone"
         out = {
             "nnet.pt": self.system_dir / "best.pt",
@@ -136,13 +135,16 @@ class ExportSources:
             "final.mdl": senone / "final.mdl",
             "lexicon.txt": self.data_dir / "local" / "dict" / "lexicon.txt",
         }
-        for name in ("HCLG.fst", "words.txt", "phones.txt", "transitions.npz"):
-            out[f"graph/{name}"] = senone / "graph" / name
-        return out
+        return {**out, **_graph_files(senone / "graph")}
 
     @property
     def dev_decode(self) -> Path:
         return self.system_dir / f"decode_{self.dev_set}"
+
+
+def _graph_files(graph_dir: Path) -> Dict[str, Path]:
+    """The graph pieces of a model directory (``graph/<name>``) and where a recipe keeps them."""
+    return {f"graph/{name}": graph_dir / name for name in GRAPH_FILES}
 
 
 def dev_choice(decode_dir: Path) -> Dict:
@@ -254,7 +256,7 @@ def export_model(exp_dir: PathLike, system: str, out_dir: PathLike, data_dir: Op
     src = ExportSources(exp_dir, system, Path(data_dir) if data_dir else exp_dir.parent / "data", dev_set)
     out = Path(out_dir)
     if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; remove it or pass overwrite=True (--overwrite)")
+        raise FileExistsError(f"{out} exists; remove it or pass overwrite=True (--force)")
     if not src.system_dir.is_dir():
         raise FileNotFoundError(f"system {system!r} not found: no {src.system_dir}")
     files, decode = _sources_and_choice(src, lm_weight, chunk)
@@ -398,15 +400,20 @@ def _check_files(d: Path, m: Dict, verify_checksums: bool) -> None:
                 raise ModelDirError(d, name, f"checksum mismatch: sha256 {got}, {MANIFEST} says {meta['sha256']}")
 
 
+def _check_frontend(d: Path, m: Dict, expected: Dict) -> None:
+    """The manifest's frontend is the one this asrkit computes (``expected``: FRONTEND or GMM_FRONTEND)."""
+    for key, want in expected.items():
+        if m["frontend"].get(key) != want:
+            raise ModelDirError(d, f"{MANIFEST}:frontend.{key}",
+                                f"{m['frontend'].get(key)!r}, this asrkit computes {want!r}")
+
+
 def _check_consistency(md: ModelDir) -> None:
     """Every piece agrees on the number of senones and dims; tree, transition model and graph match."""
     from asrkit.hmm import load_model as load_hmm, read_tree, tree_to_bytes
 
     d, m = md.path, md.manifest
-    for key, want in FRONTEND.items():
-        if m["frontend"].get(key) != want:
-            raise ModelDirError(d, f"{MANIFEST}:frontend.{key}",
-                                f"{m['frontend'].get(key)!r}, this asrkit computes {want!r}")
+    _check_frontend(d, m, FRONTEND)
     S = int(m["num_senones"])
     net = md.network()
     if net.cfg.num_senones != S:
@@ -446,10 +453,7 @@ def _check_graph(d: Path, tm, num_pdfs: int) -> None:
 
 def _check_gmm(md: ModelDir) -> None:
     d, m = md.path, md.manifest
-    for key, want in GMM_FRONTEND.items():
-        if m["frontend"].get(key) != want:
-            raise ModelDirError(d, f"{MANIFEST}:frontend.{key}",
-                                f"{m['frontend'].get(key)!r}, this asrkit computes {want!r}")
+    _check_frontend(d, m, GMM_FRONTEND)
     try:
         gmm = md.gmm()
     except ValueError as e:

@@ -58,11 +58,11 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from asrkit.data.cutstore import as_sources
-from asrkit.nnet.dataset import ChunkDataset, LabelFrames, check_cuts, load_cuts, make_loader, make_segments
+from asrkit.nnet.dataset import (ChunkDataset, LabelFrames, check_cut, check_cuts, load_cuts, make_loader,
+                                 make_segments)
 from asrkit.nnet.sampler import BucketingBatchSampler, shard_positions
-from asrkit.nnet.train import Trainer, TrainConfig, TrainResult, _to_yaml
+from asrkit.nnet.train import Trainer, TrainConfig, TrainResult
 from asrkit.pseudo.schedule import LABELLED, MACHINE, RunSchedule, ScheduleConfig, epoch_sizes_for
-from asrkit.utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +179,22 @@ def _sources(sources: Union[PathLike, Sequence]) -> list:
 def supervised_updates(cuts, cfg: TrainConfig, world_size: int = 1, rank: int = 0) -> int:
     """The updates the supervised student makes on ``cuts`` (its labelled manifest): ``cfg.num_epochs``
     epochs of the :class:`BucketingBatchSampler` it trains with (chunking, ``max_frames``, buckets,
-    ``seed``), each rank's share under torchrun. Reads the manifest only (lengths from the cuts)."""
-    lengths = check_cuts(list(cuts), "hard")
+    ``seed``), each rank's share under torchrun. Reads the manifest only, streamed (lengths from the cuts)."""
+    return updates_of_lengths(check_cuts(cuts, "hard"), cfg, world_size, rank)
+
+
+def scan_labelled(cuts) -> Tuple[List[int], float]:
+    """One streaming pass over labelled cuts: each one's stacked length (checked as for training, the
+    lengths :func:`supervised_updates` counts from) and their total duration in seconds."""
+    lengths, seconds = [], 0.0
+    for c in cuts:
+        seconds += c.duration
+        lengths.append(check_cut(c, "hard"))
+    return lengths, seconds
+
+
+def updates_of_lengths(lengths: Sequence[int], cfg: TrainConfig, world_size: int = 1, rank: int = 0) -> int:
+    """:func:`supervised_updates` from the cuts' stacked lengths."""
     segs = make_segments(lengths, cfg.chunk_size, cfg.left_context, cfg.effective_right_context, cfg.min_chunk)
     sampler = BucketingBatchSampler([sg.input_len for sg in segs], cfg.max_frames, cfg.num_buckets, shuffle=True,
                                     seed=cfg.seed, max_batch_size=cfg.max_batch_size)
@@ -229,17 +243,15 @@ class SslTrainer(Trainer):
         sources = _sources(labelled_cuts)
         if all(as_sources(src) is not None for src in sources):  # manifests: streamed into a store
             labelled = [p for src in sources for p in as_sources(src)]
-
-            def first_cuts():
-                return load_cuts(labelled[0])
+            first = load_cuts(labelled[0])  # lazy: read once below (equal updates), once by the dataset
         else:
             first = list(load_cuts(sources[0]))  # read once: concatenated below, and the reference of equal updates
             labelled = concat_cuts([first, *sources[1:]])
-
-            def first_cuts():
-                return first
-        if self.ssl.equal_updates and sum(c.duration for c in first_cuts()) <= 0:
-            raise ValueError(f"--equal-updates: the first labelled cuts ({sources[0]}) hold no audio")
+        first_lengths: List[int] = []
+        if self.ssl.equal_updates:  # the supervised student's batches are counted from these lengths
+            first_lengths, seconds = scan_labelled(first)
+            if seconds <= 0:
+                raise ValueError(f"--equal-updates: the first labelled cuts ({sources[0]}) hold no audio")
         super().__init__(cfg, labelled, dev_cuts, reader, out_dir, step_hook=step_hook,
                          resume=resume, **dist_kw)
         self.machine_sampler = None
@@ -252,7 +264,7 @@ class SslTrainer(Trainer):
                      len(self.left_out))
         budget = cfg.max_updates or None
         if self.ssl.equal_updates:
-            budget = supervised_updates(first_cuts(), cfg, self._share_world(), 0)  # every share is as long
+            budget = updates_of_lengths(first_lengths, cfg, self._share_world(), 0)  # every share is as long
             if cfg.max_updates and cfg.max_updates != budget:
                 log.warning("--equal-updates: max_updates %d replaced by the supervised student's %d updates",
                             cfg.max_updates, budget)
@@ -267,10 +279,7 @@ class SslTrainer(Trainer):
         self.cfg = cfg = replace(cfg, num_epochs=self.run_schedule.num_epochs, max_updates=budget or 0)
         if self._resumed_ssl is not None:
             self._check_resume(self._resumed_ssl)
-        if self.is_main:
-            atomic_write_text(self.out_dir / "config.yaml", _to_yaml({"train": cfg.to_dict(),
-                                                                      "model": self.model_cfg.to_dict(),
-                                                                      "ssl": self.ssl.to_dict()}))
+        self.write_config()  # the run's epochs and budget
         run = self.run_schedule
         n_l, n_m = map(sum, zip(*run.counts)) if run.counts else (0, 0)
         log.info("schedule: mode %s over the whole run: %d updates (%d labelled + %d machine batches) in %d "
@@ -278,8 +287,11 @@ class SslTrainer(Trainer):
                  run.num_epochs, f" (a budget of {run.budget})" if run.budget else "",
                  self.ssl.ratio or "proportional", run.config.labelled_lr_mult, run.config.machine_lr_mult)
 
-    def _consistency_items(self) -> Dict:
-        items = super()._consistency_items()
+    def config_record(self) -> Dict:
+        return {**super().config_record(), "ssl": self.ssl.to_dict()}
+
+    def consistency_items(self) -> Dict:
+        items = super().consistency_items()
         items["ssl"] = self.ssl.to_dict()
         items["machine_data"] = ([len(self.machine_set), self.machine_set.scored_frames()]
                                  if self.machine_set is not None else None)
@@ -348,15 +360,13 @@ class SslTrainer(Trainer):
         return self.run_schedule.epoch_len(epoch), gen()
 
     # ------------------------------------------------------------------ checkpoints
-    def _state(self) -> Dict:
-        st = super()._state()
+    def extra_state(self) -> Dict:
         run = self.run_schedule
-        st["ssl"] = {**self.ssl.to_dict(), "position": self.batch_in_epoch, "epoch": self.epoch,
-                     "budget": run.budget, "run_epochs": [[e.n_l, e.n_m] for e in run.epochs],
-                     "run_lengths": list(run.lengths)}
-        return st
+        return {"ssl": {**self.ssl.to_dict(), "position": self.batch_in_epoch, "epoch": self.epoch,
+                        "budget": run.budget, "run_epochs": [[e.n_l, e.n_m] for e in run.epochs],
+                        "run_lengths": list(run.lengths)}}
 
-    def _load_extra_state(self, ck: Dict) -> None:
+    def load_extra_state(self, ck: Dict) -> None:
         self._resumed_ssl = ck.get("ssl") or {"mode": "<none: a plain train_nnet checkpoint>"}
 
     def _check_resume(self, saved: Dict) -> None:

@@ -24,130 +24,52 @@
 * a checkpoint of another model configuration is refused (:class:`ConfigMismatchError`, naming the
   fields that differ).
 
-Extension points (used by :mod:`asrkit.nnet.ssl`, the semi-supervised student): ``epoch_batches``
-gives an epoch's batches with a learning-rate multiplier each, ``train_step(..., lr_mult)`` scales the
-scheduler's LR for one update, ``kind_names`` turns on per-kind training statistics (loss and frame
-accuracy per batch kind in the log, ``history.jsonl`` and TensorBoard), ``_load_extra_state`` reads
-what a subclass added to the checkpoint.
+Extension points (used by :mod:`asrkit.nnet.ssl`, the semi-supervised student), all public:
+``epoch_batches`` gives an epoch's batches with a learning-rate multiplier each, ``train_step(...,
+lr_mult)`` scales the scheduler's LR for one update, ``kind_names`` turns on per-kind training
+statistics (loss and frame accuracy per batch kind in the log, ``history.jsonl`` and TensorBoard),
+``extra_state`` / ``load_extra_state`` add to and read back from the checkpoint, ``consistency_items``
+what every rank must agree on, ``config_record`` / ``write_config`` the run's ``config.yaml``;
+``step_hook(step)`` is called after every update (tests use it to stop a run or disturb a step).
+
+Distributed bookkeeping (rank, cross-rank checks, the checkpoint's ``dist`` section, ``comm.json``) is
+:class:`asrkit.distributed.rank_state.RankState`; statistics are :mod:`asrkit.nnet.metrics` values.
 """
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
 import logging
 import math
-import os
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
-import torch.distributed as dist
+import yaml
+from tqdm import tqdm
 
-from asrkit.nnet.checkpoint import (ConfigMismatchError, check_model_config, latest_checkpoint, load_checkpoint,
+from asrkit.distributed.launch import check_consistency, init_distributed
+from asrkit.distributed.rank_state import RankState, SyncDivergedError, comm_json_text
+from asrkit.distributed.sync import SyncConfig, make_sync
+from asrkit.features.reader import FeatureReader
+from asrkit.nnet.checkpoint import (ConfigMismatchError, check_model_config, latest_checkpoint, list_checkpoints,
+                                    load_checkpoint,
                                     prune_checkpoints, rng_state, save_checkpoint, seed_everything, set_rng_state)
 from asrkit.nnet.dataset import ChunkDataset, batch_to, load_cuts, make_loader
 from asrkit.nnet.losses import compute_loss
-from asrkit.nnet.models import LstmAcousticModel, ModelConfig, build_model
-from asrkit.nnet.presets import preset
+from asrkit.nnet.lr_schedule import LrScheduler
+from asrkit.nnet.metrics import Meter, StepStats, Totals
+from asrkit.nnet.models import LstmAcousticModel, build_model
 from asrkit.nnet.sampler import BucketingBatchSampler, shard_positions
+from asrkit.nnet.train_config import TrainConfig, model_config_of
 from asrkit.utils.atomic import atomic_write_text, mark_done
 
 log = logging.getLogger(__name__)
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "ConfigMismatchError", "LrScheduler", "train",
-           "Trainer", "model_config_of", "pick_device", "add_dist_args", "sync_config_from_args",
-           "setup_distributed", "SyncDivergedError"]
-
-KILL_ENV = "ASRKIT_TEST_KILL_AT_STEP"  # test hook: rank 1 os._exit(1)s after this step on its first attempt
-NAN_ENV = "ASRKIT_TEST_NAN_AT_STEP"    # test hook: the last rank's loss is NaN at this step
-_ACCT_FIELDS = ("steps", "payload_bytes", "wire_bytes", "dense_bytes", "comm_seconds", "collectives",
-                "elements_sent", "elements_total")
-
-
-class SyncDivergedError(RuntimeError):
-    """Ranks' parameters differ where the sync mode says they must be identical."""
-
-
-@dataclass
-class TrainConfig:
-    # model
-    role: str = "student"  # teacher (bidirectional) | student (unidirectional)
-    preset: str = "small"  # paper | medium | small | tiny
-    num_senones: int = 0  # required
-    input_dim: int = 192
-    num_layers: Optional[int] = None  # None: the preset's
-    hidden_size: Optional[int] = None
-    proj_size: Optional[int] = None
-    dropout: Optional[float] = None
-    # data
-    chunk_size: int = 200  # scored frames per training chunk (0: whole utterances)
-    left_context: int = 20  # unscored input frames before a chunk
-    right_context: Optional[int] = None  # None: 20 for the teacher, 0 for the student
-    min_chunk: int = 20
-    max_frames: int = 10000  # padded input frames per batch
-    max_batch_size: int = 0
-    num_buckets: int = 10
-    num_workers: int = 1
-    dev_max_frames: int = 20000
-    # optimisation
-    num_epochs: int = 10
-    optimizer: str = "adam"  # adam | sgd
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    scheduler: str = "warmup"  # warmup | newbob | constant
-    warmup_steps: int = 200
-    decay_half_life: int = 5000  # steps (warmup scheduler); 0: no decay
-    min_lr: float = 1e-6
-    newbob_start: float = 0.01  # relative dev-loss improvement under which halving starts
-    newbob_stop: float = 0.001  # ... and under which training stops once halving started
-    newbob_factor: float = 0.5
-    grad_clip: float = 5.0  # max gradient norm; 0: off
-    # runtime
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    num_threads: int = 0  # torch intra-op threads; 0: torch's default (1 is often faster on a busy 2-core box)
-    amp: str = "auto"  # auto (on for CUDA) | true | false
-    amp_dtype: str = "float16"  # float16 (with GradScaler) | bfloat16
-    checkpoint_every: int = 1000  # steps; 0: epoch ends only
-    keep_last: int = 3
-    log_every: int = 50
-    max_steps: int = 0  # stop (with a checkpoint) at this global step; 0: no limit
-    # a budget: train exactly this many updates (num_epochs then only sizes the schedule's epochs), the
-    # last epoch cut where it ends and validated there as at an epoch end; 0: num_epochs whole epochs
-    max_updates: int = 0
-    tensorboard: bool = True
-    progress: bool = True
-    init: Optional[str] = None  # initialise the model from this checkpoint (not a resume)
-
-    def to_dict(self) -> Dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Dict) -> "TrainConfig":
-        known = {f.name: f for f in fields(cls)}
-        unknown = set(d) - set(known)
-        if unknown:
-            raise ValueError(f"unknown training config fields: {sorted(unknown)}")
-        return cls(**d)
-
-    @property
-    def effective_right_context(self) -> int:
-        if self.right_context is not None:
-            return self.right_context
-        return 20 if self.role == "teacher" else 0
-
-
-def model_config_of(cfg: TrainConfig) -> ModelConfig:
-    if cfg.num_senones <= 0:
-        raise ValueError("num_senones must be set (the number of senones of the tree)")
-    over = {k: getattr(cfg, k) for k in ("num_layers", "hidden_size", "proj_size", "dropout")
-            if getattr(cfg, k) is not None}
-    return preset(cfg.role, cfg.preset, num_senones=cfg.num_senones, input_dim=cfg.input_dim, **over)
+           "Trainer", "model_config_of", "pick_device", "mark_finished", "SyncDivergedError", "StepStats"]
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -162,51 +84,6 @@ class NonFiniteLossError(RuntimeError):
         super().__init__(f"non-finite {what} at step {step} (epoch {epoch}, batch {batch}); cuts: {shown}; "
                          f"training stopped, the last checkpoint written before it is intact")
         self.step, self.epoch, self.batch, self.cut_ids = step, epoch, batch, list(cut_ids)
-
-
-class LrScheduler:
-    """Learning rate as a function of the step (warmup), or of the dev losses seen so far (newbob)."""
-
-    def __init__(self, cfg: TrainConfig):
-        if cfg.scheduler not in ("warmup", "newbob", "constant"):
-            raise ValueError(f"unknown scheduler {cfg.scheduler!r}")
-        self.cfg = cfg
-        self.scale = 1.0  # newbob's factor
-        self.halving = False
-        self.stop = False
-        self.prev_dev_loss: Optional[float] = None
-
-    def lr(self, step: int) -> float:
-        c = self.cfg
-        if c.scheduler == "warmup":
-            lr = c.lr * min(1.0, step / max(1, c.warmup_steps))
-            if c.decay_half_life > 0 and step > c.warmup_steps:
-                lr = max(c.min_lr, c.lr * 0.5 ** ((step - c.warmup_steps) / c.decay_half_life))
-            return lr
-        if c.scheduler == "newbob":
-            return max(c.min_lr, c.lr * self.scale)
-        return c.lr
-
-    def epoch_end(self, dev_loss: float) -> None:
-        c = self.cfg
-        if c.scheduler != "newbob":
-            return
-        if self.prev_dev_loss is not None:
-            impr = (self.prev_dev_loss - dev_loss) / max(abs(self.prev_dev_loss), 1e-12)
-            if self.halving and impr < c.newbob_stop:
-                self.stop = True
-            if impr < c.newbob_start:
-                self.halving = True
-            if self.halving:
-                self.scale *= c.newbob_factor
-        self.prev_dev_loss = dev_loss if self.prev_dev_loss is None else min(self.prev_dev_loss, dev_loss)
-
-    def state_dict(self) -> Dict:
-        return {"scale": self.scale, "halving": self.halving, "stop": self.stop, "prev_dev_loss": self.prev_dev_loss}
-
-    def load_state_dict(self, st: Dict) -> None:
-        self.scale, self.halving, self.stop, self.prev_dev_loss = (st["scale"], st["halving"], st["stop"],
-                                                                  st["prev_dev_loss"])
 
 
 def mark_finished(res: "TrainResult") -> None:
@@ -235,61 +112,6 @@ def _amp_settings(cfg: TrainConfig, device: torch.device):
     return on, dtype
 
 
-# ---------------------------------------------------------------------------------------- distributed
-def add_dist_args(p) -> None:
-    """``--sync none|ddp|gtc|bmuf|ma`` (default none: one process; ddp under torchrun) and the other options
-    of :func:`asrkit.distributed.sync.add_sync_args`, plus ``--dist-backend`` and ``--check-sync-every``."""
-    from asrkit.distributed.sync import MODES, add_sync_args
-
-    add_sync_args(p)
-    for action in p._actions:  # the committed helper defaults to ddp; a plain run must stay a plain run
-        if action.dest == "sync":
-            action.choices = ("none",) + tuple(MODES)
-            action.default = "none"
-            action.help = ("none (one process; under torchrun: ddp) | ddp | gtc | bmuf | ma; launch several "
-                           "processes with torchrun --nproc_per_node=N -m ...")
-    g = p.add_argument_group("distributed launch")
-    g.add_argument("--dist-backend", default="auto", choices=("auto", "gloo", "nccl"),
-                   help="torch.distributed backend under torchrun (auto: nccl on GPUs, gloo on CPU)")
-    g.add_argument("--check-sync-every", type=int, default=0,
-                   help="debug: every N steps (ddp/gtc) or at every block sync (bmuf/ma) compare a hash of "
-                        "the parameters across ranks and stop if they differ (0: only at the end)")
-
-
-def sync_config_from_args(a):
-    """A :class:`asrkit.distributed.sync.SyncConfig` from the parsed flags, None for ``--sync none``."""
-    from asrkit.distributed.sync import SyncConfig
-
-    if getattr(a, "sync", "none") in (None, "none"):
-        return None
-    return SyncConfig.from_args(a)
-
-
-def setup_distributed(backend: str = "auto"):
-    """Joins torchrun's process group when WORLD_SIZE is set (nothing otherwise); ranks other than 0 only
-    log warnings and errors. Returns :class:`asrkit.distributed.launch.DistInfo`."""
-    from asrkit.distributed.launch import init_distributed
-
-    info = init_distributed(backend)
-    if info.rank > 0:
-        logging.getLogger().setLevel(logging.WARNING)
-    return info
-
-
-def _broadcast_obj(obj: Any, src: int = 0) -> Any:
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
-
-
-def _param_hash(module: torch.nn.Module) -> str:
-    h = hashlib.blake2b(digest_size=8)
-    with torch.no_grad():
-        for t in module.state_dict().values():
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 class Trainer:
     """Holds the state of one run; :func:`train` is the convenient entry.
 
@@ -316,18 +138,14 @@ class Trainer:
             torch.set_num_threads(cfg.num_threads)
         self.device = pick_device(cfg.device)
         # distributed: a world of one (nothing initialised) unless torchrun set WORLD_SIZE
-        from asrkit.distributed.launch import init_distributed
-
         self.dist_info = init_distributed(dist_backend)
-        self.rank, self.world_size = self.dist_info.rank, self.dist_info.world_size
-        self.is_main = self.rank == 0
+        self.ranks = RankState(self.dist_info.rank, self.dist_info.world_size)
+        self.rank, self.world_size, self.is_main = self.ranks.rank, self.ranks.world_size, self.ranks.is_main
         # whose share of the batches epoch_batches gives: this rank's, or a simulated worker's
         self.data_rank, self.data_world = self.rank, self.world_size
         if self.dist_info.device.startswith("cuda") and cfg.device in ("auto", "cuda"):
             self.device = torch.device(self.dist_info.device)
         if sync is None and self.world_size > 1:
-            from asrkit.distributed.sync import SyncConfig
-
             sync = SyncConfig(mode="ddp")
             log.info("%d processes and no sync mode given: dense gradient all-reduce (ddp)", self.world_size)
         self.sync_cfg = sync
@@ -340,11 +158,8 @@ class Trainer:
             log.info("simulated workers: batches are loaded in the main process (num_workers 0)")
             cfg.num_workers = 0
         self.check_sync_every = int(check_sync_every)
-        self.sync_checks = 0
         self.synced = False  # whether the last optimiser step ended a bmuf/ma block
         self._consistency_extra = dict(consistency or {})
-        self._kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
-        self._nan_at = int(os.environ.get(NAN_ENV, "0") or 0)
         self._resume_dist: Optional[Dict] = None
         self._resume_world = 1
         self.amp, self.amp_dtype = _amp_settings(cfg, self.device)
@@ -363,9 +178,7 @@ class Trainer:
                  len(self.train_set.cuts), len(self.train_set), self.train_set.scored_frames(),
                  len(self.dev_set.cuts) if self.dev_set else 0, time.perf_counter() - t0)
         if self.world_size > 1:
-            from asrkit.distributed.launch import check_consistency
-
-            check_consistency(self._consistency_items())  # raises on every rank, naming the odd ones
+            check_consistency(self.consistency_items())  # raises on every rank, naming the odd ones
 
         seed_everything(cfg.seed)
         self.model: LstmAcousticModel = build_model(self.model_cfg).to(self.device)
@@ -397,13 +210,10 @@ class Trainer:
             self._maybe_resume()
         else:
             # a fresh run must not later resume from an older run's files
-            from asrkit.nnet.checkpoint import list_checkpoints
             if list_checkpoints(self.out_dir):
                 raise FileExistsError(f"{self.out_dir} holds checkpoints of another run; use resume or a new dir")
         self.train_model: torch.nn.Module = self.model
         if self.sync_cfg is not None:
-            from asrkit.distributed.sync import make_sync
-
             # after the resume: DDP / BMUF / MA broadcast rank 0's weights; then each rank's own state
             self.sync = make_sync(self.sync_cfg, self.model, self.opt,
                                   device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -416,9 +226,7 @@ class Trainer:
             log.warning("%s was written by a %s run; continuing without sync", self.resumed_from,
                         self._resume_dist.get("sync_config", {}).get("mode"))
             self._rescale_position()
-        if self.is_main:
-            atomic_write_text(self.out_dir / "config.yaml", _to_yaml({"train": cfg.to_dict(),
-                                                                      "model": self.model_cfg.to_dict()}))
+        self.write_config()
         self.tb = None
         if cfg.tensorboard and self.is_main:
             try:
@@ -429,7 +237,16 @@ class Trainer:
                 log.warning("tensorboard disabled: %s", e)
 
     # ------------------------------------------------------------------ checkpoints
-    def _consistency_items(self) -> Dict[str, Any]:
+    def config_record(self) -> Dict:
+        """What ``config.yaml`` holds (subclasses add their sections)."""
+        return {"train": self.cfg.to_dict(), "model": self.model_cfg.to_dict()}
+
+    def write_config(self) -> None:
+        """Writes ``config.yaml`` from :meth:`config_record` (rank 0)."""
+        if self.is_main:
+            atomic_write_text(self.out_dir / "config.yaml", yaml.safe_dump(self.config_record(), sort_keys=False))
+
+    def consistency_items(self) -> Dict[str, Any]:
         """What every rank must agree on before training (all-gathered hashes; subclasses add theirs)."""
         per_rank = ("device", "num_workers", "num_threads", "progress")
         items = {"model_config": self.model_cfg.to_dict(), "num_senones": self.cfg.num_senones,
@@ -456,21 +273,31 @@ class Trainer:
             with self.sync.eval_weights() as m:
                 yield m
 
-    def _state(self) -> Dict:
+    def checkpoint_state(self) -> Dict:
+        """What a checkpoint holds (rank 0), :meth:`extra_state` included."""
         return {
             "model_config": self.model_cfg.to_dict(), "train_config": self.cfg.to_dict(),
             "model": self._model_state(), "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
             "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "step": self.step,
             "best": dict(self.best), "history": list(self.history), "rng": rng_state(),
+            **self.extra_state(),
         }
+
+    def extra_state(self) -> Dict:
+        """What a subclass adds to the checkpoint (read back by :meth:`load_extra_state`)."""
+        return {}
+
+    def load_extra_state(self, ck: Dict) -> None:
+        """Subclasses restore what :meth:`extra_state` added (called while resuming)."""
 
     def save(self, name: str) -> Optional[Path]:
         """Writes a checkpoint (rank 0; a collective under torchrun: every rank calls it). None on other ranks."""
-        extra = self._gather_dist_state()
+        extra = (self.ranks.gather_sync_state(self.sync, self.model, self.opt, rng_state(), bool(self.sim_workers))
+                 if self.sync is not None else None)
         if not self.is_main:
             return None
-        state = self._state()
+        state = self.checkpoint_state()
         if extra is not None:
             state["dist"] = extra
             state["world_size"] = self.world_size
@@ -478,65 +305,13 @@ class Trainer:
         prune_checkpoints(self.out_dir, self.cfg.keep_last)
         return path
 
-    def _gather_dist_state(self) -> Optional[Dict]:
-        """Sync state (once) and each rank's own state, gathered on rank 0 (None elsewhere / without sync)."""
-        if self.sync is None:
-            return None
-        mode = self.sync_cfg.mode
-        acct = self.sync.accounting
-        mine: Dict[str, Any] = {"rank": self.rank, "rng": rng_state(),
-                                "accounting": {k: getattr(acct, k) for k in _ACCT_FIELDS}}
-        if mode == "gtc" or self.sim_workers:
-            mine["sync"] = self.sync.state_dict()  # residuals: each rank's own (simulated: every worker's)
-        elif mode in ("bmuf", "ma"):  # between block syncs each rank has its own weights and optimiser state
-            mine["model"] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            mine["optimizer"] = copy.deepcopy(self.opt.state_dict())
-        if self.world_size > 1:
-            ranks = [None] * self.world_size if self.is_main else None
-            dist.gather_object(mine, ranks, dst=0)
-        else:
-            ranks = [mine]
-        if not self.is_main:
-            return None
-        out = {"world_size": self.world_size, "sync_config": self.sync_cfg.to_dict(), "ranks": ranks}
-        if mode != "gtc" and not self.sim_workers:
-            out["sync"] = self.sync.state_dict()  # BMUF's W_init, W_g, momentum; MA's counters: the same everywhere
-        return out
-
     def _load_dist_state(self, d: Optional[Dict]) -> None:
         if d is None:
             if self.resumed_from is not None and self._resume_world != self.world_size:
                 self._rescale_position()
             return
-        saved_mode = d.get("sync_config", {}).get("mode")
-        if saved_mode != self.sync_cfg.mode:
-            log.warning("%s was written with --sync %s, now %s: the sync state starts afresh", self.resumed_from,
-                        saved_mode, self.sync_cfg.mode)
+        if self.ranks.restore_sync_state(d, self.sync, self.model, self.opt, set_rng_state, self.resumed_from):
             self._rescale_position()
-            return
-        mine = None
-        if d.get("world_size") == self.world_size:
-            mine = d["ranks"][self.rank]
-        else:
-            log.warning("%s was written by %s processes, now %d: rank-local state (residuals, local weights, "
-                        "RNG) is not restored and the run will not match an uninterrupted one",
-                        self.resumed_from, d.get("world_size"), self.world_size)
-            self._rescale_position()
-        sd = d.get("sync") if "sync" in d else (mine or {}).get("sync")
-        if sd is not None:
-            self.sync.load_state_dict(sd)
-        if mine is not None:
-            if "model" in mine:
-                self.model.load_state_dict(mine["model"])
-            if "optimizer" in mine:
-                self.opt.load_state_dict(mine["optimizer"])
-            set_rng_state(mine["rng"])
-            for k, v in mine.get("accounting", {}).items():
-                setattr(self.sync.accounting, k, v)
-        elif self.sync_cfg.mode == "bmuf":  # continue the block from W_init
-            from asrkit.distributed.bmuf import vector_to_parameters
-
-            vector_to_parameters(self.sync.impl.w_init, self.sync.impl.params)
 
     def _rescale_position(self) -> None:
         """A checkpoint of another world size: the same share of the epoch, approximately."""
@@ -548,10 +323,8 @@ class Trainer:
             self._resume_world = self.world_size
 
     def _maybe_resume(self) -> None:
-        if self.world_size > 1:  # rank 0 picks the checkpoint, every rank loads the same file
-            path = _broadcast_obj(latest_checkpoint(self.out_dir) if self.is_main else None)
-        else:
-            path = latest_checkpoint(self.out_dir)
+        # rank 0 picks the checkpoint, every rank loads the same file
+        path = self.ranks.broadcast(latest_checkpoint(self.out_dir) if self.is_main else None)
         if path is None:
             return
         ck = load_checkpoint(path, map_location=self.device)
@@ -571,12 +344,9 @@ class Trainer:
         set_rng_state(ck["rng"])
         self._resume_dist = ck.get("dist")
         self._resume_world = int(ck.get("world_size", 1))
-        self._load_extra_state(ck)
+        self.load_extra_state(ck)
         self.resumed_from = path
         log.info("resumed from %s: step %d, epoch %d, batch %d", path, self.step, self.epoch, self.batch_in_epoch)
-
-    def _load_extra_state(self, ck: Dict) -> None:
-        """Subclasses restore what they added to :meth:`_state` (called while resuming)."""
 
     # ------------------------------------------------------------------ steps
     def _autocast(self):
@@ -584,9 +354,9 @@ class Trainer:
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def train_step(self, batch: Dict, batch_idx: int, lr_mult: float = 1.0) -> Dict:
+    def train_step(self, batch: Dict, batch_idx: int, lr_mult: float = 1.0) -> StepStats:
         """One optimiser step on ``batch`` (already on the device) at the scheduler's learning rate times
-        ``lr_mult``; returns float statistics."""
+        ``lr_mult``."""
         self.train_model.train()
         lr = self.sched.lr(self.step + 1) * lr_mult
         for g in self.opt.param_groups:
@@ -595,9 +365,6 @@ class Trainer:
             logits, _ = self.train_model(batch["features"], batch["lengths"])
         stats = compute_loss(logits, batch)
         loss = stats.loss
-        if self._nan_at == self.step + 1 and self.rank == self.world_size - 1:
-            log.warning("%s=%d: a NaN loss on rank %d", NAN_ENV, self._nan_at, self.rank)
-            loss = loss * float("nan")
         if not torch.isfinite(loss) and self.sync is None:  # with sync: the workers agree to skip it below
             raise NonFiniteLossError(self.step + 1, self.epoch, batch_idx, batch["cut_ids"])
         self.opt.zero_grad(set_to_none=True)
@@ -620,10 +387,10 @@ class Trainer:
         self.scaler.update()
         self.synced = self.sync.after_optimizer_step(self.step) if self.sync is not None else False
         self.step += 1
-        return {"loss_sum": float(stats.loss_sum.detach()), "frames": int(stats.frames), "correct": int(stats.correct),
-                "lr": lr, "grad_norm": grad_norm, "kind": batch.get("kind", "hard")}
+        return StepStats(float(stats.loss_sum.detach()), int(stats.frames), int(stats.correct), lr, grad_norm,
+                         batch.get("kind", "hard"))
 
-    def _skipped_step(self, stats, lr: float, batch: Dict, batch_idx: int) -> Dict:
+    def _skipped_step(self, stats, lr: float, batch: Dict, batch_idx: int) -> StepStats:
         """A step skipped on every worker for a non-finite gradient: no update; fp16: the scale backs off."""
         self.opt.zero_grad(set_to_none=True)
         if self.scaler.is_enabled():
@@ -632,10 +399,9 @@ class Trainer:
                     batch_idx, ", ".join(batch["cut_ids"][:5]))
         self.synced = False
         self.step += 1
-        return {"loss_sum": 0.0, "frames": 0, "correct": 0, "lr": lr, "grad_norm": float("nan"),
-                "kind": batch.get("kind", "hard")}
+        return StepStats(0.0, 0, 0, lr, float("nan"), batch.get("kind", "hard"))
 
-    def train_step_simulated(self, batches: List[Dict], batch_idx: int, lr_mult: float = 1.0) -> Dict:
+    def train_step_simulated(self, batches: List[Dict], batch_idx: int, lr_mult: float = 1.0) -> StepStats:
         """One update of the simulated workers (:mod:`asrkit.distributed.simulate`), batch w to worker w."""
         self.train_model.train()
         lr = self.sched.lr(self.step + 1) * lr_mult
@@ -654,9 +420,8 @@ class Trainer:
             return self._skipped_step(None, lr, batches[0], batch_idx)
         self.synced = False
         self.step += 1
-        return {"loss_sum": float(sum(float(st.loss_sum.detach()) for st in stats)),
-                "frames": sum(int(st.frames) for st in stats), "correct": sum(int(st.correct) for st in stats),
-                "lr": lr, "grad_norm": float("nan"), "kind": batches[0].get("kind", "hard")}
+        return StepStats(float(sum(float(st.loss_sum.detach()) for st in stats)), sum(int(st.frames) for st in stats),
+                         sum(int(st.correct) for st in stats), lr, float("nan"), batches[0].get("kind", "hard"))
 
     def _simulated_epoch_batches(self, epoch: int, start: int):
         """Every simulated worker's share of the epoch (as rank w of a real run), zipped: each item is
@@ -703,34 +468,15 @@ class Trainer:
         if self.is_main:
             with self._eval_weights():
                 dev = self.evaluate()
-        if self.world_size > 1:
-            dev = _broadcast_obj(dev)
-        return dev
+        return self.ranks.broadcast(dev)
 
-    def _check_sync(self, what: str = "step") -> List[str]:
-        """All-gathers a hash of the parameters; raises :class:`SyncDivergedError` where they differ."""
-        hashes = self._gather(_param_hash(self.model))
-        self.sync_checks += 1
-        if len(set(hashes)) > 1:
-            odd = [r for r, h in enumerate(hashes) if h != hashes[0]]
-            raise SyncDivergedError(f"--sync {self.sync_cfg.mode}: parameters of rank(s) {odd} differ from rank 0's "
-                                    f"after {what} {self.step}")
-        return hashes
-
-    def _gather(self, obj: Any) -> List[Any]:
-        if self.world_size == 1:
-            return [obj]
-        out: List[Any] = [None] * self.world_size
-        dist.all_gather_object(out, obj)
-        return out
-
-    def _reduce_epoch(self, ep: Dict) -> Dict:
-        """Epoch totals over all ranks (loss, frames, correct) for the log line."""
+    def _reduce_epoch(self, ep: Meter) -> Meter:
+        """Epoch totals over all ranks (loss, frames, correct) for the log line; per-kind totals stay local."""
         if self.world_size == 1:
             return ep
-        t = torch.tensor([ep["loss_sum"], ep["frames"], ep["correct"]], dtype=torch.float64)
-        dist.all_reduce(t)
-        return dict(ep, loss_sum=float(t[0]), frames=int(t[1]), correct=int(t[2]))
+        loss_sum, frames, correct = self.ranks.sum_over_ranks([ep.total.loss_sum, ep.total.frames, ep.total.correct])
+        total = Totals(loss_sum, int(frames), int(correct), ep.total.batches)
+        return Meter(ep.per_kind, total, ep.kinds, ep.t0)
 
     def _log_comm(self) -> None:
         if self.sync is None:
@@ -745,37 +491,18 @@ class Trainer:
         every rank takes the same branch (the step count is the same on all), so the gathers stay matched."""
         if self.sync is None or steps_this_run == 0:
             return
-        mode = self.sync_cfg.mode
-        summaries = ([a.summary() for a in self.sync.accountings] if self.sim_workers  # every virtual worker
-                     else self._gather(self.sync.accounting.summary()))
-        local = self._gather(_param_hash(self.model))
-        with self._eval_weights() as m:
-            evalw = self._gather(_param_hash(m))
-        if not self.is_main:
+        out = self.ranks.comm_summary(self.sync, self.model, self._eval_weights, self.step, steps_this_run, seconds,
+                                      self.sim_workers)
+        if out is not None:
+            atomic_write_text(self.out_dir / "comm.json", comm_json_text(out))
+            log.info("wrote %s: %s", self.out_dir / "comm.json", self.sync.accounting.format())
+
+    def _maybe_check_sync(self) -> None:
+        """``--check-sync-every``: ddp/gtc every N steps, bmuf/ma after each block sync."""
+        if self.sync is None or self.check_sync_every <= 0 or self.world_size == 1:
             return
-        s0 = summaries[0]
-        out = {"mode": mode, "world_size": self.world_size, "sync_config": self.sync_cfg.to_dict(),
-               "steps": self.step, "steps_this_run": steps_this_run, "train_seconds": round(seconds, 3),
-               "seconds_per_step": seconds / max(1, steps_this_run),
-               "num_parameters": self.model.num_parameters(),
-               "payload_bytes_per_step": s0["payload_bytes_per_step"], "wire_bytes_per_step": s0["wire_bytes_per_step"],
-               "payload_bytes": s0["payload_bytes"], "wire_bytes": s0["wire_bytes"], "dense_bytes": s0["dense_bytes"],
-               "compression_ratio": s0["compression_ratio"], "wire_compression_ratio": s0["wire_compression_ratio"],
-               "comm_seconds": s0["comm_seconds"], "fraction_sent": s0["fraction_sent"],
-               "payload_bytes_all_ranks": sum(s["payload_bytes"] for s in summaries),
-               "per_rank": summaries, "param_hash": local, "eval_param_hash": evalw,
-               "ranks_identical": len(set(local)) == 1, "eval_ranks_identical": len(set(evalw)) == 1,
-               "sync_checks": self.sync_checks, "skipped_steps": self.sync.skipped_steps,
-               "skipped_at": list(self.sync.skipped_at)}
-        if self.sim_workers:
-            out["simulated_workers"] = self.sim_workers
-            out["world_size"] = self.sim_workers
-            out["payload_bytes_mean_worker"] = self.sync.payload_per_worker()
-        if mode in ("bmuf", "ma"):
-            out["num_syncs"] = self.sync.impl.num_syncs
-        text = json.dumps(out, indent=1, default=lambda x: None if x == float("inf") else str(x))
-        atomic_write_text(self.out_dir / "comm.json", text.replace("Infinity", "null") + "\n")
-        log.info("wrote %s: %s", self.out_dir / "comm.json", self.sync.accounting.format())
+        if self.synced if self.sync_cfg.mode in ("bmuf", "ma") else self.step % self.check_sync_every == 0:
+            self.ranks.check_sync(self.model, self.sync_cfg.mode, "step", self.step)
 
     @torch.no_grad()
     def evaluate(self, dataset: Optional[ChunkDataset] = None) -> Dict:
@@ -783,27 +510,21 @@ class Trainer:
         self.model.eval()
         sampler = BucketingBatchSampler(dataset.input_lengths(), self.cfg.dev_max_frames, 1, shuffle=False)
         loader = make_loader(dataset, sampler, num_workers=min(self.cfg.num_workers, 1))
-        tot = {"loss_sum": 0.0, "frames": 0, "correct": 0}
+        tot = Totals()
         for batch in loader:
             batch = batch_to(batch, self.device)
             with self._autocast():
                 logits, _ = self.model(batch["features"], batch["lengths"])
             st = compute_loss(logits, batch)
-            tot["loss_sum"] += float(st.loss_sum)
-            tot["frames"] += int(st.frames)
-            tot["correct"] += int(st.correct)
-        n = max(1, tot["frames"])
-        return {"loss": tot["loss_sum"] / n, "acc": tot["correct"] / n, "frames": tot["frames"]}
+            tot.add(StepStats(float(st.loss_sum), int(st.frames), int(st.correct), 0.0))
+        return {"loss": tot.loss, "acc": tot.acc, "frames": tot.frames}
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> TrainResult:
-        from tqdm import tqdm
-
         cfg = self.cfg
         log.info("model: %s %s, %.2f M parameters, device %s, amp %s", cfg.role, self.model_cfg,
                  self.model.num_parameters() / 1e6, self.device, self.amp)
         t_run, step0 = time.perf_counter(), self.step
-        restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
         stopped = "done"
         budget = cfg.max_updates
         while self.step < budget if budget > 0 else self.epoch < cfg.num_epochs:
@@ -813,8 +534,8 @@ class Trainer:
             epoch = self.epoch
             n_batches, batches = (self._simulated_epoch_batches(epoch, self.batch_in_epoch) if self.sim_workers
                                   else self.epoch_batches(epoch, self.batch_in_epoch))
-            ep = {"loss_sum": 0.0, "frames": 0, "correct": 0, "t0": time.perf_counter()}
-            win = {"loss_sum": 0.0, "frames": 0, "correct": 0, "t0": time.perf_counter()}
+            per_kind = bool(self.kind_names)
+            ep, win = Meter(per_kind), Meter(per_kind)
             bar = tqdm(total=n_batches, initial=self.batch_in_epoch, desc=f"epoch {epoch + 1}/{cfg.num_epochs}",
                        unit="batch", disable=not cfg.progress or not self.is_main, mininterval=1.0,
                        dynamic_ncols=True)
@@ -828,42 +549,13 @@ class Trainer:
                     batch = batch_to(batch, self.device, non_blocking=True)
                     st = self.train_step(batch, batch_idx, lr_mult)
                 self.batch_in_epoch += 1
-                for acc in (ep, win):
-                    for k in ("loss_sum", "frames", "correct"):
-                        acc[k] += st[k]
-                    if self.kind_names:
-                        kd = acc.setdefault("kinds", {}).setdefault(st["kind"], {"loss_sum": 0.0, "frames": 0,
-                                                                                 "correct": 0, "batches": 0})
-                        for k in ("loss_sum", "frames", "correct"):
-                            kd[k] += st[k]
-                        kd["batches"] += 1
+                ep.add(st)
+                win.add(st)
                 bar.update(1)
                 if self.step % max(1, cfg.log_every) == 0:
-                    dt = time.perf_counter() - win["t0"]
-                    n = max(1, win["frames"])
-                    fps = win["frames"] / max(dt, 1e-9)
-                    bar.set_postfix(loss=f"{win['loss_sum'] / n:.3f}", acc=f"{win['correct'] / n:.3f}",
-                                    lr=f"{st['lr']:.2e}", fps=f"{fps:.0f}", refresh=False)
-                    if self.tb is not None:
-                        self.tb.add_scalar("train/loss", win["loss_sum"] / n, self.step)
-                        self.tb.add_scalar("train/frame_acc", win["correct"] / n, self.step)
-                        self.tb.add_scalar("train/lr", st["lr"], self.step)
-                        self.tb.add_scalar("train/frames_per_s", fps, self.step)
-                        if math.isfinite(st["grad_norm"]):
-                            self.tb.add_scalar("train/grad_norm", st["grad_norm"], self.step)
-                        for kind, kd in win.get("kinds", {}).items():
-                            name, nk = self.kind_names.get(kind, kind), max(1, kd["frames"])
-                            self.tb.add_scalar(f"train_{name}/loss", kd["loss_sum"] / nk, self.step)
-                            self.tb.add_scalar(f"train_{name}/frame_acc", kd["correct"] / nk, self.step)
-                    win = {"loss_sum": 0.0, "frames": 0, "correct": 0, "t0": time.perf_counter()}
-                if self.sync is not None and self.check_sync_every > 0 and self.world_size > 1:
-                    if (self.synced if self.sync_cfg.mode in ("bmuf", "ma")
-                            else self.step % self.check_sync_every == 0):
-                        self._check_sync()
-                if self._kill_at and self.rank == 1 and restart == 0 and self.step == self._kill_at:
-                    log.error("%s=%d: rank 1 exits at step %d (first attempt only)", KILL_ENV, self._kill_at,
-                              self.step)
-                    os._exit(1)
+                    self._log_window(win, st, bar)
+                    win = Meter(per_kind)
+                self._maybe_check_sync()
                 if cfg.checkpoint_every > 0 and self.step % cfg.checkpoint_every == 0:
                     self.save(f"checkpoint-{self.step}.pt")
                 if self.step_hook is not None:
@@ -883,17 +575,7 @@ class Trainer:
                 break
             dev = self._dev_scores()
             if dev is not None:
-                self.sched.epoch_end(dev["loss"])
-                if self.tb is not None:
-                    self.tb.add_scalar("dev/loss", dev["loss"], self.step)
-                    self.tb.add_scalar("dev/frame_acc", dev["acc"], self.step)
-                if dev["acc"] > self.best["dev_acc"]:
-                    self.best = {"dev_acc": dev["acc"], "dev_loss": dev["loss"], "step": self.step,
-                                 "epoch": epoch + 1}
-                    if self.is_main:
-                        save_checkpoint(self.out_dir / "best.pt", {
-                            "model_config": self.model_cfg.to_dict(), "model": self._model_state(),
-                            "step": self.step, "epoch": epoch + 1, "dev": dev, "train_config": cfg.to_dict()})
+                self._note_dev(dev, epoch)
             self.history.append(self._epoch_line(self._reduce_epoch(ep), dev))
             self._log_comm()
             self.epoch += 1
@@ -908,36 +590,61 @@ class Trainer:
             self.tb.close()
         return TrainResult(self.out_dir, self.step, self.epoch, self.best["dev_acc"], self.history, stopped)
 
-    def _epoch_line(self, ep: Dict, dev: Optional[Dict], partial: bool = False) -> Dict:
-        wall = time.perf_counter() - ep["t0"]
-        n = max(1, ep["frames"])
-        line = {"epoch": self.epoch + 1, "step": self.step, "train_loss": ep["loss_sum"] / n,
-                "train_acc": ep["correct"] / n, "frames": ep["frames"], "seconds": round(wall, 2),
-                "frames_per_s": ep["frames"] / max(wall, 1e-9), "lr": self.sched.lr(self.step)}
+    def _note_dev(self, dev: Dict, epoch: int) -> None:
+        """An epoch's dev scores: the scheduler, TensorBoard and ``best.pt`` (a better frame accuracy)."""
+        self.sched.epoch_end(dev["loss"])
+        if self.tb is not None:
+            self.tb.add_scalar("dev/loss", dev["loss"], self.step)
+            self.tb.add_scalar("dev/frame_acc", dev["acc"], self.step)
+        if dev["acc"] > self.best["dev_acc"]:
+            self.best = {"dev_acc": dev["acc"], "dev_loss": dev["loss"], "step": self.step, "epoch": epoch + 1}
+            if self.is_main:
+                save_checkpoint(self.out_dir / "best.pt", {
+                    "model_config": self.model_cfg.to_dict(), "model": self._model_state(),
+                    "step": self.step, "epoch": epoch + 1, "dev": dev, "train_config": self.cfg.to_dict()})
+
+    def _log_window(self, win: Meter, st: StepStats, bar) -> None:
+        """The progress bar's numbers and TensorBoard's train scalars over the updates since the last."""
+        fps = win.frames_per_second()
+        bar.set_postfix(loss=f"{win.total.loss:.3f}", acc=f"{win.total.acc:.3f}", lr=f"{st.lr:.2e}",
+                        fps=f"{fps:.0f}", refresh=False)
+        if self.tb is None:
+            return
+        self.tb.add_scalar("train/loss", win.total.loss, self.step)
+        self.tb.add_scalar("train/frame_acc", win.total.acc, self.step)
+        self.tb.add_scalar("train/lr", st.lr, self.step)
+        self.tb.add_scalar("train/frames_per_s", fps, self.step)
+        if math.isfinite(st.grad_norm):
+            self.tb.add_scalar("train/grad_norm", st.grad_norm, self.step)
+        for kind, kd in win.kinds.items():
+            name = self.kind_names.get(kind, kind)
+            self.tb.add_scalar(f"train_{name}/loss", kd.loss, self.step)
+            self.tb.add_scalar(f"train_{name}/frame_acc", kd.acc, self.step)
+
+    def _epoch_line(self, ep: Meter, dev: Optional[Dict], partial: bool = False) -> Dict:
+        wall = ep.seconds()
+        tot = ep.total
+        line = {"epoch": self.epoch + 1, "step": self.step, "train_loss": tot.loss,
+                "train_acc": tot.acc, "frames": tot.frames, "seconds": round(wall, 2),
+                "frames_per_s": tot.frames / max(wall, 1e-9), "lr": self.sched.lr(self.step)}
         if self.cfg.max_updates > 0:  # the budget beside the updates made (``step``)
             line["max_updates"] = self.cfg.max_updates
-        for kind, kd in ep.get("kinds", {}).items():
-            name, nk = self.kind_names.get(kind, kind), max(1, kd["frames"])
-            line.update({f"train_loss_{name}": kd["loss_sum"] / nk, f"train_acc_{name}": kd["correct"] / nk,
-                         f"frames_{name}": kd["frames"], f"batches_{name}": kd["batches"]})
+        for kind, kd in ep.kinds.items():
+            name = self.kind_names.get(kind, kind)
+            line.update({f"train_loss_{name}": kd.loss, f"train_acc_{name}": kd.acc,
+                         f"frames_{name}": kd.frames, f"batches_{name}": kd.batches})
         if dev is not None:
             line.update(dev_loss=dev["loss"], dev_acc=dev["acc"])
         msg = (f"epoch {line['epoch']}{' (partial)' if partial else ''}: step {self.step}, "
                f"train loss {line['train_loss']:.4f} acc {line['train_acc']:.4f}")
-        for kind in ep.get("kinds", {}):
+        for kind in ep.kinds:
             name = self.kind_names.get(kind, kind)
             msg += f" ({name} loss {line[f'train_loss_{name}']:.4f} acc {line[f'train_acc_{name}']:.4f})"
         if dev is not None:
             msg += f", dev loss {dev['loss']:.4f} acc {dev['acc']:.4f} (best {self.best['dev_acc']:.4f})"
-        msg += f", lr {line['lr']:.2e}, {ep['frames']} frames in {wall:.1f} s, {line['frames_per_s']:.0f} frames/s"
+        msg += f", lr {line['lr']:.2e}, {tot.frames} frames in {wall:.1f} s, {line['frames_per_s']:.0f} frames/s"
         log.info(msg)
         return line
-
-
-def _to_yaml(d: Dict) -> str:
-    import yaml
-
-    return yaml.safe_dump(d, sort_keys=False)
 
 
 def train(cfg: TrainConfig, train_cuts, dev_cuts, cmvn, out_dir: Union[str, Path],
@@ -946,8 +653,6 @@ def train(cfg: TrainConfig, train_cuts, dev_cuts, cmvn, out_dir: Union[str, Path
     ``cmvn``: ``data/cmvn.npz`` path, CmvnStats or None (no normalisation). ``dist_kw``: ``sync``
     (:class:`asrkit.distributed.sync.SyncConfig`), ``consistency``, ``check_sync_every``, ``dist_backend``
     (see :class:`Trainer`)."""
-    from asrkit.features.reader import FeatureReader
-
     reader = FeatureReader(cmvn, stack=True)
     return Trainer(cfg, train_cuts, dev_cuts, reader, out_dir, step_hook=step_hook, resume=resume,
                    **dist_kw).run()

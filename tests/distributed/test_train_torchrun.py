@@ -2,7 +2,9 @@
 
 Each test launches torchrun as a subprocess with this file as the entry script (``__main__`` below): it
 records which rank wrote which file (checkpoints, config.yaml, comm.json), optionally appends extra flags
-on rank 1 (a configuration mismatch), then runs ``asrkit.bin.train_nnet`` or ``asrkit.bin.train_student``.
+on rank 1 (a configuration mismatch), then runs ``asrkit.bin.train_nnet`` or ``asrkit.bin.train_student``
+with a step hook that can kill rank 1 after a step (``KILL_ENV``, first attempt only) or make the last
+rank's loss NaN at a step (``NAN_ENV``): the faults come from here, not from the training loop.
 """
 from __future__ import annotations
 
@@ -16,9 +18,47 @@ ROOT = Path(__file__).resolve().parents[2]
 NUM_SENONES = 12
 WRITES_ENV = "ASRKIT_TEST_WRITES_DIR"
 RANK1_ARGS_ENV = "ASRKIT_TEST_RANK1_ARGS"
+KILL_ENV = "ASRKIT_TEST_KILL_AT_STEP"  # rank 1 os._exit(1)s after this step on its first attempt
+NAN_ENV = "ASRKIT_TEST_NAN_AT_STEP"    # the last rank's loss is NaN at this step
 
 
 # --------------------------------------------------------------------------- the torchrun entry
+def _fault_hook(rank: int, world: int):
+    """The step hook of the faults asked for in the environment (None: none asked)."""
+    import logging
+
+    import torch
+
+    from asrkit.nnet.models import LstmAcousticModel
+
+    log = logging.getLogger("test_train_torchrun")
+    kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
+    nan_at = int(os.environ.get(NAN_ENV, "0") or 0) if rank == world - 1 else 0
+    first_attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) == 0
+    if not (kill_at and rank == 1 and first_attempt) and not nan_at:
+        return None
+    armed = [nan_at == 1]
+
+    def poison(module, inputs, output):  # the next training forward of the model: NaN logits, so a NaN loss
+        if armed[0] and isinstance(module, LstmAcousticModel) and module.training:
+            armed[0] = False
+            log.warning("%s=%d: a NaN loss on rank %d", NAN_ENV, nan_at, rank)
+            return (output[0] * float("nan"),) + tuple(output[1:])
+        return None
+
+    if nan_at:
+        torch.nn.modules.module.register_module_forward_hook(poison)
+
+    def hook(step: int) -> None:
+        if kill_at and rank == 1 and first_attempt and step == kill_at:
+            log.error("%s=%d: rank 1 exits at step %d (first attempt only)", KILL_ENV, kill_at, step)
+            os._exit(1)
+        if nan_at and step == nan_at - 1:
+            armed[0] = True
+
+    return hook
+
+
 def _entry() -> int:
     rank = int(os.environ.get("RANK", "0"))
     argv = sys.argv[2:]
@@ -26,7 +66,6 @@ def _entry() -> int:
         argv = argv + os.environ[RANK1_ARGS_ENV].split()
     wdir = os.environ.get(WRITES_ENV)
     if wdir:
-        import asrkit.nnet.ssl as ssl_mod
         import asrkit.nnet.train as train_mod
 
         def record(fn):
@@ -38,12 +77,11 @@ def _entry() -> int:
 
         train_mod.save_checkpoint = record(train_mod.save_checkpoint)
         train_mod.atomic_write_text = record(train_mod.atomic_write_text)
-        ssl_mod.atomic_write_text = record(ssl_mod.atomic_write_text)
     if sys.argv[1] == "train_student":
         from asrkit.bin.train_student import main
     else:
         from asrkit.bin.train_nnet import main
-    return main(argv)
+    return main(argv, step_hook=_fault_hook(rank, int(os.environ.get("WORLD_SIZE", "1"))))
 
 
 if __name__ == "__main__":
@@ -123,7 +161,7 @@ def test_sync_mode_under_torchrun(mode, toy, tmp_path):
     # gtc through the semi-supervised student (the SslTrainer's sharded schedule), the others train_nnet
     args = _student_args(toy, out, *extra) if mode == "gtc" else _nnet_args(toy, out, *extra)
     # gtc: rank 1's loss is NaN at step 4: the step is skipped on both ranks, counted and logged
-    r = _torchrun(args, tmp_path, env={"ASRKIT_TEST_NAN_AT_STEP": "4"} if mode == "gtc" else None)
+    r = _torchrun(args, tmp_path, env={NAN_ENV: "4"} if mode == "gtc" else None)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     comm = json.loads((out / "comm.json").read_text())
     assert comm["skipped_steps"] == (1 if mode == "gtc" else 0)
@@ -165,7 +203,7 @@ def test_killed_worker_restarts_from_checkpoint(toy, tmp_path):
     out = tmp_path / "out"
     extra = ["--sync", "bmuf", "--sync-period", "5"]
     r = _torchrun(_nnet_args(toy, out, *extra), tmp_path, max_restarts=1,
-                  env={"ASRKIT_TEST_KILL_AT_STEP": "7"})
+                  env={KILL_ENV: "7"})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     assert "rank 1 exits at step 7" in r.stderr
     assert "resumed from" in r.stderr and "checkpoint-6.pt" in r.stderr

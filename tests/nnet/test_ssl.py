@@ -375,3 +375,26 @@ def test_concat_cuts_for_the_oracle(toy_dir, unsup):
     assert len(concat_cuts(str(lab))) == 6
     with pytest.raises(ValueError, match="twice"):
         concat_cuts([lab, lab])
+
+
+def test_equal_updates_reads_a_manifest_once_streamed(toy_dir, toy_cuts, toy_cmvn_path, tmp_path, monkeypatch):
+    """With manifest paths the budget comes from one streaming pass over train_sup (each cut checked
+    once, nothing kept but lengths), and it is the count of supervised_updates."""
+    import asrkit.nnet.ssl as ssl_mod
+
+    seen = []
+
+    def counting(cut, *a, **kw):
+        seen.append(cut.id)
+        return check(cut, *a, **kw)
+
+    check = ssl_mod.check_cut
+    monkeypatch.setattr(ssl_mod, "check_cut", counting)
+    cfg = _cfg(num_epochs=3, scheduler="constant")
+    t = SslTrainer(cfg, str(toy_dir / "cuts.jsonl.gz"), None, None, FeatureReader(toy_cmvn_path), tmp_path / "m",
+                   SslConfig("supervised", equal_updates=True), None)
+    assert sorted(seen) == sorted(c.id for c in toy_cuts)  # one pass
+    assert t.cfg.max_updates == ssl_mod.supervised_updates(iter(toy_cuts), cfg) > 0  # an iterator will do
+    lengths, seconds = ssl_mod.scan_labelled(toy_cuts)
+    assert ssl_mod.updates_of_lengths(lengths, cfg) == t.cfg.max_updates
+    assert seconds == pytest.approx(sum(c.duration for c in toy_cuts))
