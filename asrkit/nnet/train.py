@@ -49,11 +49,12 @@ import torch.distributed as dist
 
 from asrkit.nnet.checkpoint import (ConfigMismatchError, check_model_config, latest_checkpoint, load_checkpoint,
                                     prune_checkpoints, rng_state, save_checkpoint, seed_everything, set_rng_state)
-from asrkit.nnet.dataset import ChunkDataset, batch_to, load_cuts, make_loader
+from asrkit.nnet.dataset import ChunkDataset, batch_to, load_cuts, make_loader, reader_with_norm
 from asrkit.nnet.losses import compute_loss
 from asrkit.nnet.models import LstmAcousticModel, ModelConfig, build_model
 from asrkit.nnet.presets import preset
 from asrkit.nnet.sampler import BucketingBatchSampler, shard_positions
+from asrkit.nnet.specaug import make_specaug
 from asrkit.utils.atomic import atomic_write_text, mark_done
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,15 @@ class TrainConfig:
     newbob_stop: float = 0.001  # ... and under which training stops once halving started
     newbob_factor: float = 0.5
     grad_clip: float = 5.0  # max gradient norm; 0: off
+    label_smoothing: float = 0.0  # hard targets only (F.cross_entropy's); dev loss is always plain CE
+    # SpecAugment of training batches (asrkit.nnet.specaug): off while both mask counts are 0
+    specaug_time_masks: int = 0
+    specaug_time_width: int = 20  # 10 ms frames
+    specaug_freq_masks: int = 0
+    specaug_freq_width: int = 8  # log-mel bins
+    specaug_time_max_fraction: float = 0.2
+    # feature normalisation (asrkit.features.reader): global (data/cmvn.npz) | speaker | utterance
+    cmvn: str = "global"
     # runtime
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -353,6 +363,7 @@ class Trainer:
 
         # data: every cut checked before anything trains
         t0 = time.perf_counter()
+        reader = reader_with_norm(reader, cfg.cmvn, train_cuts, dev_cuts)  # cfg.cmvn: global | speaker | utterance
         self.train_set = ChunkDataset.from_cuts(load_cuts(train_cuts), reader, cfg.chunk_size, cfg.left_context,
                                                 cfg.effective_right_context, cfg.min_chunk, "hard", cfg.num_senones)
         self.dev_set = (ChunkDataset.from_cuts(load_cuts(dev_cuts), reader, 0, 0, 0, 1, "hard", cfg.num_senones)
@@ -382,6 +393,9 @@ class Trainer:
         else:
             raise ValueError(f"unknown optimizer {cfg.optimizer!r} (adam | sgd)")
         self.sched = LrScheduler(cfg)
+        self.specaug = make_specaug(cfg)  # None: off; applied in the training steps only
+        if not 0.0 <= cfg.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), not {cfg.label_smoothing}")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.step = 0
         self.epoch = 0
@@ -591,9 +605,12 @@ class Trainer:
         lr = self.sched.lr(self.step + 1) * lr_mult
         for g in self.opt.param_groups:
             g["lr"] = lr
+        if self.specaug is not None:
+            batch = dict(batch, features=self.specaug(batch["features"], batch["lengths"], self.step + 1,
+                                                      self.data_rank))
         with self._autocast():
             logits, _ = self.train_model(batch["features"], batch["lengths"])
-        stats = compute_loss(logits, batch)
+        stats = compute_loss(logits, batch, label_smoothing=self.cfg.label_smoothing)
         loss = stats.loss
         if self._nan_at == self.step + 1 and self.rank == self.world_size - 1:
             log.warning("%s=%d: a NaN loss on rank %d", NAN_ENV, self._nan_at, self.rank)
@@ -645,9 +662,12 @@ class Trainer:
         def loss_fn(model, batch):
             with self._autocast():
                 logits, _ = model(batch["features"], batch["lengths"])
-            st = compute_loss(logits, batch)
+            st = compute_loss(logits, batch, label_smoothing=self.cfg.label_smoothing)
             return st.loss, st
 
+        if self.specaug is not None:  # worker w's masks, as rank w of a real run would draw them
+            batches = [dict(b, features=self.specaug(b["features"], b["lengths"], self.step + 1, w))
+                       for w, b in enumerate(batches)]
         ok, stats = self.sync.step(batches, loss_fn, self.cfg.grad_clip)
         self.sync.note_skip(self.step + 1, not ok)
         if not ok:
