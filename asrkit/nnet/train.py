@@ -116,7 +116,7 @@ class TrainConfig:
     specaug_freq_width: int = 8  # log-mel bins
     specaug_time_max_fraction: float = 0.2
     # feature normalisation (asrkit.features.reader): global (data/cmvn.npz) | speaker | utterance
-    cmvn: str = "global"
+    cmvn_mode: str = "global"
     # runtime
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -363,7 +363,7 @@ class Trainer:
 
         # data: every cut checked before anything trains
         t0 = time.perf_counter()
-        reader = reader_with_norm(reader, cfg.cmvn, train_cuts, dev_cuts)  # cfg.cmvn: global | speaker | utterance
+        reader = reader_with_norm(reader, cfg.cmvn_mode, train_cuts, dev_cuts)  # global | speaker | utterance
         self.train_set = ChunkDataset.from_cuts(load_cuts(train_cuts), reader, cfg.chunk_size, cfg.left_context,
                                                 cfg.effective_right_context, cfg.min_chunk, "hard", cfg.num_senones)
         self.dev_set = (ChunkDataset.from_cuts(load_cuts(dev_cuts), reader, 0, 0, 0, 1, "hard", cfg.num_senones)
