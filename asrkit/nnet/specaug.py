@@ -86,23 +86,25 @@ class SpecAugment:
         return g
 
     def masks(self, lengths: torch.Tensor, T: int, step: int, worker: int = 0):
-        """(B, STACK*T) bool time mask and (B, F) bool frequency mask (True: zeroed), on the CPU."""
+        """(B, STACK*T) bool time mask and (B, F) bool frequency mask (True: zeroed), on the CPU; every
+        random number of the batch drawn at once (a few tensors, not a Python loop over rows)."""
         c, F = self.cfg, self.num_bins
         B = int(lengths.shape[0])
         g = self.generator(step, worker)
-        tmask = torch.zeros(B, STACK * T, dtype=torch.bool)
-        fmask = torch.zeros(B, F, dtype=torch.bool)
-        for b in range(B):
-            n = STACK * int(lengths[b])
-            for _ in range(c.freq_masks):
-                w = int(torch.randint(0, c.freq_width + 1, (1,), generator=g))
-                f0 = int(torch.randint(0, F - w + 1, (1,), generator=g))
-                fmask[b, f0:f0 + w] = True
-            cap = min(c.time_width, int(c.time_max_fraction * n))
-            for _ in range(c.time_masks):
-                w = int(torch.randint(0, cap + 1, (1,), generator=g))
-                t0 = int(torch.randint(0, max(n - w, 0) + 1, (1,), generator=g))
-                tmask[b, t0:t0 + w] = True
+        n = STACK * lengths.to(torch.int64).cpu()  # 10 ms frames of each row
+        # frequency masks: width ~ U{0..freq_width}, start ~ U{0..F-width}
+        fw = torch.randint(0, c.freq_width + 1, (B, c.freq_masks), generator=g)
+        f0 = (torch.rand(B, c.freq_masks, generator=g, dtype=torch.float64) * (F - fw + 1)).floor().long()
+        bins = torch.arange(F)[None, None, :]
+        fmask = ((bins >= f0[..., None]) & (bins < (f0 + fw)[..., None])).any(1)
+        # time masks: width ~ U{0..cap}, cap = min(time_width, floor(fraction * n)), start ~ U{0..n-width}
+        cap = torch.minimum(torch.full_like(n, c.time_width), (c.time_max_fraction * n.double()).floor().long())
+        u = torch.rand(B, c.time_masks, generator=g, dtype=torch.float64)
+        tw = (u * (cap[:, None] + 1)).floor().long()
+        t0 = (torch.rand(B, c.time_masks, generator=g, dtype=torch.float64)
+              * (n[:, None] - tw + 1).clamp(min=1)).floor().long()
+        frames = torch.arange(STACK * T)[None, None, :]
+        tmask = ((frames >= t0[..., None]) & (frames < (t0 + tw)[..., None])).any(1)
         return tmask, fmask
 
     def __call__(self, features: torch.Tensor, lengths: torch.Tensor, step: int, worker: int = 0) -> torch.Tensor:
