@@ -170,7 +170,7 @@ def _main(args) -> int:
         loader = _resolve(args.load_model_fn) if args.load_model_fn else load_teacher
         model = loader(args.model, args.device)
         reader = FeatureReader(args.cmvn) if args.cmvn else FeatureReader(None)
-        if not args.load_model_fn:  # the teacher's normalisation (its checkpoint's train_config.cmvn)
+        if not args.load_model_fn:  # the teacher's normalisation (its checkpoint's train_config.cmvn_mode)
             reader = reader.with_norm(checkpoint_norm(args.model), args.cuts)
         index = label_cuts(model, load_cuts(args.cuts), reader, args.out_dir, shard_size=args.shard_size,
                            k=args.k, job=args.job, num_jobs=args.num_jobs, num_senones=args.num_senones,

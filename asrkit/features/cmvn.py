@@ -6,7 +6,7 @@
 that equals stacking first and normalising with the statistics tiled three times (:func:`tile_cmvn`).
 
 Besides the global statistics the networks can be normalised per speaker or per utterance
-(``cmvn: speaker | utterance`` in the network's conf; :class:`asrkit.features.reader.FeatureReader`),
+(``cmvn_mode: speaker | utterance`` in the network's conf; :class:`asrkit.features.reader.FeatureReader`),
 as Kaldi's ``apply-cmvn --norm-vars=true [--utt2spk]``: :func:`accumulate_speaker_cmvn` gives the
 statistics of each speaker of a set (:func:`speaker_of`), :func:`utterance_cmvn` those of one utterance.
 """

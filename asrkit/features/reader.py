@@ -43,7 +43,7 @@ class FeatureReader:
     Holds the CMVN statistics as float32 mean / inverse std once, so loaders of every stage share the
     same arithmetic. ``stack=False`` gives the normalised 10 ms frames (n, 64).
 
-    ``norm`` (the network conf's ``cmvn`` key, recorded in its checkpoints): ``global`` normalises with
+    ``norm`` (the network conf's ``cmvn_mode`` key, recorded in its checkpoints): ``global`` normalises with
     ``cmvn`` (data/cmvn.npz); ``utterance`` with each cut's own mean and standard deviation; ``speaker``
     with those of the cut's speaker (:func:`asrkit.features.cmvn.speaker_of`) over the set being read,
     ``speaker_stats`` (:meth:`with_norm` accumulates them). The same float32 arithmetic in every mode.

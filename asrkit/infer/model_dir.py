@@ -73,7 +73,7 @@ FRONTEND = {
     "frame_shift": FRAME_SHIFT, "snip_edges": False, "dither": 0.0, "stack": STACK,
     "stacked_frame_shift": STACKED_FRAME_SHIFT, "cmvn": "global, training statistics, before stacking",
 }
-# frontend.cmvn of a network normalised otherwise (its train_config.cmvn, asrkit.features.reader)
+# frontend.cmvn of a network normalised otherwise (its train_config.cmvn_mode, asrkit.features.reader)
 CMVN_FRONTEND = {"global": FRONTEND["cmvn"], "speaker": "per speaker (a transcribed file: its own), before stacking",
                  "utterance": "per utterance, before stacking"}
 # The GMM systems' (asrkit.gmm.data): 13 MFCC at 10 ms, mean normalisation, deltas and delta-deltas. The

@@ -450,7 +450,7 @@ def load_cuts(path):
 
 
 def checkpoint_norm(ck: Union[Dict, str, Path]) -> str:
-    """The feature normalisation a network was trained with (its checkpoint's ``train_config.cmvn``;
+    """The feature normalisation a network was trained with (its checkpoint's ``train_config.cmvn_mode``;
     checkpoints older than the option: global)."""
     if not isinstance(ck, dict):
         ck = load_checkpoint(ck)
@@ -471,5 +471,6 @@ def reader_with_norm(reader, norm: str, *cut_sources):
     if hasattr(reader, "with_norm"):
         return reader.with_norm(norm, *cut_sources)
     if norm != "global":
-        raise ValueError(f"cmvn_mode {norm!r} needs an asrkit.features.reader.FeatureReader, got {type(reader).__name__}")
+        raise ValueError(f"cmvn_mode {norm!r} needs an asrkit.features.reader.FeatureReader, "
+                         f"got {type(reader).__name__}")
     return reader

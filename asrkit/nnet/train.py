@@ -96,7 +96,7 @@ class TrainConfig:
     dev_max_frames: int = 20000
     # optimisation
     num_epochs: int = 10
-    optimizer: str = "adam"  # adam | sgd
+    optimizer: str = "adam"  # adam | adamw | sgd
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 0.0
@@ -387,11 +387,13 @@ class Trainer:
             log.info("initialised the model from %s", cfg.init)
         if cfg.optimizer == "adam":
             self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        elif cfg.optimizer == "adamw":  # decoupled weight decay (Loshchilov & Hutter), unlike Adam's L2
+            self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         elif cfg.optimizer == "sgd":
             self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                        weight_decay=cfg.weight_decay)
         else:
-            raise ValueError(f"unknown optimizer {cfg.optimizer!r} (adam | sgd)")
+            raise ValueError(f"unknown optimizer {cfg.optimizer!r} (adam | adamw | sgd)")
         self.sched = LrScheduler(cfg)
         self.specaug = make_specaug(cfg)  # None: off; applied in the training steps only
         if not 0.0 <= cfg.label_smoothing < 1.0:

@@ -319,7 +319,8 @@ def build_lexicon(records: Dict[str, List[dict]], speakers: Dict[str, List[Speak
         tokens = [w for r in recs for w in r["words"]]
         oov[split] = {"tokens": len(tokens), "oov_tokens": sum(w not in prons for w in tokens),
                       "oov_types": len({w for w in tokens if w not in prons})}
-    stats = {"words": len(prons), "from_train_sup": len({w for r in records.get("train_sup", []) for w, _ in r["prons"]}),
+    spoken = {w for r in records.get("train_sup", []) for w, _ in r["prons"]}
+    stats = {"words": len(prons), "from_train_sup": len(spoken),
              "from_lm_text": len(lm_words) - len(no_pron), "lm_text_words_without_pron": len(no_pron),
              "oov": oov}
     return prons, stats

@@ -173,6 +173,8 @@ def test_build_lm_gives_lexicon_words_missing_from_the_text_a_probability(tmp_pa
     # ZEBRA and <UNK> (words.txt has it, the text never needed it) share the default mass 0.01
     assert m.logprob("ZEBRA", []) == pytest.approx(math.log10(0.01 / 2), abs=1e-6)
     assert m.logprob("<UNK>", []) == m.logprob("ZEBRA", [])
+    specials = {"<eps>", "#0", "<s>", "</s>"}
+    assert {w for w in SymbolTable.read(wt).symbols if w not in specials} <= m.vocab()  # every lexicon word
     zebra = SymbolTable.read(wt).ids["ZEBRA"]
     g = kaldifst.StdVectorFst.read(str(out["G"]))
     assert any(arc.olabel == zebra for s in range(g.num_states) for arc in kaldifst.ArcIterator(g, s))

@@ -10,6 +10,7 @@ from asrkit.nnet.infer import load_model, log_posteriors, log_priors_from_counts
 from asrkit.nnet.train import Trainer
 
 from .conftest import NUM_SENONES
+from .test_ssl import unsup  # noqa: F401 - the fixture
 from .test_train import _cfg
 
 
@@ -77,3 +78,20 @@ def test_cli_train_per_utterance_then_forward_and_label(toy_dir, tmp_path):
     ids, _ = labels.get(cut.id)
     top1 = log_posteriors(model, utt(cut)).argmax(-1)
     assert (np.asarray(ids)[:, 0] == top1).mean() == 1.0
+
+
+def test_student_normalises_labelled_unlabelled_and_dev_alike(toy_cuts, toy_cmvn_path, unsup, tmp_path):
+    """The semi-supervised student: speaker statistics cover the labelled, unlabelled and dev cuts, and
+    both of its datasets read with them."""
+    from .test_ssl import _cfg as ssl_cfg
+    from .test_ssl import _trainer
+
+    t = _trainer(ssl_cfg(num_epochs=1, cmvn_mode="speaker"), toy_cuts, toy_cmvn_path, unsup, tmp_path / "s")
+    assert t.machine_set.reader is t.train_set.reader and t.train_set.reader.norm == "speaker"
+    from lhotse import CutSet
+
+    unl = CutSet.from_file(unsup["cuts"])[0]
+    assert unl.id in t.train_set.reader.speaker_stats and list(toy_cuts)[0].id in t.train_set.reader.speaker_stats
+    np.testing.assert_array_equal(t.machine_set.reader(unl), FeatureReader(toy_cmvn_path).with_norm("utterance")(unl))
+    t.run()
+    assert checkpoint_norm(tmp_path / "s" / "best.pt") == "speaker"

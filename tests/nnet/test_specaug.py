@@ -1,10 +1,9 @@
-"""SpecAugment of training batches (asrkit.nnet.specaug) and label smoothing: exact masks on hand-made
-inputs, refusals, training-only application, bit-identical resume."""
+"""SpecAugment of training batches (asrkit.nnet.specaug): exact masks on hand-made inputs, refusals,
+training-only application, bit-identical resume."""
 import pytest
 import torch
 
 from asrkit.features.reader import FeatureReader
-from asrkit.nnet.losses import compute_loss, hard_ce_loss
 from asrkit.nnet.specaug import SpecAugConfig, SpecAugment, make_specaug
 from asrkit.nnet.train import TrainConfig, Trainer
 
@@ -114,24 +113,3 @@ def test_resume_with_masks_gives_the_same_parameters(toy_cuts, toy_cmvn_path, tm
     resumed.run()
     for k, v in _params(full).items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
-
-
-def test_label_smoothing_against_the_formula():
-    logits = torch.tensor([[[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]]])
-    targets = torch.tensor([[0, -100]])  # the second frame is not scored
-    eps = 0.3
-    logp = torch.log_softmax(logits[0, 0], -1)
-    want = (1 - eps) * -logp[0] + eps * -logp.mean()
-    st = hard_ce_loss(logits, targets, label_smoothing=eps)
-    assert st.loss_sum.item() == pytest.approx(want.item(), rel=1e-6) and int(st.frames) == 1
-    assert hard_ce_loss(logits, targets).loss_sum.item() == pytest.approx(-logp[0].item(), rel=1e-6)
-    # soft batches (teacher posteriors) are not smoothed
-    soft = {"kind": "soft", "topk_ids": torch.tensor([[[0, 2], [1, 2]]]),
-            "topk_probs": torch.tensor([[[0.7, 0.3], [0.5, 0.5]]]), "mask": torch.tensor([[True, True]])}
-    assert compute_loss(logits, soft, label_smoothing=eps).loss_sum.item() == pytest.approx(
-        compute_loss(logits, soft).loss_sum.item())
-
-
-def test_label_smoothing_out_of_range_is_refused(toy_cuts, toy_cmvn_path, tmp_path):
-    with pytest.raises(ValueError, match="label_smoothing"):
-        Trainer(_cfg(label_smoothing=1.0), toy_cuts, toy_cuts, FeatureReader(toy_cmvn_path), tmp_path / "exp")
