@@ -573,7 +573,12 @@ class Trainer:
         ck = load_checkpoint(path, map_location=self.device)
         check_model_config(ck, self.model_cfg, path)
         saved = ck.get("train_config", {})
-        for k in ("seed", "chunk_size", "left_context", "right_context", "max_frames", "num_buckets", "optimizer"):
+        if saved.get("cmvn_mode", "global") != self.cfg.cmvn_mode:  # the weights expect the other inputs
+            raise ConfigMismatchError(f"{path}: trained with cmvn_mode {saved.get('cmvn_mode', 'global')!r}, "
+                                      f"now {self.cfg.cmvn_mode!r}; use a new out_dir or the same cmvn_mode")
+        for k in ("seed", "chunk_size", "left_context", "right_context", "max_frames", "num_buckets", "optimizer",
+                  "label_smoothing", "specaug_time_masks", "specaug_time_width", "specaug_freq_masks",
+                  "specaug_freq_width", "specaug_time_max_fraction"):
             if k in saved and saved[k] != getattr(self.cfg, k):
                 log.warning("resuming %s with %s=%r (checkpoint had %r): the run will not match an "
                             "uninterrupted one", path, k, getattr(self.cfg, k), saved[k])

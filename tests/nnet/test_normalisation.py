@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from asrkit.features.reader import FeatureReader
-from asrkit.nnet.checkpoint import load_checkpoint
+from asrkit.nnet.checkpoint import ConfigMismatchError, load_checkpoint
 from asrkit.nnet.dataset import checkpoint_norm, reader_for_checkpoint, reader_with_norm
 from asrkit.nnet.infer import load_model, log_posteriors, log_priors_from_counts
 from asrkit.nnet.train import Trainer
@@ -27,6 +27,9 @@ def test_trainer_applies_and_records_the_normalisation(norm, toy_cuts, toy_cmvn_
     for name in ("best.pt", "epoch-1.pt"):
         assert checkpoint_norm(tmp_path / "exp" / name) == norm
     assert reader_for_checkpoint(tmp_path / "exp" / "best.pt", toy_cmvn_path, toy_cuts).norm == norm
+    # resuming that run with another normalisation is refused: its weights expect the other inputs
+    with pytest.raises(ConfigMismatchError, match=f"trained with cmvn_mode '{norm}', now 'global'"):
+        Trainer(_cfg(num_epochs=2), toy_cuts, toy_cuts, FeatureReader(toy_cmvn_path), tmp_path / "exp")
 
 
 def test_old_checkpoints_and_other_readers_are_global(toy_cmvn_path):
