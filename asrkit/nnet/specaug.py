@@ -33,9 +33,8 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from asrkit.features.extract import NUM_MEL_BINS as NUM_BINS  # log-mel bins of one 10 ms frame
 from asrkit.features.stack import STACK
-
-NUM_BINS = 64  # log-mel bins of one 10 ms frame (asrkit.features.extract)
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,13 @@ class SpecAugConfig:
         kw = {f.name: getattr(cfg, "specaug_" + f.name) for f in fields(cls) if hasattr(cfg, "specaug_" + f.name)}
         out = cls(**kw)
         out.check(chunk_size=int(getattr(cfg, "chunk_size", 0) or 0))
-        return out if (out.time_masks or out.freq_masks) else None
+        if not (out.time_masks or out.freq_masks):
+            return None
+        dim = int(getattr(cfg, "input_dim", STACK * NUM_BINS))
+        if dim != STACK * NUM_BINS:
+            raise ValueError(f"specaug_* masks {STACK} stacked frames of {NUM_BINS} log-mel bins "
+                             f"({STACK * NUM_BINS} dims); the network's input_dim is {dim}")
+        return out
 
     def check(self, num_bins: int = NUM_BINS, chunk_size: int = 0) -> None:
         """Refuse options that make no sense, naming the option."""

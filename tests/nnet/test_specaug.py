@@ -64,6 +64,7 @@ def test_masks_are_a_function_of_seed_step_and_worker():
     (dict(specaug_time_masks=1, specaug_time_width=100, chunk_size=30), "specaug_time_width 100"),
     (dict(specaug_time_masks=-1), "specaug_time_masks must be an integer >= 0"),
     (dict(specaug_time_masks=1, specaug_time_max_fraction=0.0), "specaug_time_max_fraction"),
+    (dict(specaug_freq_masks=1, input_dim=130), "the network's input_dim is 130"),
 ])
 def test_options_that_make_no_sense_are_refused_at_start(kw, match, toy_cuts, toy_cmvn_path, tmp_path):
     with pytest.raises(ValueError, match=match):
