@@ -56,8 +56,7 @@ def main(argv=None) -> int:
     if not a.force and up_to_date(a.out_dir, [a.model, a.cuts, a.cmvn, a.priors]):
         logging.getLogger("asrkit.bin.nnet_forward").info("%s is up to date; --force recomputes it", a.out_dir)
         return 0
-    from asrkit.features.reader import FeatureReader
-    from asrkit.nnet.dataset import load_cuts
+    from asrkit.nnet.dataset import load_cuts, reader_for_checkpoint
     from asrkit.nnet.infer import load_model, log_priors_from_counts, write_scores
     from asrkit.nnet.train import pick_device
 
@@ -67,7 +66,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(a.num_threads)
     model, cfg, meta = load_model(a.model, pick_device(a.device))
     priors = log_priors_from_counts(a.priors, a.prior_floor) if a.priors else None
-    summary = write_scores(model, load_cuts(a.cuts), FeatureReader(a.cmvn), a.out_dir, priors, streaming=a.streaming,
+    reader = reader_for_checkpoint(a.model, a.cmvn, a.cuts)  # the normalisation the network was trained with
+    summary = write_scores(model, load_cuts(a.cuts), reader, a.out_dir, priors, streaming=a.streaming,
                            chunk=a.chunk, output=a.output)
     mark_done(a.out_dir)
     print("nnet_forward: " + json.dumps(summary))

@@ -162,7 +162,7 @@ def _main(args) -> int:
         if args.num_threads > 0:
             torch.set_num_threads(args.num_threads)
         from asrkit.features.reader import FeatureReader
-        from asrkit.nnet.dataset import load_cuts
+        from asrkit.nnet.dataset import checkpoint_norm, load_cuts
         from asrkit.pseudo.label import label_cuts
         from asrkit.pseudo.shards import file_checksum, tree_checksum
 
@@ -171,6 +171,8 @@ def _main(args) -> int:
         loader = _resolve(args.load_model_fn) if args.load_model_fn else load_teacher
         model = loader(args.model, args.device)
         reader = FeatureReader(args.cmvn) if args.cmvn else FeatureReader(None)
+        if not args.load_model_fn:  # the teacher's normalisation (its checkpoint's train_config.cmvn_mode)
+            reader = reader.with_norm(checkpoint_norm(args.model), args.cuts)
         index = label_cuts(model, load_cuts(args.cuts), reader, args.out_dir, shard_size=args.shard_size,
                            k=args.k, job=args.job, num_jobs=args.nj, num_senones=args.num_senones,
                            tree_checksum=tree_checksum(args.tree) if args.tree else None,

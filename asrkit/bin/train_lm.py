@@ -32,6 +32,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-counts", default="", help="comma-separated minimum counts per order, e.g. 0,1,1")
     p.add_argument("--words", help="words.txt of the lang dir: OOV training words → --unk, and G.fst is written")
     p.add_argument("--unk", default="<UNK>", help="word for training words outside --words ('' keeps them)")
+    p.add_argument("--lexicon-unigram-mass", type=float, default=LmConfig.lexicon_unigram_mass,
+                   help="unigram probability shared by the --words the text lacks (0: leave them out of the LM)")
     p.add_argument("--dev-text", action="append", default=[], help="Kaldi text for perplexity / OOV rate")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--force", action="store_true", help="rewrite outputs that have done markers")
@@ -44,7 +46,8 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
     mins = tuple(int(x) for x in args.min_counts.split(",") if x.strip())
-    cfg = LmConfig(order=args.order, prune_threshold=args.prune_threshold, min_counts=mins, unk_word=args.unk or None)
+    cfg = LmConfig(order=args.order, prune_threshold=args.prune_threshold, min_counts=mins, unk_word=args.unk or None,
+                   lexicon_unigram_mass=args.lexicon_unigram_mass)
     claim_output(args.out_dir, "train_lm")
     d = Path(args.out_dir)
     outputs = [d / f"lm_{args.order}gram.arpa"] + ([d / "G.fst"] if args.words else []) + (

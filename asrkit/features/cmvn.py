@@ -4,6 +4,11 @@
 ``mean`` and ``std`` (float64, (64,); ``std = max(sqrt(sumsq/count - mean^2), std_floor)``) and
 ``std_floor``. Loaders normalise the 10 ms frames and then stack them (:mod:`asrkit.features.stack`);
 that equals stacking first and normalising with the statistics tiled three times (:func:`tile_cmvn`).
+
+Besides the global statistics the networks can be normalised per speaker or per utterance
+(``cmvn_mode: speaker | utterance`` in the network's conf; :class:`asrkit.features.reader.FeatureReader`),
+as Kaldi's ``apply-cmvn --norm-vars=true [--utt2spk]``: :func:`accumulate_speaker_cmvn` gives the
+statistics of each speaker of a set (:func:`speaker_of`), :func:`utterance_cmvn` those of one utterance.
 """
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Union
+from typing import Dict, Iterable, Union
 
 import numpy as np
 
@@ -86,6 +91,48 @@ class CmvnStats:
                 raise ValueError(f"{path}: not a CMVN file, missing {sorted(missing)}")
             floor = float(z["std_floor"]) if "std_floor" in z.files else STD_FLOOR
             return cls(float(z["count"]), z["sum"].astype(np.float64), z["sumsq"].astype(np.float64), floor)
+
+
+NORMS = ("global", "speaker", "utterance")
+
+
+def check_norm(norm: str) -> str:
+    """``norm`` if it is one of :data:`NORMS`, else a ValueError naming the option."""
+    if norm not in NORMS:
+        raise ValueError(f"cmvn_mode must be one of {', '.join(NORMS)}, not {norm!r}")
+    return norm
+
+
+def speaker_of(cut) -> str:
+    """The cut's speaker: its first supervision's, else the cut is its own speaker (as asrkit.gmm.data)."""
+    sups = getattr(cut, "supervisions", None) or []
+    spk = sups[0].speaker if sups else None
+    return spk or cut.id
+
+
+def utterance_cmvn(feats: np.ndarray, std_floor: float = STD_FLOOR) -> CmvnStats:
+    """The statistics of one utterance's frames (float64)."""
+    stats = CmvnStats.zeros(feats.shape[1], std_floor)
+    stats.accumulate(feats)
+    return stats
+
+
+def accumulate_speaker_cmvn(cuts: Iterable, std_floor: float = STD_FLOOR) -> Dict[str, CmvnStats]:
+    """``{speaker: statistics}`` of the stored features of ``cuts`` (one streaming pass; memory grows
+    with the speakers, not the frames). Speakers: :func:`speaker_of`."""
+    from asrkit.features.reader import load_frames
+
+    out: Dict[str, CmvnStats] = {}
+    t0, n = time.perf_counter(), 0
+    for cut in cuts:
+        feats = load_frames(cut)
+        spk = speaker_of(cut)
+        if spk not in out:
+            out[spk] = CmvnStats.zeros(feats.shape[1], std_floor)
+        out[spk].accumulate(feats)
+        n += 1
+    log.info("speaker cmvn: %d cuts, %d speakers in %.1f s", n, len(out), time.perf_counter() - t0)
+    return out
 
 
 def load_cmvn(path: Union[str, Path]) -> CmvnStats:

@@ -20,7 +20,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from asrkit.features.cmvn import CmvnStats
+from asrkit.features.cmvn import STD_FLOOR, CmvnStats, check_norm, utterance_cmvn
 from asrkit.features.extract import NUM_MEL_BINS, extract_features, make_extractor
 from asrkit.features.stack import (FRAME_LENGTH, FRAME_SHIFT, SAMPLING_RATE, STACK, num_frames_from_samples,
                                    stack_frames)
@@ -159,9 +159,18 @@ class OnlineFeatures:
         return stack_frames(rest, self.stack)
 
 
-def offline_features(samples: np.ndarray, cmvn: Optional[CmvnStats], stored: bool = False) -> np.ndarray:
+def offline_features(samples: np.ndarray, cmvn: Optional[CmvnStats], stored: bool = False,
+                     norm: str = "global") -> np.ndarray:
     """The whole signal at once through the streaming path (what a non-streaming transcription uses);
-    ``stored``: with the fbank quantised as the recipes store it (:func:`stored_like`)."""
+    ``stored``: with the fbank quantised as the recipes store it (:func:`stored_like`). ``norm``: the
+    network's normalisation; ``speaker`` and ``utterance`` use the signal's own statistics (a transcribed
+    file is its own speaker), with the arithmetic of :class:`asrkit.features.reader.FeatureReader`."""
+    if check_norm(norm) != "global":
+        fbank = stored_like(extract_features(samples, make_extractor("fbank"))) if stored else offline_fbank(samples)
+        if len(fbank) == 0:
+            return stack_frames(fbank, STACK)
+        st = utterance_cmvn(fbank, cmvn.std_floor if cmvn is not None else STD_FLOOR)
+        return stack_frames((fbank - st.mean.astype(np.float32)) * (1.0 / st.std).astype(np.float32), STACK)
     f = OnlineFeatures(cmvn)
     if stored:  # stage 2's very computation: one extractor call over the utterance, then lilcom
         fbank = stored_like(extract_features(samples, make_extractor("fbank")))

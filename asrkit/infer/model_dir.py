@@ -74,6 +74,9 @@ FRONTEND = {
     "frame_shift": FRAME_SHIFT, "snip_edges": False, "dither": 0.0, "stack": STACK,
     "stacked_frame_shift": STACKED_FRAME_SHIFT, "cmvn": "global, training statistics, before stacking",
 }
+# frontend.cmvn of a network normalised otherwise (its train_config.cmvn_mode, asrkit.features.reader)
+CMVN_FRONTEND = {"global": FRONTEND["cmvn"], "speaker": "per speaker (a transcribed file: its own), before stacking",
+                 "utterance": "per utterance, before stacking"}
 # The GMM systems' (asrkit.gmm.data): 13 MFCC at 10 ms, mean normalisation, deltas and delta-deltas. The
 # recipe normalises per speaker; a transcribed file is its own speaker.
 GMM_FRONTEND = {
@@ -196,8 +199,10 @@ def _manifest(src: ExportSources, decode: Dict, chunk: int) -> Dict:
             "decode": {"beam": 13.0, "max_active": 7000, "min_active": 200, "allow_partial": True, **decode,
                        "frame_shift": FRAME_SHIFT},
         }
-    model_config = load_checkpoint(src.files()["nnet.pt"])["model_config"]
+    ck = load_checkpoint(src.files()["nnet.pt"])
+    model_config = ck["model_config"]
     streaming = not model_config.get("bidirectional", False)
+    norm = (ck.get("train_config") or {}).get("cmvn_mode", "global")
     return {
         "format": FORMAT,
         "asrkit_version": asrkit.__version__,
@@ -206,7 +211,7 @@ def _manifest(src: ExportSources, decode: Dict, chunk: int) -> Dict:
         "kind": "nnet",
         "network": {**model_config, "streaming": streaming},
         "num_senones": int(model_config["num_senones"]),
-        "frontend": dict(FRONTEND),
+        "frontend": dict(FRONTEND, cmvn=CMVN_FRONTEND[norm]),
         "decode": {"beam": 13.0, "max_active": 7000, "min_active": 200, "allow_partial": True,
                    "prior_floor": _prior_floor(), **decode,
                    # the recipe decodes a unidirectional student chunk by chunk, carrying its state
@@ -326,6 +331,12 @@ class ModelDir:
         return self.kind == "nnet" and bool(self.manifest["network"]["streaming"])
 
     @property
+    def norm(self) -> str:
+        """The network's feature normalisation (global | speaker | utterance) from frontend.cmvn."""
+        got = self.manifest.get("frontend", {}).get("cmvn", FRONTEND["cmvn"])
+        return next((k for k, v in CMVN_FRONTEND.items() if v == got), "global")
+
+    @property
     def chunk(self) -> Optional[int]:
         return self.manifest["decode"].get("chunk")
 
@@ -403,9 +414,10 @@ def _check_files(d: Path, m: Dict, verify_checksums: bool) -> None:
 def _check_frontend(d: Path, m: Dict, expected: Dict) -> None:
     """The manifest's frontend is the one this asrkit computes (``expected``: FRONTEND or GMM_FRONTEND)."""
     for key, want in expected.items():
-        if m["frontend"].get(key) != want:
+        got = m["frontend"].get(key)
+        if got != want and not (key == "cmvn" and got in CMVN_FRONTEND.values()):
             raise ModelDirError(d, f"{MANIFEST}:frontend.{key}",
-                                f"{m['frontend'].get(key)!r}, this asrkit computes {want!r}")
+                                f"{got!r}, this asrkit computes {want!r}")
 
 
 def _check_consistency(md: ModelDir) -> None:

@@ -56,7 +56,7 @@ class Recognizer:
 
     def features(self, samples: np.ndarray, stored: bool = False) -> np.ndarray:
         """(T, 192) network inputs; ``stored``: fbank quantised as the recipes store it (offline only)."""
-        return offline_features(samples, self.cmvn, stored=stored)
+        return offline_features(samples, self.cmvn, stored=stored, norm=self.model.norm)
 
     def scores(self, feats: np.ndarray) -> np.ndarray:
         """(T, 192) features -> (T, senones) float32 log-posteriors minus log priors, as nnet_forward."""
@@ -151,6 +151,9 @@ class StreamingSession:
 
     def __post_init__(self):
         r = self.rec
+        if r.model.norm != "global":  # its statistics need the whole utterance
+            raise ValueError(f"model {r.model.path}: normalised per {r.model.norm} (cmvn_mode {r.model.norm!r}): "
+                             f"streaming needs global CMVN; transcribe it offline")
         self._features = OnlineFeatures(r.cmvn)
         self._pending = np.zeros((0, r.network.cfg.input_dim), np.float32)  # features not yet run
         self._state = None

@@ -56,7 +56,8 @@ class NnetSystem:
         from asrkit.nnet.infer import log_posteriors
 
         feats_cuts, skipped = _features(cuts, work_dir, "fbank")
-        reader, rec = FeatureReader(self.rec.cmvn), self.rec
+        rec = self.rec  # the network's normalisation; per speaker: over the speakers of these cuts
+        reader = FeatureReader(rec.cmvn).with_norm(rec.model.norm, feats_cuts)
 
         def gen():
             for cut in feats_cuts:

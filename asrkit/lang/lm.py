@@ -11,6 +11,10 @@
   in a subprocess (an abort there becomes a clear error), compiles its OpenFst text with kaldifst and
   writes G ilabel-sorted. N-grams with words missing from words.txt are skipped by kaldilm; they are
   counted and logged here.
+- :func:`add_unigrams` gives words of the lexicon that the LM text never saw a small total unigram mass
+  (``LmConfig.lexicon_unigram_mass``, spread evenly), rescales the other unigrams by one minus it and
+  recomputes every back-off weight, so the model stays normalised and every word of words.txt has a
+  finite probability in G (a word absent from the LM can never be recognised, whatever its acoustics).
 """
 from __future__ import annotations
 
@@ -76,6 +80,65 @@ class ArpaModel:
             if ctx is not None:
                 backoff += ctx[1]
             history = history[1:]
+
+    def to_text(self) -> str:
+        """ARPA text of the model (back-off weights written for every order but the highest)."""
+        top = self.order
+        lines = ["", "\\data\\"] + [f"ngram {n}={len(self.probs.get(n, {}))}" for n in sorted(self.counts)] + [""]
+        for n in sorted(self.counts):
+            lines.append(f"\\{n}-grams:")
+            for ng, (lp, bo) in self.probs.get(n, {}).items():
+                row = f"{lp:.7g}\t{' '.join(ng)}"
+                lines.append(row + (f"\t{bo:.7g}" if n < top else ""))
+            lines.append("")
+        lines.append("\\end\\")
+        return "\n".join(lines) + "\n"
+
+
+def write_arpa(model: ArpaModel, path: PathLike) -> None:
+    """Write ``model`` as an ARPA file, atomically."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(model.to_text(), encoding="utf-8")
+
+
+def recompute_backoffs(model: ArpaModel) -> None:
+    """Set every context's back-off weight so that each history's distribution sums to one:
+    ``bow(h) = (1 - sum_{w seen after h} p(w|h)) / (1 - sum_{same w} P(w|h[1:]))``, order by order
+    (the lower orders first, as they enter the denominators). Contexts without continuations keep theirs."""
+    for n in range(2, model.order + 1):
+        seen: Dict[Tuple[str, ...], List[str]] = {}
+        for ng in model.probs.get(n, {}):
+            seen.setdefault(ng[:-1], []).append(ng[-1])
+        lower = model.probs[n - 1]
+        for h, words in seen.items():
+            if h not in lower:
+                continue
+            num = 1.0 - sum(10.0 ** model.probs[n][h + (w,)][0] for w in words)
+            den = 1.0 - sum(10.0 ** model.logprob(w, h[1:]) for w in words)
+            if num <= 0 or den <= 0:  # all mass on the seen words: nothing to back off to
+                continue
+            lower[h] = (lower[h][0], math.log10(num / den))
+
+
+def add_unigrams(model: ArpaModel, words: Iterable[str], mass: float) -> List[str]:
+    """Give the ``words`` the model lacks ``mass`` of unigram probability in all (evenly), scale the other
+    unigrams by ``1 - mass``, recompute the back-off weights; returns the words added (sorted)."""
+    new = sorted(set(words) - model.vocab() - {BOS, EOS})
+    if not new:
+        return []
+    if not 0.0 < mass < 1.0:
+        raise ValueError(f"lexicon_unigram_mass must be in (0, 1) to add {len(new)} words, not {mass}")
+    uni = model.probs[1]
+    scale = math.log10(1.0 - mass)
+    for ng, (lp, bo) in list(uni.items()):
+        if ng != (BOS,):  # <s> is never predicted (its -99 stays)
+            uni[ng] = (lp + scale, bo)
+    each = math.log10(mass / len(new))
+    for w in new:
+        uni[(w,)] = (each, 0.0)
+    model.counts[1] = len(uni)
+    recompute_backoffs(model)
+    return new
 
 
 def read_arpa(path: PathLike) -> ArpaModel:
@@ -245,6 +308,9 @@ class LmConfig:
     prune_threshold: float = 0.0  # kaldingram prune --threshold (relative perplexity change); 0: no pruning
     min_counts: Tuple[int, ...] = ()  # --gtNmin per order (kaldingram's "keep all" is 0)
     unk_word: Optional[str] = "<UNK>"  # training words outside the vocabulary become this; None: kept
+    # words of words.txt (the lexicon) that the LM text lacks share this unigram probability (0: not added,
+    # and those words can never be recognised)
+    lexicon_unigram_mass: float = 0.01
 
 
 def prepare_lm_text(
@@ -399,6 +465,13 @@ def build_lm(
             if n == 0:
                 raise LmError(f"no training sentences in {', '.join(map(str, list(texts) + list(plain_texts)))}")
             model = train_arpa(txt, arpa, config)
+        if vocab is not None and config.lexicon_unigram_mass > 0:
+            added = add_unigrams(model, vocab, config.lexicon_unigram_mass)
+            if added:
+                write_arpa(model, arpa)
+                log.info("added %d words of %s absent from the LM text, %.3g of unigram mass in all "
+                         "(log10 p = %.2f each): %s", len(added), words_txt, config.lexicon_unigram_mass,
+                         model.probs[1][(added[0],)][0], " ".join(added[:10]) + (" ..." if len(added) > 10 else ""))
         mark_done(arpa)
         log.info(
             "trained %s on %d sentences (%d words mapped to %s): %s in %.2fs",

@@ -29,14 +29,18 @@ import logging
 import os
 from array import array
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from asrkit.data.cutstore import CutStore, as_sources, dict_field_shape, dict_sampling_rate
 from asrkit.data.lazy import open_cuts
+from asrkit.features.cmvn import CmvnStats, check_norm
+from asrkit.features.reader import FeatureReader
 from asrkit.features.stack import num_frames, num_stacked_frames
+from asrkit.nnet.checkpoint import load_checkpoint
 from asrkit.nnet.losses import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
@@ -443,3 +447,30 @@ def load_cuts(path):
     if isinstance(path, (str, os.PathLike)):
         return open_cuts(path)
     return path
+
+
+def checkpoint_norm(ck: Union[Dict, str, Path]) -> str:
+    """The feature normalisation a network was trained with (its checkpoint's ``train_config.cmvn_mode``;
+    checkpoints older than the option: global)."""
+    if not isinstance(ck, dict):
+        ck = load_checkpoint(ck)
+    return check_norm((ck.get("train_config") or {}).get("cmvn_mode", "global"))
+
+
+def reader_for_checkpoint(ck: Union[Dict, str, Path], cmvn: Union[CmvnStats, str, Path, None],
+                          *cut_sources) -> FeatureReader:
+    """The reader that feeds a trained network as its training did: the checkpoint's normalisation,
+    per-speaker statistics over ``cut_sources`` (the set being labelled or decoded)."""
+    return FeatureReader(cmvn).with_norm(checkpoint_norm(ck), *cut_sources)
+
+
+def reader_with_norm(reader, norm: str, *cut_sources):
+    """``reader`` (a :class:`FeatureReader`) switched to the normalisation ``norm`` (the training config's
+    ``cmvn``), speakers' statistics from ``cut_sources``; another kind of reader only in global mode."""
+    check_norm(norm)
+    if hasattr(reader, "with_norm"):
+        return reader.with_norm(norm, *cut_sources)
+    if norm != "global":
+        raise ValueError(f"cmvn_mode {norm!r} needs an asrkit.features.reader.FeatureReader, "
+                         f"got {type(reader).__name__}")
+    return reader

@@ -35,11 +35,13 @@ class LossStats:
         return self.loss_sum / self.frames.clamp(min=1)
 
 
-def hard_ce_loss(logits: torch.Tensor, targets: torch.Tensor) -> LossStats:
+def hard_ce_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> LossStats:
+    """``label_smoothing`` eps: the target is (1 - eps) on the senone plus eps / S on every senone."""
     S = logits.shape[-1]
     flat = logits.reshape(-1, S).float()
     tgt = targets.reshape(-1)
-    loss_sum = F.cross_entropy(flat, tgt, ignore_index=IGNORE_INDEX, reduction="sum")
+    loss_sum = F.cross_entropy(flat, tgt, ignore_index=IGNORE_INDEX, reduction="sum",
+                               label_smoothing=float(label_smoothing))
     valid = tgt != IGNORE_INDEX
     with torch.no_grad():
         correct = ((flat.argmax(-1) == tgt) & valid).sum()
@@ -62,10 +64,12 @@ def soft_topk_loss(logits: torch.Tensor, topk_ids: torch.Tensor, topk_probs: tor
     return LossStats(loss_sum, mask.sum(), correct)
 
 
-def compute_loss(logits: torch.Tensor, batch: Dict, temperature: float = 1.0) -> LossStats:
+def compute_loss(logits: torch.Tensor, batch: Dict, temperature: float = 1.0,
+                 label_smoothing: float = 0.0) -> LossStats:
+    """``label_smoothing`` applies to hard batches only (soft targets are already distributions)."""
     kind = batch.get("kind", "hard")
     if kind == "hard":
-        return hard_ce_loss(logits, batch["targets"])
+        return hard_ce_loss(logits, batch["targets"], label_smoothing)
     if kind == "soft":
         return soft_topk_loss(logits, batch["topk_ids"], batch["topk_probs"], batch["mask"], temperature)
     raise ValueError(f"unknown batch kind {kind!r} (expected 'hard' or 'soft')")

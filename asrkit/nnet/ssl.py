@@ -59,7 +59,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from asrkit.data.cutstore import as_sources
 from asrkit.nnet.dataset import (ChunkDataset, LabelFrames, check_cut, check_cuts, load_cuts, make_loader,
-                                 make_segments)
+                                 make_segments, reader_with_norm)
 from asrkit.nnet.sampler import BucketingBatchSampler, shard_positions
 from asrkit.nnet.train import Trainer, TrainConfig, TrainResult
 from asrkit.pseudo.schedule import LABELLED, MACHINE, RunSchedule, ScheduleConfig, epoch_sizes_for
@@ -229,6 +229,8 @@ class SslTrainer(Trainer):
         self._resumed_ssl: Optional[Dict] = None
         self.machine_set: Optional[ChunkDataset] = None
         self.left_out: List[str] = []
+        reader = reader_with_norm(reader, cfg.cmvn_mode, *_sources(labelled_cuts),  # speaker stats of every set read
+                                  unlabelled_cuts if self.ssl.mode != "supervised" else None, dev_cuts)
         if self.ssl.mode != "supervised":
             if labels is None or unlabelled_cuts is None:
                 raise ValueError(f"mode {self.ssl.mode} needs unlabelled cuts and their pseudo-labels")

@@ -57,13 +57,14 @@ from asrkit.features.reader import FeatureReader
 from asrkit.nnet.checkpoint import (ConfigMismatchError, check_model_config, latest_checkpoint, list_checkpoints,
                                     load_checkpoint,
                                     prune_checkpoints, rng_state, save_checkpoint, seed_everything, set_rng_state)
-from asrkit.nnet.dataset import ChunkDataset, batch_to, load_cuts, make_loader
+from asrkit.nnet.dataset import ChunkDataset, batch_to, load_cuts, make_loader, reader_with_norm
 from asrkit.nnet.losses import compute_loss
 from asrkit.nnet.lr_schedule import LrScheduler
 from asrkit.nnet.metrics import Meter, StepStats, Totals
 from asrkit.nnet.models import LstmAcousticModel, build_model
 from asrkit.nnet.sampler import BucketingBatchSampler, shard_positions
 from asrkit.nnet.train_config import TrainConfig, model_config_of
+from asrkit.nnet.specaug import make_specaug
 from asrkit.utils.atomic import atomic_write_text, mark_done
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,7 @@ class Trainer:
 
         # data: every cut checked before anything trains
         t0 = time.perf_counter()
+        reader = reader_with_norm(reader, cfg.cmvn_mode, train_cuts, dev_cuts)  # global | speaker | utterance
         self.train_set = ChunkDataset.from_cuts(load_cuts(train_cuts), reader, cfg.chunk_size, cfg.left_context,
                                                 cfg.effective_right_context, cfg.min_chunk, "hard", cfg.num_senones)
         self.dev_set = (ChunkDataset.from_cuts(load_cuts(dev_cuts), reader, 0, 0, 0, 1, "hard", cfg.num_senones)
@@ -189,12 +191,17 @@ class Trainer:
             log.info("initialised the model from %s", cfg.init)
         if cfg.optimizer == "adam":
             self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        elif cfg.optimizer == "adamw":  # decoupled weight decay (Loshchilov & Hutter), unlike Adam's L2
+            self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         elif cfg.optimizer == "sgd":
             self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                        weight_decay=cfg.weight_decay)
         else:
-            raise ValueError(f"unknown optimizer {cfg.optimizer!r} (adam | sgd)")
+            raise ValueError(f"unknown optimizer {cfg.optimizer!r} (adam | adamw | sgd)")
         self.sched = LrScheduler(cfg)
+        self.specaug = make_specaug(cfg)  # None: off; applied in the training steps only
+        if not 0.0 <= cfg.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), not {cfg.label_smoothing}")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.step = 0
         self.epoch = 0
@@ -330,7 +337,12 @@ class Trainer:
         ck = load_checkpoint(path, map_location=self.device)
         check_model_config(ck, self.model_cfg, path)
         saved = ck.get("train_config", {})
-        for k in ("seed", "chunk_size", "left_context", "right_context", "max_frames", "num_buckets", "optimizer"):
+        if saved.get("cmvn_mode", "global") != self.cfg.cmvn_mode:  # the weights expect the other inputs
+            raise ConfigMismatchError(f"{path}: trained with cmvn_mode {saved.get('cmvn_mode', 'global')!r}, "
+                                      f"now {self.cfg.cmvn_mode!r}; use a new out_dir or the same cmvn_mode")
+        for k in ("seed", "chunk_size", "left_context", "right_context", "max_frames", "num_buckets", "optimizer",
+                  "label_smoothing", "specaug_time_masks", "specaug_time_width", "specaug_freq_masks",
+                  "specaug_freq_width", "specaug_time_max_fraction"):
             if k in saved and saved[k] != getattr(self.cfg, k):
                 log.warning("resuming %s with %s=%r (checkpoint had %r): the run will not match an "
                             "uninterrupted one", path, k, getattr(self.cfg, k), saved[k])
@@ -361,9 +373,12 @@ class Trainer:
         lr = self.sched.lr(self.step + 1) * lr_mult
         for g in self.opt.param_groups:
             g["lr"] = lr
+        if self.specaug is not None:
+            batch = dict(batch, features=self.specaug(batch["features"], batch["lengths"], self.step + 1,
+                                                      self.data_rank))
         with self._autocast():
             logits, _ = self.train_model(batch["features"], batch["lengths"])
-        stats = compute_loss(logits, batch)
+        stats = compute_loss(logits, batch, label_smoothing=self.cfg.label_smoothing)
         loss = stats.loss
         if not torch.isfinite(loss) and self.sync is None:  # with sync: the workers agree to skip it below
             raise NonFiniteLossError(self.step + 1, self.epoch, batch_idx, batch["cut_ids"])
@@ -411,9 +426,12 @@ class Trainer:
         def loss_fn(model, batch):
             with self._autocast():
                 logits, _ = model(batch["features"], batch["lengths"])
-            st = compute_loss(logits, batch)
+            st = compute_loss(logits, batch, label_smoothing=self.cfg.label_smoothing)
             return st.loss, st
 
+        if self.specaug is not None:  # worker w's masks, as rank w of a real run would draw them
+            batches = [dict(b, features=self.specaug(b["features"], b["lengths"], self.step + 1, w))
+                       for w, b in enumerate(batches)]
         ok, stats = self.sync.step(batches, loss_fn, self.cfg.grad_clip)
         self.sync.note_skip(self.step + 1, not ok)
         if not ok:

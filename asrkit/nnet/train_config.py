@@ -32,7 +32,7 @@ class TrainConfig:
     dev_max_frames: int = 20000
     # optimisation
     num_epochs: int = 10
-    optimizer: str = "adam"  # adam | sgd
+    optimizer: str = "adam"  # adam | adamw | sgd
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 0.0
@@ -44,6 +44,15 @@ class TrainConfig:
     newbob_stop: float = 0.001  # ... and under which training stops once halving started
     newbob_factor: float = 0.5
     grad_clip: float = 5.0  # max gradient norm; 0: off
+    label_smoothing: float = 0.0  # hard targets only (F.cross_entropy's); dev loss is always plain CE
+    # SpecAugment of training batches (asrkit.nnet.specaug): off while both mask counts are 0
+    specaug_time_masks: int = 0
+    specaug_time_width: int = 20  # 10 ms frames
+    specaug_freq_masks: int = 0
+    specaug_freq_width: int = 8  # log-mel bins
+    specaug_time_max_fraction: float = 0.2
+    # feature normalisation (asrkit.features.reader): global (data/cmvn.npz) | speaker | utterance
+    cmvn_mode: str = "global"
     # runtime
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N

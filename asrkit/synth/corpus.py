@@ -9,6 +9,9 @@ Work is cut into jobs of a fixed number of utterances (independent of ``nj``); e
 files and then a JSON of its records under ``corpus/.work/`` with a done marker, so a killed run skips the
 finished jobs when it is run again. The data dirs, lexicon and corpus.json are written from the job
 records at the end, each atomically. Same seed and configuration → the same bytes whatever ``nj``.
+
+The lexicon is built from ``train_sup`` and the LM text only (:func:`build_lexicon`): words that only the
+dev / test transcripts hold are out of vocabulary, as in a real corpus, and corpus.json counts them.
 """
 from __future__ import annotations
 
@@ -33,6 +36,9 @@ from asrkit.utils.atomic import atomic_path, atomic_write_text, is_done, mark_do
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1
+# 2: the lexicon holds train_sup's spoken pronunciations and the LM text's words only (1: every split's).
+# A finished corpus of an older lexicon version is brought up to date from its job records (no audio redone).
+LEXICON_VERSION = 2
 WORK_DIR = ".work"
 
 
@@ -250,19 +256,80 @@ def _write_data_dir(root: Path, split: str, records: List[dict], rate: int, with
     mark_done(d)
 
 
-def _write_lm_text(root: Path, cfg: SynthConfig, gen) -> None:
-    """Text-only LM data, as a real corpus ships (LibriSpeech's LM corpus): same grammar, own seeds."""
+def _write_lm_text(root: Path, cfg: SynthConfig, gen) -> List[str]:
+    """Text-only LM data, as a real corpus ships (LibriSpeech's LM corpus): same grammar, own seeds.
+    Returns its lines."""
     from asrkit.synth.utterance import sentence_for
 
     lines = [" ".join(w.upper() for w in sentence_for(gen, cfg.seed, "lm_text", i)) + "\n"
              for i in range(cfg.lm_text_sentences)]
     atomic_write_text(root / "lm_text.txt", "".join(lines))
+    return lines
+
+
+def _isolated_prons(es, words: Sequence[str], voices: Sequence[str]) -> Dict[str, List[str]]:
+    """``{word: [kaldi-phone pronunciation, ...]}``: espeak's isolated pronunciation of each (upper-case)
+    word with each voice (run in a forked child: the caller's espeak state stays as it was)."""
+    from asrkit.synth.phones import is_pause, to_kaldi_phone
+
+    out: Dict[str, List[str]] = {w: [] for w in words}
+    for voice in voices:
+        es.set_voice(voice, None, 165, 50, 50)
+        for w in words:
+            phones = [to_kaldi_phone(m) for m in es.isolated_phonemes(w.lower()) if not is_pause(m)]
+            pron = " ".join(phones)
+            if pron and pron not in out[w]:
+                out[w].append(pron)
+    return out
+
+
+def build_lexicon(records: Dict[str, List[dict]], speakers: Dict[str, List[Speaker]],
+                  lm_lines: Sequence[str]) -> Tuple[Dict[str, set], dict]:
+    """The corpus lexicon, from the labelled training set and the LM text only, as a real corpus's
+    lexicon is made before its test data is seen: every pronunciation spoken in ``train_sup`` (its
+    records' phone segmentation), and for the LM text's other words espeak's isolated pronunciation with
+    each voice of the ``train_sup`` speakers, kept only when all its phones occur in ``train_sup`` (a
+    phone no training audio has could not be modelled). Words only the dev/test transcripts (or the
+    unlabelled set's hidden text) hold are out of the lexicon: OOVs, as in any real corpus.
+    Returns ``({word: {pron}}, stats)``."""
+    from asrkit.synth.espeak import get_espeak, run_forked
+
+    prons: Dict[str, set] = defaultdict(set)
+    for r in records.get("train_sup", []):
+        for w, p in r["prons"]:
+            prons[w].add(p)
+    phones = {ph for ps in prons.values() for p in ps for ph in p.split()}
+    lm_words = sorted({w for line in lm_lines for w in line.split()} - set(prons))
+    voices = sorted({sp.voice for sp in speakers.get("train_sup", [])})
+    iso = run_forked(get_espeak(), _isolated_prons, lm_words, voices) if lm_words and voices else {}
+    no_pron = []
+    for w in lm_words:
+        ok = [p for p in iso.get(w, []) if set(p.split()) <= phones]
+        if ok:
+            prons[w].update(ok)
+        else:
+            no_pron.append(w)
+    if no_pron:
+        log.info("lexicon: %d LM-text words left out (no pronunciation within the train_sup phones): %s",
+                 len(no_pron), " ".join(no_pron[:10]) + (" ..." if len(no_pron) > 10 else ""))
+    oov = {}
+    for split, recs in records.items():
+        if split == "train_sup":
+            continue
+        tokens = [w for r in recs for w in r["words"]]
+        oov[split] = {"tokens": len(tokens), "oov_tokens": sum(w not in prons for w in tokens),
+                      "oov_types": len({w for w in tokens if w not in prons})}
+    spoken = {w for r in records.get("train_sup", []) for w, _ in r["prons"]}
+    stats = {"words": len(prons), "from_train_sup": len(spoken),
+             "from_lm_text": len(lm_words) - len(no_pron), "lm_text_words_without_pron": len(no_pron),
+             "oov": oov}
+    return prons, stats
 
 
 def _finish(root: Path, cfg: SynthConfig, records: Dict[str, List[dict]], speakers: Dict[str, List[Speaker]],
             babble: List[Speaker], stats: dict, gen) -> dict:
     rate = cfg.sample_rate
-    _write_lm_text(root, cfg, gen)
+    lm_lines = _write_lm_text(root, cfg, gen)
     for split, recs in records.items():
         _write_data_dir(root, split, recs, rate, with_text=(split != "train_unsup"))
     if "train_unsup" in records:
@@ -272,12 +339,8 @@ def _finish(root: Path, cfg: SynthConfig, records: Dict[str, List[dict]], speake
             (tmp / "text").write_text("".join(f"{r['utt']} {' '.join(r['words'])}\n"
                                               for r in sorted(records["train_unsup"], key=lambda r: r["utt"])))
         mark_done(o)
-    # lexicon: every pronunciation actually spoken, per word
-    prons: Dict[str, Counter] = defaultdict(Counter)
-    for recs in records.values():
-        for r in recs:
-            for w, p in r["prons"]:
-                prons[w][p] += 1
+    # lexicon: from train_sup and the LM text only (never the dev / test transcripts)
+    prons, lex_stats = build_lexicon(records, speakers, lm_lines)
     lex_lines = [f"{w} {p}\n" for w in sorted(prons) for p in sorted(prons[w])]
     atomic_write_text(root / "lexicon.txt", "".join(lex_lines))
     mark_done(root / "lexicon.txt")
@@ -304,6 +367,7 @@ def _finish(root: Path, cfg: SynthConfig, records: Dict[str, List[dict]], speake
         "splits": summary,
         "vocabulary": {"words_used": len(prons), "pronunciations": len(lex_lines),
                        "generator_vocab": stats.get("generator_vocab")},
+        "lexicon_version": LEXICON_VERSION, "lexicon": lex_stats,
         "phones": phones,
         "speakers": {s: [sp.to_dict() for sp in sps] for s, sps in speakers.items()},
         "babble_speakers": [sp.to_dict() for sp in babble],
@@ -330,11 +394,14 @@ def make_corpus(root, cfg: Optional[SynthConfig] = None, nj: int = 1, progress: 
     fp = cfg.fingerprint()
     if is_done(root / "corpus.json") and is_done(root):
         old = json.loads((root / "corpus.json").read_text())
-        if old.get("fingerprint") == fp:
+        if old.get("fingerprint") == fp and old.get("lexicon_version") == LEXICON_VERSION:
             log.info("corpus %s is complete (fingerprint %s): nothing to do", root, fp)
             return old
-        raise RuntimeError(f"{root} holds a corpus made with another configuration "
+        if old.get("fingerprint") != fp:
+            raise RuntimeError(f"{root} holds a corpus made with another configuration "
                            f"(fingerprint {old.get('fingerprint')} != {fp}); remove it or choose another folder")
+        log.info("corpus %s: lexicon version %s -> %d: rewriting the lexicon and corpus.json from the job records",
+                 root, old.get("lexicon_version", 1), LEXICON_VERSION)
     work.mkdir(parents=True, exist_ok=True)
     cfg_file = work / "config.json"
     if cfg_file.exists():

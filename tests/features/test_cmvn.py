@@ -103,3 +103,56 @@ def test_cmvn_errors(tmp_path):
         load_cmvn(tmp_path / "missing.npz")
     with pytest.raises(ValueError):
         apply_cmvn(np.zeros((2, 50), np.float32), CmvnStats.zeros(64))
+
+
+def _with_speakers(cuts, speakers):
+    """The cuts with one supervision each, of the given speaker (None: no supervision)."""
+    from lhotse import SupervisionSegment
+
+    out = []
+    for cut, spk in zip(cuts, speakers):
+        cut.supervisions = [] if spk is None else [
+            SupervisionSegment(id=cut.id, recording_id=cut.recording_id, start=0.0, duration=cut.duration,
+                               speaker=spk, text="A")]
+        out.append(cut)
+    return out
+
+
+def test_reader_per_utterance_and_per_speaker(tmp_path, fbank_cuts):
+    """``utterance``: each cut's own statistics; ``speaker``: its speaker's over the set read (a cut
+    without a supervision is its own speaker); both in the global mode's float32 arithmetic."""
+    from asrkit.features.cmvn import accumulate_speaker_cmvn, speaker_of
+
+    stats = compute_cmvn(fbank_cuts, tmp_path / "cmvn.npz", progress_bar=False)
+    cuts = _with_speakers(list(fbank_cuts), ["A", "B", "A", None])
+    raw = {c.id: c.load_features().astype(np.float64) for c in cuts}
+    utt = FeatureReader(stats).with_norm("utterance")
+    assert utt.norm == "utterance" and FeatureReader(stats).with_norm("global").norm == "global"
+    for c in cuts:
+        x = utt(c)
+        f = raw[c.id]
+        want = stack_frames(((f - f.mean(0)) / np.maximum(f.std(0), stats.std_floor)).astype(np.float32))
+        np.testing.assert_allclose(x, want, rtol=1e-4, atol=1e-4)
+    # speaker statistics: A pools cuts 0 and 2, B is cut 1, the cut without supervision is its own
+    assert [speaker_of(c) for c in cuts] == ["A", "B", "A", cuts[3].id]
+    spk = FeatureReader(stats).with_norm("speaker", cuts)
+    assert sorted(spk.speaker_stats) == sorted(["A", "B", cuts[3].id])
+    pooled = np.concatenate([raw[cuts[0].id], raw[cuts[2].id]])
+    assert spk.speaker_stats["A"].count == len(pooled)
+    for c, ref in ((cuts[0], pooled), (cuts[2], pooled), (cuts[1], raw[cuts[1].id])):
+        want = stack_frames(((raw[c.id] - ref.mean(0)) / np.maximum(ref.std(0), stats.std_floor)).astype(np.float32))
+        np.testing.assert_allclose(spk(c), want, rtol=1e-4, atol=1e-4)
+    # a speaker-less cut normalised per speaker equals its per-utterance normalisation
+    np.testing.assert_allclose(spk(cuts[3]), utt(cuts[3]), rtol=1e-6, atol=1e-6)
+    # the statistics come from the cuts given: a cut of another speaker is refused, naming it
+    other = _with_speakers([list(fbank_cuts)[1]], ["Z"])[0]
+    with pytest.raises(ValueError, match=rf"cut {other.id}: speaker 'Z' has no statistics"):
+        spk(other)
+    assert accumulate_speaker_cmvn(cuts[:1])["A"].count == len(raw[cuts[0].id])
+
+
+def test_reader_norm_is_checked(tmp_path):
+    with pytest.raises(ValueError, match="cmvn_mode must be one of global, speaker, utterance, not 'spk'"):
+        FeatureReader(None, norm="spk")
+    with pytest.raises(ValueError, match="needs the speakers' statistics"):
+        FeatureReader(None, norm="speaker")

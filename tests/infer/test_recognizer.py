@@ -66,3 +66,35 @@ def test_teacher_decodes_offline_but_does_not_stream(toy_models):
     assert rec.recognize(_speechlike(1.0, 1)).num_frames == 34
     with pytest.raises(ValueError, match="bidirectional"):
         rec.stream()
+
+
+def test_a_network_normalised_per_utterance_is_exported_and_fed_so(toy_recipe, tmp_path):
+    """A student trained with cmvn_mode utterance: the export records it in frontend.cmvn, offline
+    recognition normalises the signal with its own statistics, streaming is refused (it needs them all)."""
+    import shutil
+
+    import torch
+
+    from asrkit.features.cmvn import utterance_cmvn
+    from asrkit.features.stack import stack_frames
+    from asrkit.infer.frontend import offline_fbank
+    from asrkit.infer.model_dir import CMVN_FRONTEND, export_model
+
+    recipe = tmp_path / "recipe"
+    shutil.copytree(toy_recipe, recipe)
+    ck_path = recipe / "exp" / "student" / "best.pt"
+    ck = torch.load(ck_path, weights_only=False)
+    ck["train_config"] = {"cmvn_mode": "utterance"}
+    torch.save(ck, ck_path)
+    md = load_model_dir(export_model(recipe / "exp", "student", tmp_path / "model"))
+    assert md.norm == "utterance" and md.manifest["frontend"]["cmvn"] == CMVN_FRONTEND["utterance"]
+    rec = Recognizer(md)
+    x = _speechlike(1.3, 4)
+    fb = offline_fbank(x)
+    st = utterance_cmvn(fb)
+    want = stack_frames((fb - st.mean.astype(np.float32)) * (1.0 / st.std).astype(np.float32))
+    np.testing.assert_array_equal(rec.features(x), want)
+    assert not np.allclose(want, stack_frames((fb - md.cmvn().mean) / md.cmvn().std), atol=1e-2)  # not global
+    assert rec.recognize(x, "u").words is not None
+    with pytest.raises(ValueError, match="streaming needs global CMVN"):
+        rec.stream("u")

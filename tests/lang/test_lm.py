@@ -9,7 +9,8 @@ import pytest
 from asrkit.fst import kaldifst
 from asrkit.lang.lang_dir import SymbolTable, make_word_table
 from asrkit.lang.lm import (
-    ArpaError, LmConfig, arpa_to_fst, arpa_to_fst_text, build_lm, kaldingram_ppl, perplexity, read_arpa, train_arpa,
+    ArpaError, LmConfig, add_unigrams, arpa_to_fst, arpa_to_fst_text, build_lm, kaldingram_ppl, perplexity, read_arpa,
+    train_arpa, write_arpa,
 )
 
 TINY_ARPA = """\\data\\
@@ -131,3 +132,52 @@ def test_build_lm_outputs_and_markers(tmp_path):
     mtime = out["G"].stat().st_mtime_ns
     build_lm([text], tmp_path / "lm", LmConfig(order=2), wt, [dev])
     assert out["G"].stat().st_mtime_ns == mtime
+
+
+def _vocab_sum(m, history):
+    """sum over the predictable vocabulary (everything but <s>) of P(w | history)."""
+    return sum(10 ** m.logprob(w, history) for w in m.vocab() if w != "<s>")
+
+
+def test_add_unigrams_keeps_the_model_normalised(tmp_path):
+    (tmp_path / "train.txt").write_text("".join(" ".join(s) + "\n" for s in corpus(200)))
+    m = train_arpa(tmp_path / "train.txt", tmp_path / "lm.arpa", LmConfig(order=3))
+    histories = [[], ["<s>"], ["THE"], ["<s>", "THE"], ["THE", "CAT"], ["CAT", "SAT"], ["ON", "THE"]]
+    for h in histories:  # kaldingram's model is normalised to begin with
+        assert _vocab_sum(m, h) == pytest.approx(1.0, abs=1e-4)
+    p_cat = m.logprob("CAT", ["THE"])
+    added = add_unigrams(m, ["ZEBRA", "CAT", "YAK", "<s>"], 0.02)
+    assert added == ["YAK", "ZEBRA"]
+    assert m.logprob("ZEBRA", []) == pytest.approx(math.log10(0.01))
+    assert m.logprob("YAK", ["THE", "CAT"]) < m.logprob("YAK", [])  # reached through the back-offs
+    assert m.logprob("CAT", ["THE"]) == pytest.approx(p_cat)  # a seen bigram keeps its probability
+    for h in histories:
+        assert _vocab_sum(m, h) == pytest.approx(1.0, abs=1e-4)
+    # written and read back: the same numbers, the counts updated
+    write_arpa(m, tmp_path / "lm2.arpa")
+    back = read_arpa(tmp_path / "lm2.arpa")
+    assert back.counts[1] == len(WORDS) + 4
+    assert back.logprob("ZEBRA", ["ON", "THE"]) == pytest.approx(m.logprob("ZEBRA", ["ON", "THE"]), abs=1e-6)
+    with pytest.raises(ValueError, match="lexicon_unigram_mass"):
+        add_unigrams(back, ["GNU"], 1.5)
+
+
+def test_build_lm_gives_lexicon_words_missing_from_the_text_a_probability(tmp_path):
+    """A lexicon word the LM text never saw (ZEBRA) gets a finite probability and an arc in G."""
+    text = tmp_path / "text"
+    text.write_text("".join(f"utt{i:03d} {' '.join(s)}\n" for i, s in enumerate(corpus(100))))
+    wt = words_txt(tmp_path, WORDS + ["ZEBRA"])
+    out = build_lm([text], tmp_path / "lm", LmConfig(order=2), wt)
+    m = read_arpa(out["arpa"])
+    assert math.isfinite(m.logprob("ZEBRA", ["THE"]))
+    # ZEBRA and <UNK> (words.txt has it, the text never needed it) share the default mass 0.01
+    assert m.logprob("ZEBRA", []) == pytest.approx(math.log10(0.01 / 2), abs=1e-6)
+    assert m.logprob("<UNK>", []) == m.logprob("ZEBRA", [])
+    specials = {"<eps>", "#0", "<s>", "</s>"}
+    assert {w for w in SymbolTable.read(wt).symbols if w not in specials} <= m.vocab()  # every lexicon word
+    zebra = SymbolTable.read(wt).ids["ZEBRA"]
+    g = kaldifst.StdVectorFst.read(str(out["G"]))
+    assert any(arc.olabel == zebra for s in range(g.num_states) for arc in kaldifst.ArcIterator(g, s))
+    # switched off: the word is left out of the LM (and so can never be decoded)
+    off = build_lm([text], tmp_path / "lm_off", LmConfig(order=2, lexicon_unigram_mass=0.0), wt)
+    assert "ZEBRA" not in read_arpa(off["arpa"]).vocab()

@@ -166,35 +166,52 @@ def test_phone_segmentation_covers_utterances(corpus_nj1):
             assert phones[0][0] > 0.05  # leading silence is not a phone
 
 
-def test_lexicon_covers_transcripts_and_phones(corpus_nj1):
+def _lexicon(root: Path):
     lex = defaultdict(set)
-    lex_phones = set()
-    for line in (corpus_nj1 / "lexicon.txt").read_text().splitlines():
+    for line in (root / "lexicon.txt").read_text().splitlines():
         w, *prons = line.split()
         assert prons, line
-        lex[w].add(" ".join(prons))
-        lex_phones.update(prons)
+        lex[w].add(tuple(prons))
+    return lex
+
+
+def test_lexicon_covers_train_sup_transcripts_and_phones(corpus_nj1):
+    lex = _lexicon(corpus_nj1)
+    lex_phones = {ph for ps in lex.values() for p in ps for ph in p}
     for ph in lex_phones:
         assert not ph.startswith("#") and ph != "<eps>" and ph.isprintable()
-    for s in SPLITS:
-        d = corpus_nj1 / "data" / s
-        t = d / "text" if (d / "text").exists() else corpus_nj1 / "oracle" / "train_unsup" / "text"
-        for words in _read_table(t).values():
-            for w in words.split():
-                assert w in lex, w
-        for phones in _ctm(d / "phones.ctm").values():
-            assert {p for _, _, p in phones} <= lex_phones
+    d = corpus_nj1 / "data" / "train_sup"
+    for words in _read_table(d / "text").values():
+        for w in words.split():
+            assert w in lex, w
+    spoken = {p for phones in _ctm(d / "phones.ctm").values() for _, _, p in phones}
+    assert spoken == lex_phones  # every lexicon phone has training audio
     info = json.loads((corpus_nj1 / "corpus.json").read_text())
-    assert set(info["phones"]) == lex_phones
+    assert set(info["phones"]) >= lex_phones
+    assert info["lexicon_version"] == 2 and info["lexicon"]["words"] == len(lex)
+
+
+def test_lexicon_holds_no_word_seen_only_in_dev_or_test(corpus_nj1):
+    """Built from train_sup and the LM text only: a word of the dev / test (or hidden unlabelled)
+    transcripts that neither holds is an OOV, and corpus.json counts those."""
+    lex = _lexicon(corpus_nj1)
+    allowed = {w for t in _read_table(corpus_nj1 / "data" / "train_sup" / "text").values() for w in t.split()}
+    allowed |= {w for line in (corpus_nj1 / "lm_text.txt").read_text().splitlines() for w in line.split()}
+    assert set(lex) <= allowed
+    info = json.loads((corpus_nj1 / "corpus.json").read_text())
+    for s in ("dev", "test_clean", "test_noisy"):
+        words = [w for t in _read_table(corpus_nj1 / "data" / s / "text").values() for w in t.split()]
+        oov = sum(w not in lex for w in words)
+        assert info["lexicon"]["oov"][s] == {"tokens": len(words), "oov_tokens": oov,
+                                             "oov_types": len({w for w in words if w not in lex})}
+    # the LM text's words got pronunciations too (not only the ones spoken in train_sup)
+    assert info["lexicon"]["from_lm_text"] > 0
 
 
 def test_ctm_phones_spell_the_lexicon_pronunciations(corpus_nj1):
-    """Each utterance's phone sequence is a concatenation of lexicon pronunciations of its words."""
-    lex = defaultdict(set)
-    for line in (corpus_nj1 / "lexicon.txt").read_text().splitlines():
-        w, *prons = line.split()
-        lex[w].add(tuple(prons))
-    d = corpus_nj1 / "data" / "dev"
+    """Each train_sup utterance's phone sequence is a concatenation of lexicon pronunciations of its words."""
+    lex = _lexicon(corpus_nj1)
+    d = corpus_nj1 / "data" / "train_sup"
     texts = _read_table(d / "text")
     for utt, phones in _ctm(d / "phones.ctm").items():
         seq = tuple(p for _, _, p in phones)
@@ -202,6 +219,23 @@ def test_ctm_phones_spell_the_lexicon_pronunciations(corpus_nj1):
         for w in texts[utt].split():
             reachable = {i + len(p) for i in reachable for p in lex[w] if seq[i:i + len(p)] == p}
         assert len(seq) in reachable, utt
+
+
+def test_older_lexicon_is_rewritten_without_new_audio(corpus_nj1, tmp_path):
+    """A finished corpus of lexicon version 1 is brought up to date from its job records."""
+    root = tmp_path / "c"
+    shutil.copytree(corpus_nj1, root)
+    shutil.copy(corpus_nj1.parent / f".{corpus_nj1.name}.done", tmp_path / ".c.done")
+    info = json.loads((root / "corpus.json").read_text())
+    del info["lexicon_version"]
+    (root / "corpus.json").write_text(json.dumps(info))
+    (root / "lexicon.txt").write_text("STALE s t ei l\n")
+    flac = sorted((root / "audio").rglob("*.flac"))[0]
+    mtime = flac.stat().st_mtime_ns
+    info = make_corpus(root, _tiny(), nj=1, progress=False)
+    assert info["lexicon_version"] == 2
+    assert (root / "lexicon.txt").read_bytes() == (corpus_nj1 / "lexicon.txt").read_bytes()
+    assert flac.stat().st_mtime_ns == mtime
 
 
 def test_unlabelled_has_no_text_but_oracle_does(corpus_nj1):
