@@ -129,6 +129,7 @@ def test_students_per_seed(tmp_path, seeds, sup_mult):
     assert dirs == decoded == want
     for t in trains:
         assert "--equal-updates true" in t, t
+        assert "--tree exp/senone/tree" in t and "--cmvn data/cmvn.npz" in t, t  # the dirs given to train_students
         mult = (sup_mult or "2.0") if "student_sup" in t else "2.0"
         assert f"--labelled-lr-mult {mult}" in t, t
         if seeds:
