@@ -2,8 +2,8 @@
 # Your own corpus. Copy this folder to egs/<corpus>/s5 and run it on a Kaldi data dir or a lhotse
 # manifest of transcribed speech, with a lexicon (or --lexicon-type graphemic for none). The corpus
 # is split by speaker into train_sup (labelled), train_unsup (used unlabelled: its transcripts only for
-# the oracle, stage 13), dev and test; stages 2-16 are the shared ones (utils/shared_stages.sh), given
-# the options below. See README.md beside this file.
+# the oracle, stage 13), dev and test; stages 2-16 (below) are calls of the shared steps of
+# utils/shared_stages.sh on this recipe's dirs, given the options below. See README.md beside this file.
 #
 #   ./run.sh --data-dir /path/to/kaldi/data/all --lexicon /path/to/lexicon.txt
 #   ./run.sh --cuts /path/to/cuts.jsonl.gz --lexicon-type cmudict
