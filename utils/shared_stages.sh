@@ -1,20 +1,28 @@
-# utils/shared_stages.sh: stages 2-16 (design.md's numbers) as functions stage_2 ... stage_16 driven by
-# the recipe's variables, so that a recipe is its options, its corpus stages (0-1) and
+# utils/shared_stages.sh: the steps every recipe is made of, as shell functions that take their input
+# and output dirs as arguments, like Kaldi's steps/*.sh, and the driver that runs a recipe's stages.
+# Sourced by every recipe after parse_options.sh and utils/log.sh. A recipe's run.sh defines stage_2 ...
+# stage_16 (design.md's numbers) as calls of these steps, so that it shows the data flow:
 #
-#   . utils/shared_stages.sh
+#   stage_4() {
+#     train_mono data/mfcc/cuts_train_sup.jsonl.gz data/lang exp/mono
+#     gmm_decode data/lang data/lm/G.fst data/mfcc exp/mono
+#   }
 #   shared_stages 2 16        # runs stage_N for each N in $stage..$stop_stage within 2..16
 #
-# A recipe replaces one stage by defining its own stage_N after sourcing this file (stage 3's work is
-# also lang_stage, for a recipe that prepares more input first). Sourced after
-# parse_options.sh and utils/log.sh by every recipe (egs/synth and egs/speechocean762 run stages 7-16
-# from here; their stages 0-6 are their own, with utils/stages.sh).
+# and its own stages 0-1 (the corpus). A corpus that needs more than the shared steps does that in its
+# own stage_N (egs/synth/s5 scores the GMMs' alignments against the true phone times; egs/librispeech/s5
+# samples its LM corpus before stage 3's steps).
 #
-# Variables read (defaults in brackets):
+# Arguments name dirs and files; <data> is the recipe's data dir as stages 1-2 leave it (<set>/text,
+# fbank/cuts_<set>.jsonl.gz, mfcc/cuts_<set>.jsonl.gz, cmvn.npz), a senone dir what make_senones writes
+# (tree, cuts_<set>.jsonl.gz, senone_counts.npy, graph/). The steps' options are the recipe's variables
+# (defaults in brackets):
 #   sets            every set: train_sup, train_unsup (optional: stages 10-15 need it), evaluation sets
 #   eval_sets       the sets decoded and reported; dev_set [dev] validates the networks and picks the LM
 #                   weight of a test set; test_X takes it from dev_X when dev_X is an evaluation set
 #   nj              parallel jobs (CPU); ngpu [0]: networks on N GPUs (1: one process; N>1: torchrun,
 #                   NCCL, --sync $sync [ddp] with $sync_opts; torchrun_opts [--standalone] for several nodes)
+#   train_cmd, decode_cmd   job runners (cmd.sh): network training and labelling; decoding
 #   lexicon_opts    prepare_lang's source: "--lexicon FILE ...", "--cmudict", "--graphemic ..."; vocab_text
 #                   [""] a word list or plain text (no utterance ids) whose words join the lexicon
 #   lm_order, lm_prune, lm_text [""]: extra LM training text besides train_sup's transcripts (plain
@@ -50,7 +58,7 @@ shared_stages() {
     _run $n || continue
     _in_lane $n && continue
     if [ $n -ge 14 ]; then lane_wait_all; fi
-    if [ "${ngpu:-0}" -eq 0 ] && [ $n -eq 7 ]; then  # CPU: lanes (see above)
+    if [ "${ngpu:-0}" -eq 0 ] && [ $n -eq 7 ]; then  # CPU: lanes (see lane_start below)
       local s students=()
       for s in 9 13; do if _run $s; then students+=($s); fi; done
       if [ ${#students[@]} -gt 0 ]; then lane_start students _lane_stages "${students[@]}"; lanes+=("${students[@]}"); fi
@@ -58,6 +66,7 @@ shared_stages() {
     if [ "${ngpu:-0}" -eq 0 ] && [ $n -eq 11 ] && _run 12; then
       lane_start segregated _lane_stages 12; lanes+=(12)
     fi
+    log "Stage $n"
     stage_$n
   done
   lane_wait_all
@@ -114,7 +123,7 @@ trap _lane_kill EXIT
 # The stages $1.. one after the other (a lane's body).
 _lane_stages() {
   local n
-  for n in "$@"; do stage_$n; done
+  for n in "$@"; do log "Stage $n"; stage_$n; done
 }
 
 # The options of stages 7-16, with the recipe's current values, for its help_message (run.sh sources
@@ -165,7 +174,8 @@ lm_weight_opts() {
   echo "--lm-weight-from $sys/decode_$src/best_wer"
 }
 
-senone_count() { python -c "import numpy; print(len(numpy.load('exp/senone/senone_counts.npy')))"; }
+# senone_count <senone-dir>: the number of senones (the length of its priors).
+senone_count() { python -c "import numpy, sys; print(len(numpy.load(sys.argv[1])))" $1/senone_counts.npy; }
 
 # Networks and labelling on GPUs when ngpu > 0.
 nnet_device_opts() { if [ "${ngpu:-0}" -gt 0 ]; then echo "--device cuda"; fi; }
@@ -204,17 +214,21 @@ nnet_train() {
   $train_cmd --gpus ${ngpu:-0} $dir/log/train.log "${launch[@]}" "$@" "${extra[@]}" ${nnet_opts:-}
 }
 
-# A student of mode $1 (supervised|interleaved|segregated) into $2; more train_student arguments after.
-# Every student makes exactly the updates of the supervised one (--equal-updates true); its labelled
-# batches train at the same LR multiplier (supervised_lr_mult, default labelled_lr_mult).
+# ---------------------------------------------------------------------------------------------------
+# Students (stages 9, 11-15)
+
+# A student of mode $1 (supervised|interleaved|segregated) into $4, validated on <senone-dir>/cuts_$dev_set
+# with <data>/cmvn.npz: train_student_into <mode> <data> <senone-dir> <dir> [train_student options: its
+# training data, e.g. --labelled-cuts FILE..., --unlabelled-cuts FILE --pseudo-dir DIR]. Every student
+# makes exactly the updates of the supervised one (--equal-updates true); its labelled batches train at
+# the same LR multiplier (supervised_lr_mult, default labelled_lr_mult).
 train_student_into() {
-  local mode=$1 dir=$2
-  shift 2
+  local mode=$1 data=$2 senone=$3 dir=$4
+  shift 4
   local unsup=(--labelled-lr-mult ${supervised_lr_mult:-$labelled_lr_mult} --equal-updates true)
-  [ $mode = supervised ] || unsup=(--unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz --pseudo-dir exp/pseudo
-                                   --labelled-lr-mult $labelled_lr_mult --equal-updates true ${ssl_opts:-})
-  nnet_train $dir asrkit.bin.train_student --mode $mode --config $student_conf --tree exp/senone/tree \
-    --dev-cuts exp/senone/cuts_${dev_set:-dev}.jsonl.gz --cmvn data/cmvn.npz --num-senones $(senone_count) \
+  [ $mode = supervised ] || unsup=(--labelled-lr-mult $labelled_lr_mult --equal-updates true ${ssl_opts:-})
+  nnet_train $dir asrkit.bin.train_student --mode $mode --config $student_conf --tree $senone/tree \
+    --dev-cuts $senone/cuts_${dev_set:-dev}.jsonl.gz --cmvn $data/cmvn.npz --num-senones $(senone_count $senone) \
     --out-dir $dir "${unsup[@]}" "$@"
 }
 
@@ -229,223 +243,263 @@ seed_dir() {
 # train_student options of seed $1.
 seed_opts() { [ "$1" = config ] || echo "--seed $1"; }
 
-# Train (train_student_into's arguments, the dir second) and decode a student once per seed.
-student_per_seed() {
-  local mode=$1 base=$2 s dir
-  shift 2
+# train_students <mode> <data> <senone-dir> <dir> [train_student options]: a student (train_student_into)
+# once per seed, into <dir> (one seed) or <dir>/seed<S> (several), each decoded streaming (nnet_decode).
+train_students() {
+  local mode=$1 data=$2 senone=$3 base=$4 s dir
+  shift 4
+  log "train_students: $mode LSTM student(s) into $base (seeds: $(student_seeds))"
   for s in $(student_seeds); do
     dir=$(seed_dir $base $s)
-    train_student_into $mode $dir "$@" $(seed_opts $s)
-    shared_nnet_decode $dir true
+    train_student_into $mode $data $senone $dir "$@" $(seed_opts $s)
+    nnet_decode $data $senone $dir true
   done
 }
 
-# HCLG of GMM system $1 and decoding of every evaluation set.
-shared_gmm_decode() {
-  local sys=$1 set
-  python -m asrkit.bin.make_graph --lang data/lang --lm data/lm/G.fst --model $sys/final.mdl --out $sys/graph
+# ---------------------------------------------------------------------------------------------------
+# Decoding
+
+# gmm_decode <lang> <G.fst> <feats-dir> <dir>: the HCLG of GMM system <dir> (<dir>/graph) and the decoding
+# of every evaluation set (<feats-dir>/cuts_<set>.jsonl.gz, MFCC) into <dir>/decode_<set>, through
+# $decode_cmd (logs: <dir>/log/decode_<set>.log); the LM weight as lm_weight_opts says.
+gmm_decode() {
+  local lang=$1 lm=$2 feats=$3 dir=$4 set
+  log "gmm_decode: graph of $dir, decoding of $(echo $eval_sets) (LM weights $gmm_lm_weights swept on dev sets)"
+  python -m asrkit.bin.make_graph --lang $lang --lm $lm --model $dir/final.mdl --out $dir/graph
   for set in $(ordered_eval_sets); do
-    python -m asrkit.bin.decode_gmm --model $sys/final.mdl --graph $sys/graph --cuts data/mfcc/cuts_$set.jsonl.gz \
-      $(lm_weight_opts $sys $set "$gmm_lm_weights") $gmm_decode_opts --out $sys/decode_$set --nj $nj
+    $decode_cmd --num-threads $nj $dir/log/decode_$set.log \
+      python -m asrkit.bin.decode_gmm --model $dir/final.mdl --graph $dir/graph --cuts $feats/cuts_$set.jsonl.gz \
+      $(lm_weight_opts $dir $set "$gmm_lm_weights") $gmm_decode_opts --out $dir/decode_$set --nj $nj
   done
 }
 
-# Network $1's scores on every evaluation set decoded through the senone HCLG; $2=true: streaming.
-shared_nnet_decode() {
-  local sys=$1 streaming=$2 set
+# nnet_decode <data> <senone-dir> <dir> <streaming>: network <dir>/best.pt on every evaluation set
+# (<data>/fbank/cuts_<set>.jsonl.gz, CMVN <data>/cmvn.npz, priors of <senone-dir>) decoded through
+# <senone-dir>/graph and scored against <data>/<set>/text, into <dir>/decode_<set>, through $decode_cmd
+# (logs: <dir>/log/{forward,decode}_<set>.log); <streaming> true: the student's chunked forward pass.
+nnet_decode() {
+  local data=$1 senone=$2 dir=$3 streaming=$4 set gpus=0
+  if [ "${ngpu:-0}" -gt 0 ]; then gpus=1; fi
+  log "nnet_decode: $dir on $(echo $eval_sets) (streaming: $streaming)"
   for set in $(ordered_eval_sets); do
-    python -m asrkit.bin.nnet_forward --model $sys/best.pt --cuts data/fbank/cuts_$set.jsonl.gz \
-      --cmvn data/cmvn.npz --priors exp/senone/senone_counts.npy --streaming $streaming --chunk $stream_chunk \
-      $(nnet_device_opts) --out $sys/decode_$set/scores
-    python -m asrkit.bin.decode --graph exp/senone/graph --scores $sys/decode_$set/scores --ref data/$set/text \
-      $(lm_weight_opts $sys $set "$nnet_lm_weights") ${nnet_decode_opts:-} --nj $nj --out $sys/decode_$set
+    $decode_cmd --gpus $gpus $dir/log/forward_$set.log \
+      python -m asrkit.bin.nnet_forward --model $dir/best.pt --cuts $data/fbank/cuts_$set.jsonl.gz \
+      --cmvn $data/cmvn.npz --priors $senone/senone_counts.npy --streaming $streaming --chunk $stream_chunk \
+      $(nnet_device_opts) --out $dir/decode_$set/scores
+    $decode_cmd --num-threads $nj $dir/log/decode_$set.log \
+      python -m asrkit.bin.decode --graph $senone/graph --scores $dir/decode_$set/scores --ref $data/$set/text \
+      $(lm_weight_opts $dir $set "$nnet_lm_weights") ${nnet_decode_opts:-} --nj $nj --out $dir/decode_$set
   done
 }
 
+# need_unsup N: true when there is a train_unsup set, else a logged skip of stage N.
 need_unsup() {
   has_set train_unsup && return 0
   log "Stage $1: skipped (no train_unsup set: semi-supervised stages need unlabelled data)"
   return 1
 }
 
-stage_2() {
-  log "Stage 2: fbank for every set, MFCC for every set (train_unsup's only for the oracle), CMVN from train_sup"
-  local set kind
-  for kind in fbank mfcc; do
-    for set in $sets; do
-      python -m asrkit.bin.compute_features $(forced --overwrite) --cuts data/manifests/cuts_$set.jsonl.gz \
-        --out-dir data/$kind --set $set --kind $kind --num-jobs $nj
-    done
+# has_oracle <cuts> N: true when train_unsup's true transcripts <cuts> exist, else a logged skip of stage N.
+has_oracle() {
+  [ -f $1 ] && return 0
+  log "Stage $2: skipped (train_unsup has no transcripts: no oracle)"
+  return 1
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Stage 2: features
+
+# compute_features <manifest-dir> <kind> <dir> <set>...: fbank or mfcc of <manifest-dir>/cuts_<set>.jsonl.gz
+# for each set, into <dir> (features and <dir>/cuts_<set>.jsonl.gz).
+compute_features() {
+  local man=$1 kind=$2 dir=$3 set
+  shift 3
+  log "compute_features: $kind of $* into $dir"
+  for set in "$@"; do
+    python -m asrkit.bin.compute_features $(forced --overwrite) --cuts $man/cuts_$set.jsonl.gz \
+      --out-dir $dir --set $set --kind $kind --num-jobs $nj
   done
-  python -m asrkit.bin.compute_cmvn $(forced --overwrite) --cuts data/fbank/cuts_train_sup.jsonl.gz --out data/cmvn.npz
 }
 
-# Stage 3's work, callable from a recipe's own stage_3 that prepares its inputs first.
-lang_stage() {
-  log "Stage 3: lexicon ($lexicon_opts), data/lang, data/lang_senone, $lm_order-gram LM${lm_text:+ (+ $lm_text)}"
-  python -m asrkit.bin.prepare_lang $(forced) $lexicon_opts --text data/train_sup/text ${vocab_text:+--plain-text $vocab_text} \
-    --out-dir data
-  python -m asrkit.bin.train_lm $(forced) --text data/train_sup/text ${lm_text:+--plain-text $lm_text} --order $lm_order \
-    --prune-threshold ${lm_prune:-0} --words data/lang/words.txt --dev-text data/${dev_set:-dev}/text --out-dir data/lm
+# compute_cmvn <cuts> <cmvn.npz>: global CMVN statistics of the features of <cuts>.
+compute_cmvn() {
+  log "compute_cmvn: CMVN of $1 -> $2"
+  python -m asrkit.bin.compute_cmvn $(forced --overwrite) --cuts $1 --out $2
 }
 
-stage_3() { lang_stage; }
+# ---------------------------------------------------------------------------------------------------
+# Stage 3: lexicon, lang dirs, LM
 
-stage_4() {
-  log "Stage 4: monophone GMM-HMM at 10 ms, decoding"
-  python -m asrkit.bin.train_gmm $(forced) --type mono --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
-    --out-dir exp/mono --num-gauss $mono_gauss --nj $nj
-  shared_gmm_decode exp/mono
+# prepare_lang <text> <dir>: the lexicon ($lexicon_opts; the words of <text> and of $vocab_text) in
+# <dir>/local/dict, <dir>/lang (3-state HMMs) and <dir>/lang_senone (1-state).
+prepare_lang() {
+  log "prepare_lang: lexicon ($lexicon_opts), $2/lang, $2/lang_senone"
+  python -m asrkit.bin.prepare_lang $(forced) $lexicon_opts --text $1 ${vocab_text:+--plain-text $vocab_text} \
+    --out-dir $2
 }
 
-stage_5() {
-  log "Stage 5: triphone GMM-HMM ($tri_leaves leaves, $tri_gauss Gaussians), decoding, final alignments"
-  python -m asrkit.bin.train_gmm $(forced) --type tri --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
-    --ali-dir exp/mono --out-dir exp/tri --num-leaves $tri_leaves --num-gauss $tri_gauss --nj $nj
-  shared_gmm_decode exp/tri
+# train_lm <text> <words.txt> <dev-text> <dir>: a $lm_order-gram LM of <text> (and $lm_text), pruned at
+# $lm_prune, its perplexity on <dev-text>, G.fst over <words.txt>, in <dir>.
+train_lm() {
+  log "train_lm: $lm_order-gram LM of $1${lm_text:+ (+ $lm_text)} -> $4"
+  python -m asrkit.bin.train_lm $(forced) --text $1 ${lm_text:+--plain-text $lm_text} --order $lm_order \
+    --prune-threshold ${lm_prune:-0} --words $2 --dev-text $3 --out-dir $4
 }
 
-# make_senones for train_sup, the dev set and, for the oracle (stage 13), more sets ($1, optional).
-make_senones_for() {
-  python -m asrkit.bin.make_senones $(forced) --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
-    --mfcc-dir data/mfcc --fbank-dir data/fbank --cmvn data/cmvn.npz --sets train_sup,${dev_set:-dev}${1:-} \
+# ---------------------------------------------------------------------------------------------------
+# Stages 4-5: GMM-HMMs at 10 ms
+
+# train_mono <cuts> <lang> <dir>: a monophone GMM-HMM ($mono_gauss Gaussians) of the MFCC cuts, and its
+# alignments of them (<dir>/ali.pt).
+train_mono() {
+  log "train_mono: monophone GMM-HMM of $1 ($mono_gauss Gaussians) -> $3"
+  python -m asrkit.bin.train_gmm $(forced) --type mono --cuts $1 --lang $2 \
+    --out-dir $3 --num-gauss $mono_gauss --nj $nj
+}
+
+# train_tri <cuts> <lang> <ali-dir> <dir>: a triphone GMM-HMM ($tri_leaves leaves, $tri_gauss Gaussians)
+# from the alignments of <ali-dir>, and its own alignments (<dir>/ali.pt: the input of stage 6).
+train_tri() {
+  log "train_tri: triphone GMM-HMM of $1 from $3's alignments ($tri_leaves leaves, $tri_gauss Gaussians) -> $4"
+  python -m asrkit.bin.train_gmm $(forced) --type tri --cuts $1 --lang $2 \
+    --ali-dir $3 --out-dir $4 --num-leaves $tri_leaves --num-gauss $tri_gauss --nj $nj
+}
+
+# gmm_align <cuts> <lang> <dir> <ali-dir>: GMM system <dir>'s alignment of <cuts> in <ali-dir>/ali.pt; where
+# the corpus records the true segmentation (egs/synth), the share of phone boundaries within 20/50 ms of
+# it in <ali-dir>/boundaries.json.
+gmm_align() {
+  log "gmm_align: $3's alignment of $1 -> $4"
+  python -m asrkit.bin.align_gmm --model $3/final.mdl --cuts $1 --lang $2 --out $4/ali.pt --nj $nj
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Stage 6: senones
+
+# make_senones <data> <lang> <lang-senone> <G.fst> <ali-dir> <dir> <sets> [make_senones options]: the 30 ms
+# senone tree ($num_senones leaves at most) from <ali-dir>'s alignments, per-frame targets of the sets
+# (comma-separated; <data>'s MFCC to align those other than train_sup, its fbank cuts carrying the
+# targets), priors and the senone HCLG (<lang-senone>, <G.fst>), in <dir>.
+make_senones() {
+  local data=$1 lang=$2 lang_senone=$3 lm=$4 ali=$5 dir=$6 sets=$7
+  shift 7
+  log "make_senones: senone tree at 30 ms ($num_senones leaves at most) from $ali, targets of $sets, priors, HCLG -> $dir"
+  python -m asrkit.bin.make_senones $(forced) --ali-dir $ali --lang $lang_senone --lang-gmm $lang \
+    --mfcc-dir $data/mfcc --fbank-dir $data/fbank --cmvn $data/cmvn.npz --sets $sets \
     --num-leaves $num_senones --tree-thresh $senone_tree_thresh --tree-min-count 30 \
-    --G data/lm/G.fst --out-dir exp/senone --nj $nj "${@:2}"
+    --G $lm --out-dir $dir --nj $nj "$@"
 }
 
-stage_6() {
-  log "Stage 6: senone tree at 30 ms ($num_senones leaves at most), per-frame targets, priors, senone HCLG"
-  make_senones_for
-  cat exp/senone/occupancy.txt
+# check_senone_targets <dir> <set>: prints the senones' occupancy; fails when no utterance of <set> (the
+# networks' validation set) has targets.
+check_senone_targets() {
+  cat $1/occupancy.txt
   local kept
-  kept=$(python -c "import gzip, sys; print(sum(1 for _ in gzip.open(sys.argv[1], 'rt')))" exp/senone/cuts_${dev_set:-dev}.jsonl.gz)
+  kept=$(python -c "import gzip, sys; print(sum(1 for _ in gzip.open(sys.argv[1], 'rt')))" $1/cuts_$2.jsonl.gz)
   if [ "$kept" -eq 0 ]; then  # the networks' validation would have nothing to score
-    log "Stage 6: no ${dev_set:-dev} utterance has senone targets (words missing from the lexicon or failed" \
-        "alignments; see the warnings above): give a lexicon or vocabulary that covers ${dev_set:-dev}"
+    log "Stage 6: no $2 utterance has senone targets (words missing from the lexicon or failed" \
+        "alignments; see the warnings above): give a lexicon or vocabulary that covers $2"
     return 1
   fi
 }
 
-stage_7() {
-  log "Stage 7: BLSTM teacher on train_sup ($(senone_count) senones)"
-  nnet_train exp/teacher asrkit.bin.train_nnet --config $teacher_conf --train-cuts exp/senone/cuts_train_sup.jsonl.gz \
-    --dev-cuts exp/senone/cuts_${dev_set:-dev}.jsonl.gz --cmvn data/cmvn.npz --num-senones $(senone_count) \
-    --out-dir exp/teacher
+# ---------------------------------------------------------------------------------------------------
+# Stages 7, 10: the teacher and its pseudo-labels
+
+# train_teacher <data> <senone-dir> <dir>: the BLSTM teacher on <senone-dir>/cuts_train_sup.jsonl.gz's targets.
+train_teacher() {
+  local data=$1 senone=$2 dir=$3
+  log "train_teacher: BLSTM teacher on train_sup ($(senone_count $senone) senones) -> $dir"
+  nnet_train $dir asrkit.bin.train_nnet --config $teacher_conf --train-cuts $senone/cuts_train_sup.jsonl.gz \
+    --dev-cuts $senone/cuts_${dev_set:-dev}.jsonl.gz --cmvn $data/cmvn.npz --num-senones $(senone_count $senone) \
+    --out-dir $dir
 }
 
-stage_8() {
-  log "Stage 8: teacher decoding"
-  shared_nnet_decode exp/teacher false
-}
-
-stage_9() {
-  log "Stage 9: supervised-only LSTM student on train_sup, streaming decoding (seeds: $(student_seeds))"
-  student_per_seed supervised exp/student_sup --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
-}
-
-stage_10() {
-  need_unsup 10 || return 0
-  local common=(--model exp/teacher/best.pt --cuts data/fbank/cuts_train_unsup.jsonl.gz --cmvn data/cmvn.npz
-                --tree exp/senone/tree --out-dir exp/pseudo --k $topk --shard-size ${pseudo_shard_size:-500} --no-progress)
+# pseudo_label <data> <teacher-dir> <senone-dir> <dir>: the teacher's top $topk posteriors per frame of
+# <data>/fbank/cuts_train_unsup.jsonl.gz, in shards and an index, in <dir>.
+pseudo_label() {
+  local data=$1 teacher=$2 senone=$3 dir=$4
+  local common=(--model $teacher/best.pt --cuts $data/fbank/cuts_train_unsup.jsonl.gz --cmvn $data/cmvn.npz
+                --tree $senone/tree --out-dir $dir --k $topk --shard-size ${pseudo_shard_size:-500} --no-progress)
   if [ "${ngpu:-0}" -gt 0 ]; then
-    log "Stage 10: the teacher labels train_unsup (top $topk posteriors per frame) on $ngpu GPU(s)"
-    $train_cmd --gpus $ngpu exp/pseudo/log/label.log \
+    log "pseudo_label: $teacher labels train_unsup (top $topk posteriors per frame) on $ngpu GPU(s) -> $dir"
+    $train_cmd --gpus $ngpu $dir/log/label.log \
       torchrun ${torchrun_opts:---standalone} --nproc-per-node $ngpu -m asrkit.bin.pseudo_label "${common[@]}" --device cuda
   else
-    log "Stage 10: the teacher labels train_unsup (top $topk posteriors per frame) in $nj CPU jobs"
-    $train_cmd JOB=1:$nj exp/pseudo/log/label.JOB.log \
+    log "pseudo_label: $teacher labels train_unsup (top $topk posteriors per frame) in $nj CPU jobs -> $dir"
+    $train_cmd JOB=1:$nj $dir/log/label.JOB.log \
       python -m asrkit.bin.pseudo_label "${common[@]}" --job JOB --num-jobs $nj --num-threads 1
   fi
-  python -m asrkit.bin.pseudo_label --out-dir exp/pseudo --merge-index
+  python -m asrkit.bin.pseudo_label --out-dir $dir --merge-index
 }
 
-stage_11() {
-  need_unsup 11 || return 0
-  log "Stage 11: semi-supervised student, labelled and machine-labelled batches interleaved (seeds: $(student_seeds))"
-  student_per_seed interleaved exp/student_ssl_inter --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
-}
+# ---------------------------------------------------------------------------------------------------
+# Stages 14-16
 
-stage_12() {
-  need_unsup 12 || return 0
-  log "Stage 12: semi-supervised student, segregated (over the whole run: every machine-labelled batch, then" \
-      "every labelled one; seeds: $(student_seeds))"
-  student_per_seed segregated exp/student_ssl_seg --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
-}
-
-stage_13() {
-  need_unsup 13 || return 0
-  if [ ! -f data/manifests/oracle/cuts_train_unsup.jsonl.gz ]; then
-    log "Stage 13: skipped (train_unsup has no transcripts: no oracle)"; return 0
-  fi
-  log "Stage 13: oracle student on train_sup + train_unsup with its true transcripts (the only reader of them)"
-  make_senones_for ,train_unsup_oracle \
-    --text-from train_unsup_oracle=train_unsup:data/manifests/oracle/cuts_train_unsup.jsonl.gz
-  student_per_seed supervised exp/student_oracle \
-    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz ${ssl_opts:-}
-}
-
-stage_14() {
-  ${sweep:-false} || return 0
-  need_unsup 14 || return 0
-  log "Stage 14: interleaved students on nested subsets of train_unsup (${sweep_ratios:-1 2} x the labelled hours)"
+# sweep_students <data> <senone-dir> <pseudo-dir> <dir>: interleaved students on nested subsets of
+# <data>/fbank/cuts_train_unsup.jsonl.gz holding $sweep_ratios x the labelled hours, in <dir>/x<R>.
+sweep_students() {
+  local data=$1 senone=$2 pseudo=$3 base=$4 r dir
+  log "sweep_students: interleaved students on nested subsets of train_unsup (${sweep_ratios:-1 2} x the labelled hours)"
   # Each point makes exactly as many updates as the supervised student (--equal-updates, as stages 11-13),
   # so that the sweep varies the data and not the length of training; one subset for every seed.
-  local r dir
   for r in ${sweep_ratios:-1 2}; do
-    dir=exp/sweep/x$r
-    python -m asrkit.bin.subset_cuts --cuts data/fbank/cuts_train_unsup.jsonl.gz \
-      --ratio-of exp/senone/cuts_train_sup.jsonl.gz --ratio $r --seed ${sweep_seed:-0} \
+    dir=$base/x$r
+    python -m asrkit.bin.subset_cuts --cuts $data/fbank/cuts_train_unsup.jsonl.gz \
+      --ratio-of $senone/cuts_train_sup.jsonl.gz --ratio $r --seed ${sweep_seed:-0} \
       --out $dir/cuts_unsup.jsonl.gz --summary $dir/sweep.json
-    student_per_seed interleaved $dir --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz \
-      --unlabelled-cuts $dir/cuts_unsup.jsonl.gz
+    # the whole set's cuts first, then the subset (argparse: the last one trains): a network is stale when
+    # the features it came from are made again (nnet_train), and the subset, rewritten on each run, is not
+    # one of them
+    train_students interleaved $data $senone $dir --unlabelled-cuts $data/fbank/cuts_train_unsup.jsonl.gz \
+      --pseudo-dir $pseudo --labelled-cuts $senone/cuts_train_sup.jsonl.gz --unlabelled-cuts $dir/cuts_unsup.jsonl.gz
   done
 }
 
-stage_15() {
-  ${dist:-false} || return 0
-  need_unsup 15 || return 0
-  local mode dir nproc=${dist_nproc:-2} dev=()
+# dist_students <data> <senone-dir> <pseudo-dir> <exp-dir>: the interleaved student under torchrun per sync
+# mode of $dist_modes (<exp-dir>/dist_<mode>), and with N simulated workers in one process per
+# $dist_sim_workers x $dist_sim_modes (<exp-dir>/dist_sim_<mode>_n<N>), each decoded.
+dist_students() {
+  local data=$1 senone=$2 pseudo=$3 exp=$4 mode dir nproc=${dist_nproc:-2} dev=() nsim
   if [ "${ngpu:-0}" -gt 0 ]; then nproc=$ngpu; dev=(--device cuda); fi  # else gloo on CPU processes
-  log "Stage 15: the interleaved student under torchrun ($nproc processes) per sync mode: ${dist_modes:-ddp gtc bmuf}"
+  log "dist_students: the interleaved student under torchrun ($nproc processes) per sync mode: ${dist_modes:-ddp gtc bmuf}"
+  local common=(--mode interleaved --config $student_conf --tree $senone/tree
+                --labelled-cuts $senone/cuts_train_sup.jsonl.gz --unlabelled-cuts $data/fbank/cuts_train_unsup.jsonl.gz
+                --pseudo-dir $pseudo --labelled-lr-mult $labelled_lr_mult --dev-cuts $senone/cuts_${dev_set:-dev}.jsonl.gz
+                --cmvn $data/cmvn.npz --num-senones $(senone_count $senone))
   for mode in ${dist_modes:-ddp gtc bmuf}; do
-    dir=exp/dist_$mode
+    dir=$exp/dist_$mode
     if [ -f $dir/.best.pt.done ]; then
       log "$dir is trained: skipping"  # a relaunch would rewrite comm.json with an empty run's wall time
     else
       mkdir -p $dir/log
       $train_cmd --gpus ${ngpu:-0} $dir/log/train.log torchrun ${torchrun_opts:---standalone} --nproc-per-node $nproc \
-        -m asrkit.bin.train_student --mode interleaved --config $student_conf --tree exp/senone/tree \
-        --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz \
-        --pseudo-dir exp/pseudo --labelled-lr-mult $labelled_lr_mult --dev-cuts exp/senone/cuts_${dev_set:-dev}.jsonl.gz \
-        --cmvn data/cmvn.npz --num-senones $(senone_count) --sync $mode ${dist_opts:-} "${dev[@]}" --out-dir $dir \
+        -m asrkit.bin.train_student "${common[@]}" --sync $mode ${dist_opts:-} "${dev[@]}" --out-dir $dir \
         --equal-updates true ${nnet_opts:-} ${ssl_opts:-}
     fi
-    shared_nnet_decode $dir true
+    nnet_decode $data $senone $dir true
   done
   # the same student with N simulated workers in one process (asrkit.distributed.simulate): the same epochs over
   # the same cuts, each worker with the one-process batch size, so N workers make 1/N of the updates
   for nsim in ${dist_sim_workers:-}; do
     for mode in ${dist_sim_modes:-ddp gtc bmuf}; do
-      dir=exp/dist_sim_${mode}_n$nsim
+      dir=$exp/dist_sim_${mode}_n$nsim
       if [ -f $dir/.best.pt.done ]; then
         log "$dir is trained: skipping"
       else
         mkdir -p $dir/log
-        log "Stage 15: $mode with $nsim simulated workers -> $dir"
-        $train_cmd $dir/log/train.log python -m asrkit.bin.train_student --mode interleaved --config $student_conf \
-          --tree exp/senone/tree --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz \
-          --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz --pseudo-dir exp/pseudo \
-          --labelled-lr-mult $labelled_lr_mult --dev-cuts exp/senone/cuts_${dev_set:-dev}.jsonl.gz \
-          --cmvn data/cmvn.npz --num-senones $(senone_count) --sync $mode --simulate-workers $nsim ${dist_opts:-} \
-          --out-dir $dir --equal-updates true ${nnet_opts:-} ${ssl_opts:-}
+        log "dist_students: $mode with $nsim simulated workers -> $dir"
+        $train_cmd $dir/log/train.log python -m asrkit.bin.train_student "${common[@]}" --sync $mode \
+          --simulate-workers $nsim ${dist_opts:-} --out-dir $dir --equal-updates true ${nnet_opts:-} ${ssl_opts:-}
       fi
-      ${dist_sim_decode:-true} && shared_nnet_decode $dir true
+      if ${dist_sim_decode:-true}; then nnet_decode $data $senone $dir true; fi
     done
   done
 }
 
-stage_16() {
-  log "Stage 16: report"
-  python -m asrkit.bin.report --exp exp --data data --sets "$eval_sets" --out RESULTS.md --title "${report_title:-Results}"
-  cat RESULTS.md
+# make_report <exp-dir> <data> <out>: the report of every system decoded on $eval_sets (<out>, plots beside it).
+make_report() {
+  log "make_report: $3 from $1"
+  python -m asrkit.bin.report --exp $1 --data $2 --sets "$eval_sets" --out $3 --title "${report_title:-Results}"
+  cat $3
 }

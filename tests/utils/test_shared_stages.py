@@ -103,9 +103,9 @@ set -euo pipefail
 seeds="{seeds}"; labelled_lr_mult=2.0; supervised_lr_mult="{sup_mult}"; student_conf=conf/student.yaml
 senone_count() {{ echo 40; }}
 nnet_train() {{ echo "train $1 ${{*:2}}" >> trace; }}
-shared_nnet_decode() {{ echo "decode $1" >> trace; }}
-student_per_seed supervised exp/student_sup --labelled-cuts sup.jsonl.gz
-student_per_seed interleaved exp/student_ssl_inter --labelled-cuts sup.jsonl.gz
+nnet_decode() {{ echo "decode $3" >> trace; }}
+train_students supervised data exp/senone exp/student_sup --labelled-cuts sup.jsonl.gz
+train_students interleaved data exp/senone exp/student_ssl_inter --labelled-cuts sup.jsonl.gz
 """
 
 
@@ -129,6 +129,7 @@ def test_students_per_seed(tmp_path, seeds, sup_mult):
     assert dirs == decoded == want
     for t in trains:
         assert "--equal-updates true" in t, t
+        assert "--tree exp/senone/tree" in t and "--cmvn data/cmvn.npz" in t, t  # the dirs given to train_students
         mult = (sup_mult or "2.0") if "student_sup" in t else "2.0"
         assert f"--labelled-lr-mult {mult}" in t, t
         if seeds:

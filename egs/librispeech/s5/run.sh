@@ -130,7 +130,14 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   done
 fi
 
-# Stage 3: the shared one, on a sample of the LM corpus when one is given (the trainer holds it in memory)
+# Stages 2-16: the shared steps of utils/shared_stages.sh, their inputs and outputs named here.
+stage_2() {
+  compute_features data/manifests fbank data/fbank $sets
+  # MFCC of train_unsup too: only the oracle student (stage 13) aligns it, with its true text
+  compute_features data/manifests mfcc data/mfcc $sets
+  compute_cmvn data/fbank/cuts_train_sup.jsonl.gz data/cmvn.npz
+}
+# Stage 3 on a sample of the LM corpus when one is given (the trainer holds it in memory)
 stage_3() {
   if [ -n "$lm_text" ]; then
     python local/prepare_lm_text.py --in "$lm_text" --max-sentences $lm_max_sentences --out data/local/lm_text.txt \
@@ -138,9 +145,60 @@ stage_3() {
     lm_text=data/local/lm_text.txt
     [ -n "$vocab_text" ] || vocab_text=data/local/lm_vocab.txt
   fi
-  lang_stage
+  prepare_lang data/train_sup/text data
+  train_lm data/train_sup/text data/lang/words.txt data/$dev_set/text data/lm
 }
+stage_4() {
+  train_mono data/mfcc/cuts_train_sup.jsonl.gz data/lang exp/mono
+  gmm_decode data/lang data/lm/G.fst data/mfcc exp/mono
+}
+stage_5() {
+  train_tri data/mfcc/cuts_train_sup.jsonl.gz data/lang exp/mono exp/tri
+  gmm_decode data/lang data/lm/G.fst data/mfcc exp/tri
+}
+stage_6() {
+  make_senones data data/lang data/lang_senone data/lm/G.fst exp/tri exp/senone train_sup,$dev_set
+  check_senone_targets exp/senone $dev_set
+}
+stage_7() { train_teacher data exp/senone exp/teacher; }
+stage_8() { nnet_decode data exp/senone exp/teacher false; }
+stage_9() {
+  train_students supervised data exp/senone exp/student_sup --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
+}
+stage_10() {
+  need_unsup 10 || return 0
+  pseudo_label data exp/teacher exp/senone exp/pseudo
+}
+stage_11() {
+  need_unsup 11 || return 0
+  train_students interleaved data exp/senone exp/student_ssl_inter --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz \
+    --pseudo-dir exp/pseudo --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
+}
+stage_12() {
+  need_unsup 12 || return 0
+  train_students segregated data exp/senone exp/student_ssl_seg --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz \
+    --pseudo-dir exp/pseudo --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
+}
+stage_13() {  # the oracle: train_unsup with its true transcripts (their only reader), aligned by the GMM
+  need_unsup 13 || return 0
+  has_oracle data/manifests/oracle/cuts_train_unsup.jsonl.gz 13 || return 0
+  make_senones data data/lang data/lang_senone data/lm/G.fst exp/tri exp/senone train_sup,$dev_set,train_unsup_oracle \
+    --text-from train_unsup_oracle=train_unsup:data/manifests/oracle/cuts_train_unsup.jsonl.gz
+  train_students supervised data exp/senone exp/student_oracle \
+    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz ${ssl_opts:-}
+}
+stage_14() {
+  $sweep || return 0
+  need_unsup 14 || return 0
+  sweep_students data exp/senone exp/pseudo exp/sweep
+}
+stage_15() {
+  $dist || return 0
+  need_unsup 15 || return 0
+  dist_students data exp/senone exp/pseudo exp
+}
+stage_16() { make_report exp data RESULTS.md; }
 
-shared_stages 2 16
+shared_stages 2 16   # features, lang, GMMs, senones, networks, pseudo-labels, students, sweep, dist, report
 
 log "Done: stages $stage..$stop_stage"

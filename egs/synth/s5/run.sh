@@ -51,7 +51,7 @@ dist_sim_workers=       # stage 15 also: e.g. "1 4 16 64" simulated workers per 
 dist_sim_modes="ddp gtc bmuf"
 dist_sim_decode=true
 
-. utils/shared_stages.sh   # stages 7-16 and their options' help
+. utils/shared_stages.sh   # the shared steps of stages 2-16 and their options' help
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage M   run stages N..M (default $stage..$stop_stage)
@@ -79,7 +79,6 @@ $(nnet_stage_options_help)
 . utils/parse_options.sh
 . utils/log.sh
 case $on_error in fail|skip) ;; *) echo "$0: --on-error is fail or skip, not '$on_error'" >&2; exit 1 ;; esac
-. utils/stages.sh
 
 nnet_opts=             # TrainConfig overrides given to every network training (after the yaml)
 if $tiny; then         # what 30 s of speech supports; every stage runs in seconds
@@ -89,11 +88,13 @@ if $tiny; then         # what 30 s of speech supports; every stage runs in secon
   dist_opts="--sync-period 5 --gtc-target-fraction 0.01"  # about 20 steps a rank: 4 BMUF blocks
 fi
 
-labelled_sets="train_sup dev test_clean test_noisy"
-
+sets="train_sup train_unsup dev test_clean test_noisy"
 eval_sets="dev test_clean test_noisy"
-
-all_sets="train_sup train_unsup dev test_clean test_noisy"
+dev_set=dev
+lexicon_opts="--lexicon $corpus_dir/lexicon.txt"   # stage 0's lexicon of every word of the corpus
+lm_text=$corpus_dir/lm_text.txt   # stage 0's LM text, besides train_sup's transcripts
+pseudo_shard_size=200
+report_title="egs/synth/s5 results"
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: synthesising the corpus in $corpus_dir"
@@ -108,7 +109,7 @@ fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: manifests and validation"
-  for set in $all_sets; do
+  for set in $sets; do
     labelled=true; oracle=()
     if [ $set = train_unsup ]; then
       labelled=false; oracle=(--oracle-text "$corpus_dir/oracle/$set/text")
@@ -119,53 +120,72 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   done
 fi
 
-if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "Stage 2: fbank and MFCC for every set (train_unsup's MFCC only for the oracle), CMVN from train_sup"
-  for set in $all_sets; do
-    python -m asrkit.bin.compute_features $(forced --overwrite) --cuts data/manifests/cuts_$set.jsonl.gz \
-      --out-dir data/fbank --set $set --kind fbank --num-jobs $nj
-  done
+# Stages 2-16: the shared steps of utils/shared_stages.sh, their inputs and outputs named here.
+stage_2() {
+  compute_features data/manifests fbank data/fbank $sets
   # MFCC of train_unsup too: only the oracle student (stage 13) aligns it, with its true text
-  for set in $all_sets; do
-    python -m asrkit.bin.compute_features $(forced --overwrite) --cuts data/manifests/cuts_$set.jsonl.gz \
-      --out-dir data/mfcc --set $set --kind mfcc --num-jobs $nj
-  done
-  python -m asrkit.bin.compute_cmvn $(forced --overwrite) --cuts data/fbank/cuts_train_sup.jsonl.gz --out data/cmvn.npz
-fi
+  compute_features data/manifests mfcc data/mfcc $sets
+  compute_cmvn data/fbank/cuts_train_sup.jsonl.gz data/cmvn.npz
+}
+stage_3() {
+  prepare_lang data/train_sup/text data
+  train_lm data/train_sup/text data/lang/words.txt data/$dev_set/text data/lm
+}
+# Stages 4-5: the corpus records the true phone times, so each GMM's alignment of train_sup is scored
+# against them (exp/<system>/ali_eval/boundaries.json).
+stage_4() {
+  train_mono data/mfcc/cuts_train_sup.jsonl.gz data/lang exp/mono
+  gmm_decode data/lang data/lm/G.fst data/mfcc exp/mono
+  gmm_align data/mfcc/cuts_train_sup.jsonl.gz data/lang exp/mono exp/mono/ali_eval
+}
+stage_5() {
+  train_tri data/mfcc/cuts_train_sup.jsonl.gz data/lang exp/mono exp/tri
+  gmm_decode data/lang data/lm/G.fst data/mfcc exp/tri
+  gmm_align data/mfcc/cuts_train_sup.jsonl.gz data/lang exp/tri exp/tri/ali_eval
+}
+stage_6() {
+  make_senones data data/lang data/lang_senone data/lm/G.fst exp/tri exp/senone train_sup,$dev_set
+  check_senone_targets exp/senone $dev_set
+}
+stage_7() { train_teacher data exp/senone exp/teacher; }
+stage_8() { nnet_decode data exp/senone exp/teacher false; }
+stage_9() {
+  train_students supervised data exp/senone exp/student_sup --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
+}
+stage_10() {
+  need_unsup 10 || return 0
+  pseudo_label data exp/teacher exp/senone exp/pseudo
+}
+stage_11() {
+  need_unsup 11 || return 0
+  train_students interleaved data exp/senone exp/student_ssl_inter --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz \
+    --pseudo-dir exp/pseudo --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
+}
+stage_12() {
+  need_unsup 12 || return 0
+  train_students segregated data exp/senone exp/student_ssl_seg --unlabelled-cuts data/fbank/cuts_train_unsup.jsonl.gz \
+    --pseudo-dir exp/pseudo --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
+}
+stage_13() {  # the oracle: train_unsup with its true transcripts (their only reader), aligned by the GMM
+  need_unsup 13 || return 0
+  has_oracle data/manifests/oracle/cuts_train_unsup.jsonl.gz 13 || return 0
+  make_senones data data/lang data/lang_senone data/lm/G.fst exp/tri exp/senone train_sup,$dev_set,train_unsup_oracle \
+    --text-from train_unsup_oracle=train_unsup:data/manifests/oracle/cuts_train_unsup.jsonl.gz
+  train_students supervised data exp/senone exp/student_oracle \
+    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz exp/senone/cuts_train_unsup_oracle.jsonl.gz ${ssl_opts:-}
+}
+stage_14() {
+  $sweep || return 0
+  need_unsup 14 || return 0
+  sweep_students data exp/senone exp/pseudo exp/sweep
+}
+stage_15() {
+  $dist || return 0
+  need_unsup 15 || return 0
+  dist_students data exp/senone exp/pseudo exp
+}
+stage_16() { make_report exp data RESULTS.md; }
 
-if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  log "Stage 3: lexicon, data/lang (3-state), data/lang_senone (1-state), $lm_order-gram LM"
-  python -m asrkit.bin.prepare_lang $(forced) --lexicon "$corpus_dir/lexicon.txt" \
-    --text data/train_sup/text --out-dir data
-  python -m asrkit.bin.train_lm $(forced) --text data/train_sup/text --plain-text "$corpus_dir/lm_text.txt" \
-    --order $lm_order --prune-threshold $lm_prune --words data/lang/words.txt --dev-text data/dev/text --out-dir data/lm
-fi
-
-if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  log "Stage 4: monophone GMM-HMM at 10 ms, dev decoding, alignment accuracy"
-  python -m asrkit.bin.train_gmm $(forced) --type mono --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
-    --out-dir exp/mono --num-gauss $mono_gauss --nj $nj
-  gmm_graph_and_decode exp/mono align
-fi
-
-if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  log "Stage 5: triphone GMM-HMM from the monophone alignments, dev decoding, alignment accuracy"
-  python -m asrkit.bin.train_gmm $(forced) --type tri --cuts data/mfcc/cuts_train_sup.jsonl.gz --lang data/lang \
-    --ali-dir exp/mono --out-dir exp/tri --num-leaves $tri_leaves --num-gauss $tri_gauss --nj $nj
-  gmm_graph_and_decode exp/tri align
-fi
-
-if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-  log "Stage 6: senone tree at 30 ms ($num_senones leaves at most), per-frame targets, priors, senone HCLG"
-  python -m asrkit.bin.make_senones $(forced) --ali-dir exp/tri --lang data/lang_senone --lang-gmm data/lang \
-    --mfcc-dir data/mfcc --fbank-dir data/fbank --cmvn data/cmvn.npz --sets train_sup,dev \
-    --num-leaves $num_senones --tree-thresh $senone_tree_thresh --tree-min-count 30 \
-    --G data/lm/G.fst --out-dir exp/senone --nj $nj
-  cat exp/senone/occupancy.txt
-fi
-
-report_title="egs/synth/s5 results"
-sets="$all_sets"; pseudo_shard_size=200
-shared_stages 7 16   # networks, pseudo-labels, students, sweep, dist, report (utils/shared_stages.sh)
+shared_stages 2 16   # features, lang, GMMs, senones, networks, pseudo-labels, students, sweep, dist, report
 
 log "Done: stages $stage..$stop_stage"

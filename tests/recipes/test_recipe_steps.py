@@ -1,0 +1,128 @@
+"""What each recipe's stages 2-16 run, without running it: every recipe's run.sh on stub programs (python,
+torchrun and the job runners record their command lines), so that the data flow that run.sh spells out
+through utils/shared_stages.sh's steps is checked in seconds: which dirs each step reads and writes, the LM
+weight each test set takes, what goes through $decode_cmd, and what only egs/synth adds (alignment scoring)."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+STUB_PYTHON = """#!/usr/bin/env bash
+if [ "$1" = -c ]; then echo 5; exit 0; fi   # senone counts, dev cuts kept
+echo "python $*" >> "$TRACE"
+"""
+STUB_TORCHRUN = """#!/usr/bin/env bash
+echo "torchrun $*" >> "$TRACE"
+"""
+STUB_RUNNER = """#!/usr/bin/env bash
+opts=()
+while [[ $1 == --* ]]; do opts+=("$1 $2"); shift 2; done
+[[ $1 == JOB=* ]] && shift
+echo "$RUNNER ${opts[*]} $1" >> "$TRACE.runner"
+shift
+"$@"
+"""
+ARGS = {
+    "synth": ["--tiny", "true", "--sweep", "true", "--dist", "true"],
+    "speechocean762": ["--corpus-dir", "/corpus/so762"],
+    "librispeech": ["--tiny", "true"],
+    "TEMPLATE": ["--lexicon-type", "graphemic"],
+}
+EVAL_SETS = {
+    "synth": ["dev", "test_clean", "test_noisy"],
+    "speechocean762": ["dev", "test"],
+    "librispeech": ["dev_clean", "dev_other", "test_clean", "test_other"],
+    "TEMPLATE": ["dev", "test"],
+}
+
+
+def dry_run(recipe_tools, tmp_path: Path, name: str):
+    """Stages 2-16 of egs/<name>/s5 on stubs: the python command lines in order, and the runner calls."""
+    work = recipe_tools.copy_recipe(recipe_tools.repo / "egs" / name / "s5", tmp_path / name / "s5")
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    for prog, text in (("python", STUB_PYTHON), ("torchrun", STUB_TORCHRUN), ("train_runner", STUB_RUNNER),
+                       ("decode_runner", STUB_RUNNER)):
+        (stubs / prog).write_text(text)
+        (stubs / prog).chmod(0o755)
+    (work / "cmd.sh").write_text("train_cmd='env RUNNER=train train_runner'\ndecode_cmd='env RUNNER=decode decode_runner'\n")
+    (work / "data" / "manifests" / "oracle").mkdir(parents=True)
+    (work / "data" / "manifests" / "oracle" / "cuts_train_unsup.jsonl.gz").touch()
+    (work / "exp" / "senone").mkdir(parents=True)
+    (work / "exp" / "senone" / "occupancy.txt").touch()
+    (work / "RESULTS.md").touch()  # stage 16 prints it
+    trace = tmp_path / "trace"
+    # ASRKIT_ROOT without a .venv: path.sh leaves PATH alone, so the stubs are what runs
+    env = {**recipe_tools.env, "PATH": f"{stubs}:/usr/bin:/bin", "ASRKIT_ROOT": str(tmp_path), "TRACE": str(trace)}
+    proc = subprocess.run(["./run.sh", "--stage", "2", *ARGS[name]], cwd=work, capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runner = Path(f"{trace}.runner")
+    return trace.read_text().splitlines(), runner.read_text().splitlines() if runner.exists() else []
+
+
+@pytest.fixture(scope="module")
+def dry(recipe_tools, tmp_path_factory):
+    """dry(name): dry_run of recipe <name>, once per module."""
+    done = {}
+
+    def get(name: str):
+        if name not in done:
+            done[name] = dry_run(recipe_tools, tmp_path_factory.mktemp("dry"), name)
+        return done[name]
+    return get
+
+
+def opt(line: str, name: str) -> str:
+    words = line.split()
+    return words[words.index(name) + 1]
+
+
+@pytest.mark.parametrize("name", sorted(ARGS))
+def test_stages_run_the_shared_steps_on_the_recipes_dirs(dry, name):
+    calls, runs = dry(name)
+    tools = [c.split()[2].rsplit(".", 1)[1] for c in calls if c.startswith("python -m ")]
+    for tool in ("compute_features", "compute_cmvn", "prepare_lang", "train_lm", "train_gmm", "make_graph",
+                 "decode_gmm", "make_senones", "train_nnet", "nnet_forward", "decode", "pseudo_label",
+                 "train_student", "report"):
+        assert tool in tools, (name, tool)
+    gmm = [c for c in calls if "asrkit.bin.train_gmm" in c]
+    assert [(opt(c, "--type"), opt(c, "--out-dir")) for c in gmm] == [("mono", "exp/mono"), ("tri", "exp/tri")]
+    assert opt(gmm[1], "--ali-dir") == "exp/mono"
+    assert all(opt(c, "--cuts") == "data/mfcc/cuts_train_sup.jsonl.gz" for c in gmm)
+    senones = [c for c in calls if "asrkit.bin.make_senones" in c]
+    assert opt(senones[0], "--ali-dir") == "exp/tri" and opt(senones[0], "--out-dir") == "exp/senone"
+    assert opt(senones[-1], "--sets").endswith(",train_unsup_oracle")  # stage 13's oracle targets
+    # every decoding of every system goes through $decode_cmd, one log per set in the system's log/
+    decodes = [c for c in calls if c.split()[2] in ("asrkit.bin.decode_gmm", "asrkit.bin.decode")]
+    decode_logs = [r for r in runs if r.startswith("decode ") and "/log/decode_" in r]
+    assert len(decodes) == len(decode_logs) > 0
+    trained = [c for c in calls if "asrkit.bin.train_student" in c or "asrkit.bin.train_nnet" in c]
+    assert len(trained) == len([r for r in runs if r.startswith("train ") and r.endswith("/log/train.log")])
+
+
+@pytest.mark.parametrize("name", sorted(ARGS))
+def test_lm_weight_swept_on_dev_sets_and_taken_by_test_sets(dry, name):
+    calls, _ = dry(name)
+    sets = EVAL_SETS[name]
+    for system in ("exp/mono", "exp/tri", "exp/teacher"):
+        lines = [c for c in calls if c.split()[2] in ("asrkit.bin.decode_gmm", "asrkit.bin.decode")
+                 and opt(c, "--out").startswith(f"{system}/decode_")]
+        decoded = [opt(c, "--out").split("/decode_")[1] for c in lines]
+        assert sorted(decoded) == sorted(sets), (system, decoded)
+        assert decoded.index(sets[0]) < min(decoded.index(s) for s in sets if s.startswith("test"))
+        for c, s in zip(lines, decoded):
+            if s.startswith("dev"):
+                assert "--lm-weights" in c and "--lm-weight-from" not in c, c
+            else:  # test_X from dev_X where there is one (LibriSpeech), else from dev_set
+                src = f"dev_{s[5:]}" if f"dev_{s[5:]}" in sets else sets[0]
+                assert opt(c, "--lm-weight-from") == f"{system}/decode_{src}/best_wer", c
+
+
+@pytest.mark.parametrize("name", sorted(ARGS))
+def test_only_synth_scores_gmm_alignments(dry, name):
+    calls, _ = dry(name)
+    aligned = [opt(c, "--out") for c in calls if "asrkit.bin.align_gmm" in c]
+    assert aligned == (["exp/mono/ali_eval/ali.pt", "exp/tri/ali_eval/ali.pt"] if name == "synth" else [])
