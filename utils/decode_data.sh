@@ -60,15 +60,15 @@ opts=(${lm_weight:+--lm-weight "$lm_weight"} ${chunk:+--chunk "$chunk"})
 
 mkdir -p "$dir/log"
 if [ $stage -le 0 ]; then
-  python -m asrkit.bin.decode_data --step prepare --data "$data" --out "$dir" ${audio_root:+--audio-root "$audio_root"} \
+  python -m asrkit.bin.decode_data --step prepare --data "$data" --out-dir "$dir" ${audio_root:+--audio-root "$audio_root"} \
     2> "$dir/log/prepare.log" || { tail -n 20 "$dir/log/prepare.log" >&2; exit 1; }
 fi
 if [ $stage -le 1 ]; then
   $cmd JOB=1:$nj "$dir/log/decode.JOB.log" \
-    python -m asrkit.bin.decode_data --step decode "${src[@]}" "${opts[@]}" --out "$dir" --job JOB --num-jobs $nj
+    python -m asrkit.bin.decode_data --step decode "${src[@]}" "${opts[@]}" --out-dir "$dir" --job JOB --nj $nj
 fi
 if [ $stage -le 2 ]; then
-  python -m asrkit.bin.decode_data --step merge --out "$dir" --num-jobs $nj > "$dir/log/merge.log" 2>&1 \
+  python -m asrkit.bin.decode_data --step merge --out-dir "$dir" --nj $nj > "$dir/log/merge.log" 2>&1 \
     || { tail -n 20 "$dir/log/merge.log" >&2; exit 1; }
   if [ -f "$dir/best_wer" ]; then cat "$dir/best_wer"; fi
   echo "$0: decoded $data into $dir (summary: $dir/summary.json, hypotheses: $dir/hyp.txt)"

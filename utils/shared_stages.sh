@@ -265,11 +265,11 @@ train_students() {
 gmm_decode() {
   local lang=$1 lm=$2 feats=$3 dir=$4 set
   log "gmm_decode: graph of $dir, decoding of $(echo $eval_sets) (LM weights $gmm_lm_weights swept on dev sets)"
-  python -m asrkit.bin.make_graph --lang $lang --lm $lm --model $dir/final.mdl --out $dir/graph
+  python -m asrkit.bin.make_graph --lang $lang --lm $lm --model $dir/final.mdl --out-dir $dir/graph
   for set in $(ordered_eval_sets); do
     $decode_cmd --num-threads $nj $dir/log/decode_$set.log \
       python -m asrkit.bin.decode_gmm --model $dir/final.mdl --graph $dir/graph --cuts $feats/cuts_$set.jsonl.gz \
-      $(lm_weight_opts $dir $set "$gmm_lm_weights") $gmm_decode_opts --out $dir/decode_$set --nj $nj
+      $(lm_weight_opts $dir $set "$gmm_lm_weights") $gmm_decode_opts --out-dir $dir/decode_$set --nj $nj
   done
 }
 
@@ -285,10 +285,10 @@ nnet_decode() {
     $decode_cmd --gpus $gpus $dir/log/forward_$set.log \
       python -m asrkit.bin.nnet_forward --model $dir/best.pt --cuts $data/fbank/cuts_$set.jsonl.gz \
       --cmvn $data/cmvn.npz --priors $senone/senone_counts.npy --streaming $streaming --chunk $stream_chunk \
-      $(nnet_device_opts) --out $dir/decode_$set/scores
+      $(nnet_device_opts) --out-dir $dir/decode_$set/scores
     $decode_cmd --num-threads $nj $dir/log/decode_$set.log \
       python -m asrkit.bin.decode --graph $senone/graph --scores $dir/decode_$set/scores --ref $data/$set/text \
-      $(lm_weight_opts $dir $set "$nnet_lm_weights") ${nnet_decode_opts:-} --nj $nj --out $dir/decode_$set
+      $(lm_weight_opts $dir $set "$nnet_lm_weights") ${nnet_decode_opts:-} --nj $nj --out-dir $dir/decode_$set
   done
 }
 
@@ -316,15 +316,15 @@ compute_features() {
   shift 3
   log "compute_features: $kind of $* into $dir"
   for set in "$@"; do
-    python -m asrkit.bin.compute_features $(forced --overwrite) --cuts $man/cuts_$set.jsonl.gz \
-      --out-dir $dir --set $set --kind $kind --num-jobs $nj
+    python -m asrkit.bin.compute_features $(forced) --cuts $man/cuts_$set.jsonl.gz \
+      --out-dir $dir --set $set --kind $kind --nj $nj
   done
 }
 
 # compute_cmvn <cuts> <cmvn.npz>: global CMVN statistics of the features of <cuts>.
 compute_cmvn() {
   log "compute_cmvn: CMVN of $1 -> $2"
-  python -m asrkit.bin.compute_cmvn $(forced --overwrite) --cuts $1 --out $2
+  python -m asrkit.bin.compute_cmvn $(forced) --cuts $1 --out $2
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -428,7 +428,7 @@ pseudo_label() {
   else
     log "pseudo_label: $teacher labels train_unsup (top $topk posteriors per frame) in $nj CPU jobs -> $dir"
     $train_cmd JOB=1:$nj $dir/log/label.JOB.log \
-      python -m asrkit.bin.pseudo_label "${common[@]}" --job JOB --num-jobs $nj --num-threads 1
+      python -m asrkit.bin.pseudo_label "${common[@]}" --job JOB --nj $nj --num-threads 1
   fi
   python -m asrkit.bin.pseudo_label --out-dir $dir --merge-index
 }

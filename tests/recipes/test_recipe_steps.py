@@ -109,8 +109,8 @@ def test_lm_weight_swept_on_dev_sets_and_taken_by_test_sets(dry, name):
     sets = EVAL_SETS[name]
     for system in ("exp/mono", "exp/tri", "exp/teacher"):
         lines = [c for c in calls if c.split()[2] in ("asrkit.bin.decode_gmm", "asrkit.bin.decode")
-                 and opt(c, "--out").startswith(f"{system}/decode_")]
-        decoded = [opt(c, "--out").split("/decode_")[1] for c in lines]
+                 and opt(c, "--out-dir").startswith(f"{system}/decode_")]
+        decoded = [opt(c, "--out-dir").split("/decode_")[1] for c in lines]
         assert sorted(decoded) == sorted(sets), (system, decoded)
         assert decoded.index(sets[0]) < min(decoded.index(s) for s in sets if s.startswith("test"))
         for c, s in zip(lines, decoded):

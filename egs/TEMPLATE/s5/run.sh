@@ -128,7 +128,7 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     done
   elif [ -n "$cuts" ] || [ -n "$recordings" ]; then
     if [ -n "$cuts" ]; then src=(--cuts "$cuts"); else src=(--recordings "$recordings" --supervisions "$supervisions"); fi
-    python -m asrkit.bin.lhotse_to_kaldi "${src[@]}" --audio-root "$audio_root" --out data/local/corpus
+    python -m asrkit.bin.lhotse_to_kaldi "${src[@]}" --audio-root "$audio_root" --out-dir data/local/corpus
   else
     log "no corpus: give --data-dir, --cuts, or --recordings and --supervisions (see $0 --help)"; exit 1
   fi
@@ -142,10 +142,10 @@ if $downmix; then channel_opts+=(--downmix); fi
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: manifests, validation, speaker-disjoint split ($proportions)"
   python -m asrkit.bin.split_corpus $(forced) --on-error $on_error --corpus-dir "$audio_root" --data-dir "$data_dir" --proportions "$proportions" \
-    --seed $seed --sample-rate $sample_rate --out data/manifests --kaldi-view-root data "${channel_opts[@]}"
+    --seed $seed --sample-rate $sample_rate --out-dir data/manifests --kaldi-view-root data "${channel_opts[@]}"
   if [ -n "$unlabelled_dir" ]; then
     python -m asrkit.bin.prepare_manifests $(forced) --on-error $on_error --data-dir "$unlabelled_dir" --audio-root "$audio_root" --set train_unsup \
-      --labelled false --sample-rate $sample_rate --out data/manifests --kaldi-view-dir data/train_unsup "${channel_opts[@]}"
+      --labelled false --sample-rate $sample_rate --out-dir data/manifests --kaldi-view-dir data/train_unsup "${channel_opts[@]}"
   fi
 fi
 

@@ -121,12 +121,12 @@ fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: Kaldi data dirs through lhotse's LibriSpeech recipe, manifests, validation"
-  python -m asrkit.bin.prepare_librispeech kaldi $(forced) --on-error $on_error --corpus-dir "$corpus_dir" --out-dir data/local/corpus --num-jobs $nj
+  python -m asrkit.bin.prepare_librispeech kaldi $(forced) --on-error $on_error --corpus-dir "$corpus_dir" --out-dir data/local/corpus --nj $nj
   for set in $sets; do
     labelled=true; oracle=()
     if [ $set = train_unsup ]; then labelled=false; oracle=(--oracle-text data/local/corpus/oracle/$set/text); fi
     python -m asrkit.bin.prepare_manifests $(forced) --on-error $on_error --data-dir data/local/corpus/$set --audio-root "$corpus_dir" \
-      --set $set --labelled $labelled "${oracle[@]}" --out data/manifests --kaldi-view-dir data/$set
+      --set $set --labelled $labelled "${oracle[@]}" --out-dir data/manifests --kaldi-view-dir data/$set
   done
 fi
 

@@ -93,7 +93,7 @@ fi
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: manifests, validation, speaker-disjoint split"
   python -m asrkit.bin.split_corpus $(forced) --on-error $on_error --corpus-dir "$corpus_dir" \
-    --seed $seed --out data/manifests --kaldi-view-root data
+    --seed $seed --out-dir data/manifests --kaldi-view-root data
 fi
 
 # Stages 2-16: the shared steps of utils/shared_stages.sh, their inputs and outputs named here.

@@ -116,7 +116,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     fi
     python -m asrkit.bin.prepare_manifests $(forced) --on-error $on_error --data-dir "$corpus_dir/data/$set" \
       --audio-root "$corpus_dir" --set $set --labelled $labelled "${oracle[@]}" \
-      --out data/manifests --kaldi-view-dir data/$set
+      --out-dir data/manifests --kaldi-view-dir data/$set
   done
 fi
 
