@@ -24,7 +24,7 @@ from torch.distributed.algorithms.model_averaging.averagers import PeriodicModel
 from torch.nn.utils import parameters_to_vector
 
 from asrkit.distributed.accounting import CommAccounting, ring_allreduce_wire
-from asrkit.distributed.bmuf import average_gradients_, average_tensors_, broadcast_module_, vector_to_parameters
+from asrkit.distributed.bmuf import average_tensors_, counted_gradient_average_, broadcast_module_, vector_to_parameters
 
 
 class ModelAveraging:
@@ -60,11 +60,8 @@ class ModelAveraging:
         return {k: v.detach().clone() for k, v in self.model.named_buffers()}
 
     def before_optimizer_step(self, step: Optional[int] = None) -> None:
-        if self.num_steps < self.warmup_steps and self.world_size > 1:
-            t0 = time.perf_counter()
-            nbytes = average_gradients_(self.params, self.group)
-            self.accounting.add(payload=nbytes, wire=ring_allreduce_wire(nbytes, self.world_size),
-                                seconds=time.perf_counter() - t0)
+        if self.num_steps < self.warmup_steps:
+            counted_gradient_average_(self.params, self.group, self.world_size, self.accounting)
 
     def after_optimizer_step(self, step: Optional[int] = None) -> bool:
         self.num_steps += 1

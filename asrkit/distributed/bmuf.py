@@ -91,6 +91,17 @@ def average_gradients_(params: List[torch.nn.Parameter], group=None) -> int:
     return average_tensors_(grads, group)
 
 
+def counted_gradient_average_(params: List[torch.nn.Parameter], group, world_size: int,
+                              accounting: CommAccounting) -> None:
+    """A warm-up step of BMUF or model averaging: the gradients averaged as ddp does, counted as a dense
+    all-reduce (payload, ring wire bytes, seconds)."""
+    if world_size <= 1:
+        return
+    t0 = time.perf_counter()
+    nbytes = average_gradients_(params, group)
+    accounting.add(payload=nbytes, wire=ring_allreduce_wire(nbytes, world_size), seconds=time.perf_counter() - t0)
+
+
 def vector_to_parameters(vec: torch.Tensor, params: List[torch.nn.Parameter]) -> None:
     """Copies ``vec`` into the parameters (torch's version makes them views of ``vec``)."""
     off = 0
@@ -139,11 +150,8 @@ class BMUF:
 
     def before_optimizer_step(self, step: Optional[int] = None) -> None:
         """During warm-up: average gradients across workers (one all-reduce)."""
-        if self.in_warmup() and self.world_size > 1:
-            t0 = time.perf_counter()
-            nbytes = average_gradients_(self.params, self.group)
-            self.accounting.add(payload=nbytes, wire=ring_allreduce_wire(nbytes, self.world_size),
-                                seconds=time.perf_counter() - t0)
+        if self.in_warmup():
+            counted_gradient_average_(self.params, self.group, self.world_size, self.accounting)
 
     def after_optimizer_step(self, step: Optional[int] = None) -> bool:
         """Counts a step; syncs at the end of each block. Returns True when a sync happened."""
