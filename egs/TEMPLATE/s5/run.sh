@@ -103,8 +103,8 @@ help_message="Usage: $0 [options]  (the corpus: --data-dir, or --cuts, or --reco
 . utils/parse_options.sh
 . utils/log.sh
 case $on_error in fail|skip) ;; *) echo "$0: --on-error is fail or skip, not '$on_error'" >&2; exit 1 ;; esac
-check_speed_perturb    # a factor that is not a number > 0 stops the recipe here, before stage 0
 . utils/shared_stages.sh
+check_speed_perturb    # a factor that is not a number > 0 stops the recipe here, before stage 0
 
 sets="train_sup dev test"
 if [[ ,$proportions, == *,train_unsup=* ]] || [ -n "$unlabelled_dir" ]; then sets="train_sup train_unsup dev test"; fi
