@@ -60,8 +60,8 @@ def dry_run(recipe_tools, tmp_path: Path, name: str, extra=()):
     trace = tmp_path / "trace"
     # ASRKIT_ROOT without a .venv: path.sh leaves PATH alone, so the stubs are what runs
     env = {**recipe_tools.env, "PATH": f"{stubs}:/usr/bin:/bin", "ASRKIT_ROOT": str(tmp_path), "TRACE": str(trace)}
-    proc = subprocess.run(["./run.sh", "--stage", "2", *ARGS[name], *extra], cwd=work, capture_output=True, text=True,
-                          env=env, timeout=120)
+    proc = subprocess.run(["./run.sh", "--stage", "2", *ARGS[name], *extra], cwd=work, capture_output=True,
+                          text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runner = Path(f"{trace}.runner")
     return trace.read_text().splitlines(), runner.read_text().splitlines() if runner.exists() else []
