@@ -44,6 +44,9 @@
 #   dist_sim_workers [""] (e.g. "1 4 16 64": stage 15 also trains with N simulated workers), dist_sim_modes
 #   ["ddp gtc bmuf"], dist_sim_decode [true]
 #   report_title
+#   speed_perturb [""]: speed factors of train_sup's perturbed copies, e.g. "0.9 1.1" (Kaldi's 3-way
+#   perturbation without the 1.0 that is train_sup itself); "" (the default): none, and every step does
+#   exactly what it did before the option. The recipe calls check_speed_perturb after parse_options.sh.
 # Outputs: those of design.md's stage table (data/, exp/<system>/, RESULTS.md).
 
 # forced [OPT]: OPT (default --force) when the recipe runs with --force true, so that stages 1-6 redo
@@ -307,6 +310,48 @@ has_oracle() {
 }
 
 # ---------------------------------------------------------------------------------------------------
+# Speed perturbation of the labelled training set (speed_perturb; asrkit/data/perturb.py). A copy at
+# factor f is a set of its own, <set>_sp<f>: stage 2 computes its fbank and MFCC, stage 6 aligns it with
+# the triphone GMM as any labelled set other than the GMM's training set (one whose alignment fails is
+# left out and listed in exp/senone/left_out_<set>_sp<f>.txt), and the teacher and the supervised
+# student train on train_sup and its copies. The senone tree, the priors and CMVN stay train_sup's.
+
+# check_speed_perturb: refuses a factor of $speed_perturb that is not a number > 0, naming the option,
+# before any stage runs; rewrites the factors as asrkit names the copies ("0.90" -> 0.9, 1.0 dropped).
+check_speed_perturb() {
+  [ -n "${speed_perturb:-}" ] || return 0
+  local canon
+  if ! canon=$(python -m asrkit.bin.perturb_speed --check --option-name=--speed-perturb --factors "$speed_perturb"); then
+    exit 1  # the tool said why, naming --speed-perturb
+  fi
+  speed_perturb=$canon
+}
+
+# sp_sets <set> [sep]: the names of <set>'s speed-perturbed copies, each after <sep> (default a space):
+# "sp_sets train_sup" gives " train_sup_sp0.9 train_sup_sp1.1", "sp_sets train_sup ," ",train_sup_sp0.9,...";
+# nothing without $speed_perturb.
+sp_sets() {
+  local f
+  for f in ${speed_perturb:-}; do printf '%s%s_sp%s' "${2:- }" "$1" "$f"; done
+}
+
+# sp_cuts <dir> <set>: the manifests <dir>/cuts_<set>_sp<f>.jsonl.gz of <set>'s copies (none without
+# $speed_perturb), e.g. the senone targets of the copies for the networks' training data.
+sp_cuts() {
+  local s
+  for s in $(sp_sets $2); do echo -n " $1/cuts_$s.jsonl.gz"; done
+}
+
+# perturb_speed <manifest-dir> <set> <out-dir>: <set>'s copies at each speed of $speed_perturb,
+# <out-dir>/cuts_<set>_sp<f>.jsonl.gz, from <manifest-dir>/cuts_<set>.jsonl.gz; nothing without it.
+perturb_speed() {
+  [ -n "${speed_perturb:-}" ] || return 0
+  log "perturb_speed: $2 at speeds $speed_perturb -> $3"
+  python -m asrkit.bin.perturb_speed $(forced) --cuts $1/cuts_$2.jsonl.gz --set $2 --factors "$speed_perturb" \
+    --out-dir $3
+}
+
+# ---------------------------------------------------------------------------------------------------
 # Stage 2: features
 
 # compute_features <manifest-dir> <kind> <dir> <set>...: fbank or mfcc of <manifest-dir>/cuts_<set>.jsonl.gz
@@ -406,11 +451,13 @@ check_senone_targets() {
 # ---------------------------------------------------------------------------------------------------
 # Stages 7, 10: the teacher and its pseudo-labels
 
-# train_teacher <data> <senone-dir> <dir>: the BLSTM teacher on <senone-dir>/cuts_train_sup.jsonl.gz's targets.
+# train_teacher <data> <senone-dir> <dir> [cuts...]: the BLSTM teacher on <senone-dir>/cuts_train_sup.jsonl.gz's
+# targets and those of the further cuts manifests given (train_sup's speed-perturbed copies: sp_cuts).
 train_teacher() {
   local data=$1 senone=$2 dir=$3
-  log "train_teacher: BLSTM teacher on train_sup ($(senone_count $senone) senones) -> $dir"
-  nnet_train $dir asrkit.bin.train_nnet --config $teacher_conf --train-cuts $senone/cuts_train_sup.jsonl.gz \
+  shift 3
+  log "train_teacher: BLSTM teacher on train_sup$([ $# -eq 0 ] || echo " and $*") ($(senone_count $senone) senones) -> $dir"
+  nnet_train $dir asrkit.bin.train_nnet --config $teacher_conf --train-cuts $senone/cuts_train_sup.jsonl.gz "$@" \
     --dev-cuts $senone/cuts_${dev_set:-dev}.jsonl.gz --cmvn $data/cmvn.npz --num-senones $(senone_count $senone) \
     --out-dir $dir
 }

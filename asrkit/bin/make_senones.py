@@ -18,6 +18,8 @@ SET) with the transcripts of MANIFEST, aligned here with the GMM; the oracle tar
 set (read by stage 13 only):
   --sets train_sup,dev,train_unsup_oracle \
   --text-from train_unsup_oracle=train_unsup:data/manifests/oracle/cuts_train_unsup.jsonl.gz
+The speed-perturbed copies of train_sup (asrkit.bin.perturb_speed, a recipe's --speed-perturb) are sets like
+dev here, aligned with the GMM: --sets train_sup,dev,train_sup_sp0.9,train_sup_sp1.1.
 See asrkit/senone/stage.py for the choices (tree features, phone boundaries at 30 ms, priors).
 """
 from __future__ import annotations

@@ -42,7 +42,9 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m asrkit.bin.train_nnet", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=None, help="yaml of TrainConfig fields")
-    p.add_argument("--train-cuts", required=True, help="cuts with fbank and senone targets (stage 6)")
+    p.add_argument("--train-cuts", nargs="+", required=True,
+                   help="cuts with fbank and senone targets (stage 6); several are concatenated (train_sup and "
+                        "its speed-perturbed copies)")
     p.add_argument("--dev-cuts", default=None, help="dev cuts: frame accuracy, best.pt, newbob")
     p.add_argument("--cmvn", required=True, help="data/cmvn.npz (global CMVN of the 64-dim fbank)")
     p.add_argument("--out-dir", required=True)
@@ -66,14 +68,16 @@ def main(argv=None, step_hook: Optional[Callable[[int], None]] = None) -> int:
         sync = sync_config_from_args(a)
     except (FileNotFoundError, ValueError) as e:
         p.error(str(e))
-    for path in (a.train_cuts, a.dev_cuts, a.cmvn, a.tree):
+    for path in (*a.train_cuts, a.dev_cuts, a.cmvn, a.tree):
         if path and not Path(path).exists():
             p.error(f"not found: {path}")
     claim_run_dir(a.out_dir, "train_nnet")
     info = setup_distributed(a.dist_backend)
     consistency = {"tree": file_checksum(a.tree)} if a.tree else None
     try:
-        res = train(cfg, a.train_cuts, a.dev_cuts, a.cmvn, a.out_dir, step_hook=step_hook, resume=not a.no_resume,
+        # one manifest is passed as itself (as before the option), several as the list the trainer concatenates
+        train_cuts = a.train_cuts[0] if len(a.train_cuts) == 1 else a.train_cuts
+        res = train(cfg, train_cuts, a.dev_cuts, a.cmvn, a.out_dir, step_hook=step_hook, resume=not a.no_resume,
                     sync=sync, consistency=consistency, check_sync_every=a.check_sync_every,
                     dist_backend=a.dist_backend)
     except DistConfigMismatch as e:

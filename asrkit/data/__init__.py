@@ -2,7 +2,8 @@
 
 Modules: :mod:`~asrkit.data.kaldi_dir` (read/write data dirs), :mod:`~asrkit.data.validate` (issues and
 reports), :mod:`~asrkit.data.manifests` (conversion and the one-set driver), :mod:`~asrkit.data.split`
-(speaker-disjoint splits), :mod:`~asrkit.data.speechocean762`, :mod:`~asrkit.data.download`.
+(speaker-disjoint splits), :mod:`~asrkit.data.perturb` (speed-perturbed copies of a labelled set),
+:mod:`~asrkit.data.speechocean762`, :mod:`~asrkit.data.download`.
 Tiny corpora for tests are made by :mod:`asrkit.testing.corpus`. Names are imported lazily (lhotse is slow
 to import).
 """
@@ -17,6 +18,8 @@ _EXPORTS = {
     "manifests_to_kaldi_dir": "manifests",
     "prepare_manifests": "manifests",
     "strip_text": "manifests",
+    "parse_speed_factors": "perturb",
+    "write_perturbed_sets": "perturb",
     "prepare_split": "split",
     "split_speakers": "split",
     "prepare_speechocean762": "speechocean762",

@@ -7,7 +7,9 @@ the stored MFCC (``data/mfcc``) and fbank (``data/fbank``) cuts, ``data/cmvn.npz
 1. **Alignments.** The training set (``train_sup``) uses ``<ali-dir>/ali.pt``; any other labelled set uses
    ``<ali-dir>/ali_<set>.pt`` if there is one, else it is aligned here with ``<ali-dir>/final.mdl`` and
    its transcripts (``asrkit.gmm.align_corpus``, per-speaker CMN as in training) and the alignments are
-   kept in ``<out>/ali_<set>.pt``. Cuts whose transcript is missing or holds words missing from the
+   kept in ``<out>/ali_<set>.pt``. The speed-perturbed copies of the training set (``train_sup_sp0.9``,
+   :mod:`asrkit.data.perturb`) take this path too: Kaldi's recipes align the perturbed data dir with the
+   GMM in the same way, and the tree and priors stay the training set's. Cuts whose transcript is missing or holds words missing from the
    lexicon (not in ``words.txt``: the GMM would align them to the OOV word's garbage phone), cuts without
    MFCC, and cuts whose alignment failed are **left out** of the targets: counted, logged with id and
    reason, and listed in ``<out>/left_out_<set>.txt``. A cut whose MFCC and fbank frame counts differ, or

@@ -125,3 +125,31 @@ def test_a_budget_of_updates_ends_mid_epoch_validated(toy_cuts, toy_cmvn_path, t
     assert load_checkpoint(tmp_path / "b" / "epoch-2.pt")["step"] == budget
     again = Trainer(cfg, toy_cuts, toy_cuts, FeatureReader(toy_cmvn_path), tmp_path / "b").run()
     assert again.step == budget and len(again.history) == 2
+
+
+def test_train_nnet_takes_several_train_manifests(toy_dir, tmp_path, monkeypatch, capsys):
+    """--train-cuts A B (train_sup and its speed-perturbed copies): the trainer reads the cuts of both; one
+    manifest is passed on as itself, as before the option."""
+    from asrkit.bin import train_nnet
+    from asrkit.testing.cuts import write_toy_cuts
+
+    more = tmp_path / "sp"
+    write_toy_cuts(more, num_cuts=3, num_senones=NUM_SENONES, lengths=[80, 97, 121], seed=2, prefix="utt_sp0.9-")
+    cuts, cmvn = str(toy_dir / "cuts.jsonl.gz"), str(toy_dir / "cmvn.npz")
+    (tmp_path / "t.yaml").write_text("role: teacher\npreset: tiny\nnum_epochs: 1\nmax_frames: 500\nnum_workers: 0\n"
+                                     "progress: false\ntensorboard: false\n")
+    common = ["--config", str(tmp_path / "t.yaml"), "--dev-cuts", cuts, "--cmvn", cmvn,
+              "--num-senones", str(NUM_SENONES)]
+    assert train_nnet.main(common + ["--train-cuts", cuts, str(more / "cuts.jsonl.gz"),
+                                     "--out-dir", str(tmp_path / "exp")]) == 0
+    assert "data: 9 train cuts" in capsys.readouterr().err  # 6 + 3
+    seen = []
+
+    def stop(cfg, train_cuts, *args, **kw):  # what main hands the trainer, and no training
+        seen.append(train_cuts)
+        raise Kill
+
+    monkeypatch.setattr(train_nnet, "train", stop)
+    with pytest.raises(Kill):
+        train_nnet.main(common + ["--train-cuts", cuts, "--out-dir", str(tmp_path / "one")])
+    assert seen == [cuts]

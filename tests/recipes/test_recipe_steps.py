@@ -12,6 +12,9 @@ import pytest
 STUB_PYTHON = """#!/usr/bin/env bash
 if [ "$1" = -c ]; then echo 5; exit 0; fi   # senone counts, dev cuts kept
 echo "python $*" >> "$TRACE"
+if [ "$3" = --check ]; then  # perturb_speed --check prints the factors it was given (here: as given)
+  while [ "$1" != --factors ]; do shift; done; echo "$2"
+fi
 """
 STUB_TORCHRUN = """#!/usr/bin/env bash
 echo "torchrun $*" >> "$TRACE"
@@ -38,8 +41,9 @@ EVAL_SETS = {
 }
 
 
-def dry_run(recipe_tools, tmp_path: Path, name: str):
-    """Stages 2-16 of egs/<name>/s5 on stubs: the python command lines in order, and the runner calls."""
+def dry_run(recipe_tools, tmp_path: Path, name: str, extra=()):
+    """Stages 2-16 of egs/<name>/s5 (with options ``extra`` besides ARGS[name]) on stubs: the python command
+    lines in order, and the runner calls."""
     work = recipe_tools.copy_recipe(recipe_tools.repo / "egs" / name / "s5", tmp_path / name / "s5")
     stubs = tmp_path / "bin"
     stubs.mkdir()
@@ -56,8 +60,8 @@ def dry_run(recipe_tools, tmp_path: Path, name: str):
     trace = tmp_path / "trace"
     # ASRKIT_ROOT without a .venv: path.sh leaves PATH alone, so the stubs are what runs
     env = {**recipe_tools.env, "PATH": f"{stubs}:/usr/bin:/bin", "ASRKIT_ROOT": str(tmp_path), "TRACE": str(trace)}
-    proc = subprocess.run(["./run.sh", "--stage", "2", *ARGS[name]], cwd=work, capture_output=True, text=True,
-                          env=env, timeout=120)
+    proc = subprocess.run(["./run.sh", "--stage", "2", *ARGS[name], *extra], cwd=work, capture_output=True,
+                          text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runner = Path(f"{trace}.runner")
     return trace.read_text().splitlines(), runner.read_text().splitlines() if runner.exists() else []
@@ -65,13 +69,13 @@ def dry_run(recipe_tools, tmp_path: Path, name: str):
 
 @pytest.fixture(scope="module")
 def dry(recipe_tools, tmp_path_factory):
-    """dry(name): dry_run of recipe <name>, once per module."""
+    """dry(name, extra=()): dry_run of recipe <name> with options ``extra``, once per module."""
     done = {}
 
-    def get(name: str):
-        if name not in done:
-            done[name] = dry_run(recipe_tools, tmp_path_factory.mktemp("dry"), name)
-        return done[name]
+    def get(name: str, extra=()):
+        if (name, extra) not in done:
+            done[name, extra] = dry_run(recipe_tools, tmp_path_factory.mktemp("dry"), name, extra)
+        return done[name, extra]
     return get
 
 
@@ -126,3 +130,44 @@ def test_only_synth_scores_gmm_alignments(dry, name):
     calls, _ = dry(name)
     aligned = [opt(c, "--out") for c in calls if "asrkit.bin.align_gmm" in c]
     assert aligned == (["exp/mono/ali_eval/ali.pt", "exp/tri/ali_eval/ali.pt"] if name == "synth" else [])
+
+
+def _values(line: str, name: str) -> list:
+    """The words after option ``name`` up to the next option."""
+    words = line.split()
+    rest = words[words.index(name) + 1:]
+    return rest[:next((i for i, w in enumerate(rest) if w.startswith("--")), len(rest))]
+
+
+@pytest.mark.parametrize("name", sorted(ARGS))
+def test_speed_perturb_feeds_the_copies_to_the_teacher_and_the_supervised_student(dry, name):
+    """--speed-perturb "0.9 1.1": checked first; train_sup's copies made in stage 2 with their fbank and MFCC,
+    aligned in stage 6 (make_senones --sets), trained on by the teacher and the supervised student, by no
+    other network. Without it (the default) the recipe runs exactly the commands it ran before the option."""
+    off, _ = dry(name)
+    on, _ = dry(name, ("--speed-perturb", "0.9 1.1"))
+    assert not [c for c in off if "_sp" in c or "perturb_speed" in c]
+    assert [_values(c, "--train-cuts") for c in off if "asrkit.bin.train_nnet" in c] == \
+        [["exp/senone/cuts_train_sup.jsonl.gz"]]
+    sp = ["train_sup_sp0.9", "train_sup_sp1.1"]
+    assert on[0] == "python -m asrkit.bin.perturb_speed --check --option-name=--speed-perturb --factors 0.9 1.1"
+    made = [c for c in on[1:] if "asrkit.bin.perturb_speed" in c]
+    assert len(made) == 1 and (opt(made[0], "--cuts"), opt(made[0], "--set"), _values(made[0], "--factors"),
+                               opt(made[0], "--out-dir")) == (
+        "data/manifests/cuts_train_sup.jsonl.gz", "train_sup", ["0.9", "1.1"], "data/manifests")
+    feats = [(opt(c, "--kind"), opt(c, "--cuts"), opt(c, "--out-dir")) for c in on
+             if "asrkit.bin.compute_features" in c and "_sp" in c]
+    assert sorted(feats) == sorted((k, f"data/manifests/cuts_{s}.jsonl.gz", f"data/{k}") for k in ("fbank", "mfcc")
+                                   for s in sp)
+    senones = [c for c in on if "asrkit.bin.make_senones" in c]
+    assert opt(senones[0], "--sets").split(",")[-2:] == sp
+    targets = ["exp/senone/cuts_train_sup.jsonl.gz"] + [f"exp/senone/cuts_{s}.jsonl.gz" for s in sp]
+    assert [_values(c, "--train-cuts") for c in on if "asrkit.bin.train_nnet" in c] == [targets]
+    students = {opt(c, "--out-dir"): _values(c, "--labelled-cuts") for c in on if "asrkit.bin.train_student" in c}
+    assert students.pop("exp/student_sup") == targets
+    assert students and not [d for d, cuts in students.items() if any("_sp" in x for x in cuts)]
+    # the same commands besides the copies' (the lanes may interleave: compared as multisets)
+    stripped = [c for c in on[1:] if "perturb_speed" not in c and " --set train_sup_sp" not in c]
+    for s in sp:
+        stripped = [c.replace(f" exp/senone/cuts_{s}.jsonl.gz", "").replace(f",{s}", "") for c in stripped]
+    assert sorted(stripped) == sorted(off)

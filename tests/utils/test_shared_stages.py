@@ -178,3 +178,40 @@ def test_a_network_trained_before_its_inputs_were_redone_is_stale(tmp_path):
     assert "exp/t was trained before cuts.jsonl.gz was made again: re-run with --force true" in r.stderr
     r = nnet_train(force="true")
     assert r.returncode == 0 and calls() == 2 and (tmp_path / "exp/t.old/.best.pt.done").exists()
+
+
+SP_SCRIPT = r"""
+set -euo pipefail
+. {root}/utils/log.sh
+. {root}/utils/shared_stages.sh
+speed_perturb="{sp}"; teacher_conf=conf/teacher.yaml
+senone_count() {{ echo 40; }}
+nnet_train() {{ echo "train $*" >> trace; }}
+python() {{ echo "python $*" >> trace; }}
+echo "sets:$(sp_sets train_sup)|csv:train_sup,dev$(sp_sets train_sup ,)|cuts:$(sp_cuts exp/senone train_sup)" >> trace
+perturb_speed data/manifests train_sup data/manifests
+train_teacher data exp/senone exp/teacher $(sp_cuts exp/senone train_sup)
+"""
+
+
+@pytest.mark.parametrize("sp", ["", "0.9 1.1"])
+def test_speed_perturb_steps(tmp_path, sp):
+    """The copies' set names and manifests, the perturb_speed step, and the teacher's training data, with
+    speed_perturb set and unset (unset: no copy anywhere, the teacher's command as before the option)."""
+    script = tmp_path / "run.sh"
+    script.write_text(SP_SCRIPT.format(root=ROOT, sp=sp))
+    proc = subprocess.run(["bash", str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    trace = (tmp_path / "trace").read_text().splitlines()
+    teacher = ("train exp/teacher asrkit.bin.train_nnet --config conf/teacher.yaml --train-cuts "
+               "exp/senone/cuts_train_sup.jsonl.gz{} --dev-cuts exp/senone/cuts_dev.jsonl.gz --cmvn data/cmvn.npz "
+               "--num-senones 40 --out-dir exp/teacher")
+    if not sp:
+        assert trace == ["sets:|csv:train_sup,dev|cuts:", teacher.format("")]
+        return
+    copies = " exp/senone/cuts_train_sup_sp0.9.jsonl.gz exp/senone/cuts_train_sup_sp1.1.jsonl.gz"
+    assert trace == [
+        "sets: train_sup_sp0.9 train_sup_sp1.1|csv:train_sup,dev,train_sup_sp0.9,train_sup_sp1.1|cuts:" + copies,
+        "python -m asrkit.bin.perturb_speed --cuts data/manifests/cuts_train_sup.jsonl.gz --set train_sup "
+        "--factors 0.9 1.1 --out-dir data/manifests",
+        teacher.format(copies)]

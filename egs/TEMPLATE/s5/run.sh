@@ -50,6 +50,8 @@ topk=20
 labelled_lr_mult=2.0
 supervised_lr_mult=    # the supervised and oracle students' ("": labelled_lr_mult, equal learning rates; 1.0: plain)
 seeds=                 # the students' training seeds, e.g. "1 2 3" (exp/<system>/seed<S>); "": the config's, once
+speed_perturb=         # speed factors of train_sup's copies that the teacher and the supervised student also
+                       # train on, e.g. "0.9 1.1" (Kaldi's speed perturbation); "": none, as before
 pseudo_shard_size=500
 tiny=false             # tiny GMMs and networks for a corpus of a minute or two (smoke tests)
 ngpu=0                 # 0: networks on the CPU; N: N GPUs (N > 1: torchrun, NCCL)
@@ -68,6 +70,9 @@ help_message="Usage: $0 [options]  (the corpus: --data-dir, or --cuts, or --reco
   --force true|false           stages 1-6 redo their done work (default $force); without it they
                                stop on inputs or options changed since they were done
   --on-error fail|skip         stage 1: a bad utterance fails, or is skipped and counted (default $on_error)
+  --speed-perturb \"F1 F2\"      speed-perturbed copies of train_sup (e.g. \"0.9 1.1\"), aligned by the triphone
+                               GMM (stage 6), that the teacher and the supervised student also train on
+                               (default \"$speed_perturb\"; \"\": none)
   --nj K                       parallel CPU jobs (default $nj)
   --data-dir DIR               Kaldi data dir of transcribed speech (wav.scp, text, utt2spk [, segments])
   --cuts FILE                  or a lhotse CutSet; or --recordings FILE --supervisions FILE
@@ -99,6 +104,7 @@ help_message="Usage: $0 [options]  (the corpus: --data-dir, or --cuts, or --reco
 . utils/log.sh
 case $on_error in fail|skip) ;; *) echo "$0: --on-error is fail or skip, not '$on_error'" >&2; exit 1 ;; esac
 . utils/shared_stages.sh
+check_speed_perturb    # a factor that is not a number > 0 stops the recipe here, before stage 0
 
 sets="train_sup dev test"
 if [[ ,$proportions, == *,train_unsup=* ]] || [ -n "$unlabelled_dir" ]; then sets="train_sup train_unsup dev test"; fi
@@ -151,9 +157,11 @@ fi
 
 # Stages 2-16: the shared steps of utils/shared_stages.sh, their inputs and outputs named here.
 stage_2() {
-  compute_features data/manifests fbank data/fbank $sets
-  # MFCC of train_unsup too: only the oracle student (stage 13) aligns it, with its true text
-  compute_features data/manifests mfcc data/mfcc $sets
+  perturb_speed data/manifests train_sup data/manifests   # --speed-perturb: train_sup's copies (none by default)
+  compute_features data/manifests fbank data/fbank $sets $(sp_sets train_sup)
+  # MFCC of train_unsup too: only the oracle student (stage 13) aligns it, with its true text; of the copies:
+  # stage 6 aligns them
+  compute_features data/manifests mfcc data/mfcc $sets $(sp_sets train_sup)
   compute_cmvn data/fbank/cuts_train_sup.jsonl.gz data/cmvn.npz
 }
 stage_3() {
@@ -169,13 +177,14 @@ stage_5() {
   gmm_decode data/lang data/lm/G.fst data/mfcc exp/tri
 }
 stage_6() {
-  make_senones data data/lang data/lang_senone data/lm/G.fst exp/tri exp/senone train_sup,$dev_set
+  make_senones data data/lang data/lang_senone data/lm/G.fst exp/tri exp/senone train_sup,$dev_set$(sp_sets train_sup ,)
   check_senone_targets exp/senone $dev_set
 }
-stage_7() { train_teacher data exp/senone exp/teacher; }
+stage_7() { train_teacher data exp/senone exp/teacher $(sp_cuts exp/senone train_sup); }
 stage_8() { nnet_decode data exp/senone exp/teacher false; }
 stage_9() {
-  train_students supervised data exp/senone exp/student_sup --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz
+  train_students supervised data exp/senone exp/student_sup \
+    --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz $(sp_cuts exp/senone train_sup)
 }
 stage_10() {
   need_unsup 10 || return 0
