@@ -37,7 +37,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-beam", type=float, default=40.0)
     p.add_argument("--device", default="auto")
     p.add_argument("--num-threads", type=int, default=1, help="torch CPU threads (default 1, as nnet_forward)")
-    add_force(p, "realign sets that are done")
+    add_force(p, "realign sets that are done (a set is redone anyway when the model is newer)")
     add_verbose(p)
     return p
 
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     config = RealignConfig(acoustic_scale=a.acoustic_scale, beam=a.beam, retry_beam=a.retry_beam, train_set=a.train_set)
     try:
         summary = realign(senone_dir=senone, lang=a.lang, sets=sets, scorer=scorer, out_dir=a.out_dir, config=config,
-                          force=a.force)
+                          force=a.force, inputs=[a.model])
     except (FileNotFoundError, ValueError) as e:
         logging.getLogger("asrkit.bin.realign_nnet").error("%s", e)
         return 1

@@ -40,7 +40,7 @@ from asrkit.gmm.align import AlignOptions, align_scores
 from asrkit.gmm.graphs import GraphCompiler, LangInfo
 from asrkit.hmm import TransitionInfo, load_model
 from asrkit.senone.stage import TARGETS_FIELD, SetData, occupancy_text, write_targets
-from asrkit.utils.atomic import atomic_path, atomic_write_text, is_done, mark_done
+from asrkit.utils.atomic import atomic_path, atomic_write_text, mark_done, up_to_date
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
@@ -129,9 +129,12 @@ def _copy_model_files(src: Path, out: Path) -> None:
 
 
 def realign(*, senone_dir: PathLike, lang: PathLike, sets: Sequence[str], scorer: Scorer, out_dir: PathLike,
-            config: RealignConfig = RealignConfig(), force: bool = False) -> RealignSummary:
+            config: RealignConfig = RealignConfig(), force: bool = False,
+            inputs: Sequence[PathLike] = ()) -> RealignSummary:
     """Realign ``<senone_dir>/cuts_<set>.jsonl.gz`` of each set with ``scorer`` into the senone dir
-    ``out_dir`` (module doc). ``lang``: ``data/lang_senone``. Sets done before are skipped unless ``force``."""
+    ``out_dir`` (module doc). ``lang``: ``data/lang_senone``. A set done since its source manifest and
+    ``inputs`` (what the scorer reads: the network) last changed is skipped, unless ``force``: a teacher
+    trained again makes its realignment again."""
     t0 = time.perf_counter()
     src, out = Path(senone_dir), Path(out_dir)
     if src.resolve() == out.resolve():
@@ -150,7 +153,7 @@ def realign(*, senone_dir: PathLike, lang: PathLike, sets: Sequence[str], scorer
     train_counts = None
     for s in sets:
         manifest = out / f"cuts_{s}.jsonl.gz"
-        if is_done(manifest) and not force:
+        if not force and up_to_date(manifest, [src / f"cuts_{s}.jsonl.gz", *inputs]):
             log.info("%s is done, skipped", manifest)
             continue
         cuts = list(open_cuts(src / f"cuts_{s}.jsonl.gz"))
