@@ -38,7 +38,7 @@ EVAL_SETS = {
 }
 
 
-def dry_run(recipe_tools, tmp_path: Path, name: str):
+def dry_run(recipe_tools, tmp_path: Path, name: str, extra=()):
     """Stages 2-16 of egs/<name>/s5 on stubs: the python command lines in order, and the runner calls."""
     work = recipe_tools.copy_recipe(recipe_tools.repo / "egs" / name / "s5", tmp_path / name / "s5")
     stubs = tmp_path / "bin"
@@ -56,7 +56,7 @@ def dry_run(recipe_tools, tmp_path: Path, name: str):
     trace = tmp_path / "trace"
     # ASRKIT_ROOT without a .venv: path.sh leaves PATH alone, so the stubs are what runs
     env = {**recipe_tools.env, "PATH": f"{stubs}:/usr/bin:/bin", "ASRKIT_ROOT": str(tmp_path), "TRACE": str(trace)}
-    proc = subprocess.run(["./run.sh", "--stage", "2", *ARGS[name]], cwd=work, capture_output=True, text=True,
+    proc = subprocess.run(["./run.sh", "--stage", "2", *ARGS[name], *extra], cwd=work, capture_output=True, text=True,
                           env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runner = Path(f"{trace}.runner")
@@ -126,3 +126,28 @@ def test_only_synth_scores_gmm_alignments(dry, name):
     calls, _ = dry(name)
     aligned = [opt(c, "--out") for c in calls if "asrkit.bin.align_gmm" in c]
     assert aligned == (["exp/mono/ali_eval/ali.pt", "exp/tri/ali_eval/ali.pt"] if name == "synth" else [])
+
+
+@pytest.mark.parametrize("name", sorted(ARGS))
+def test_realign_with_teacher(dry, recipe_tools, tmp_path, name):
+    """Off by default: no realignment, no second teacher. On: the teacher realigns train_sup and dev into
+    exp/senone_realign after its training, a teacher and a supervised student train on those targets (their
+    own dirs, validated on the realigned dev) and are decoded with its priors."""
+    calls, _ = dry(name)
+    assert not [c for c in calls if "realign" in c]
+    calls, runs = dry_run(recipe_tools, tmp_path, name, ["--realign-with-teacher", "true"])
+    realign = [c for c in calls if "asrkit.bin.realign_nnet" in c]
+    assert len(realign) == 1 and opt(realign[0], "--model") == "exp/teacher/best.pt"
+    assert (opt(realign[0], "--senone-dir"), opt(realign[0], "--out-dir")) == ("exp/senone", "exp/senone_realign")
+    assert opt(realign[0], "--lang") == "data/lang_senone" and opt(realign[0], "--sets").startswith("train_sup,dev")
+    assert any(r.startswith("train ") and r.endswith("exp/senone_realign/log/realign.log") for r in runs)
+    teachers = [c for c in calls if "asrkit.bin.train_nnet" in c]
+    assert [opt(c, "--out-dir") for c in teachers] == ["exp/teacher", "exp/teacher_realign"]
+    assert calls.index(teachers[0]) < calls.index(realign[0]) < calls.index(teachers[1])
+    assert opt(teachers[1], "--train-cuts") == "exp/senone_realign/cuts_train_sup.jsonl.gz"
+    assert opt(teachers[1], "--dev-cuts").startswith("exp/senone_realign/cuts_dev")
+    sup = [c for c in calls if "asrkit.bin.train_student" in c and "student_sup_realign" in opt(c, "--out-dir")]
+    assert len(sup) == 1 and opt(sup[0], "--labelled-cuts") == "exp/senone_realign/cuts_train_sup.jsonl.gz"
+    assert calls.index(realign[0]) < calls.index(sup[0])
+    fwd = [c for c in calls if "asrkit.bin.nnet_forward" in c and "exp/teacher_realign/" in c]
+    assert fwd and all(opt(c, "--priors") == "exp/senone_realign/senone_counts.npy" for c in fwd)
