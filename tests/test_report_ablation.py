@@ -63,10 +63,8 @@ def test_ablation_rows_labels_and_numbers(tmp_path):
     sets = ["dev", "test"]
     lines = ablation_section(exp, collect(exp, sets), sets)
     rows = [ln for ln in lines if ln.startswith("| ") and not ln.startswith("| network")]
-    sen, rea = "exp/senone/cuts_", "exp/senone_realign/cuts_"
-    realign = (f"data.dev_cuts: {sen}dev.jsonl.gz → {rea}dev.jsonl.gz; "
-               f"data.train_cuts: {sen}train_sup.jsonl.gz → {rea}train_sup.jsonl.gz")
-    spec = "specaug_freq_masks: 0 → 2; specaug_time_masks: 0 → 2"
+    realign = "data.dev_cuts, data.train_cuts: exp/senone/ → exp/senone_realign/"  # the same files elsewhere
+    spec = "specaug_freq_masks, specaug_time_masks: 0 → 2"  # keys with the same change together
     assert rows == [
         "| BLSTM teacher | `teacher` | baseline | 20.00 | 10.00 |",
         f"| BLSTM teacher | `teacher_realign` | {realign} | 19.00 (-5.0%) | 9.50 (-5.0%) |",
@@ -119,3 +117,15 @@ def test_older_records_and_seeds(tmp_path):
                     "| LSTM student, supervised only | `student_sup` | baseline | 20.00 |",
                     "| LSTM student, supervised only | `student_sup_ls` | label_smoothing: 0.0 → 0.2 | "
                     "18.50 ± 0.71 (-7.5%) |"]
+
+
+def test_labels_of_data_changes():
+    from asrkit.report.ablation import _label
+
+    assert _label([]) == "no difference in the recorded config"
+    assert _label([("data.train_cuts", ["a/x.gz"], ["b/x.gz"]), ("lr", 0.1, 0.2)]) == \
+        "data.train_cuts: a/ → b/; lr: 0.1 → 0.2"
+    # other file names, or files from several folders: the paths themselves
+    assert _label([("data.train_cuts", "a/x.gz", "b/y.gz")]) == "data.train_cuts: a/x.gz → b/y.gz"
+    assert _label([("data.train_cuts", ["a/x.gz", "c/z.gz"], ["b/x.gz", "b/z.gz"])]) == \
+        "data.train_cuts: a/x.gz + c/z.gz → b/x.gz + b/z.gz"

@@ -88,10 +88,30 @@ def config_diff(base: Dict[str, object], other: Dict[str, object]) -> List[Tuple
     return [(k, base[k], other[k]) for k in sorted(set(base) & set(other)) if base[k] != other[k]]
 
 
+def _dirs_only(a, b) -> Optional[Tuple[str, str]]:
+    """``("exp/senone/", "exp/senone_realign/")`` where two data paths (or equal-length path lists) name the
+    same files in other folders, one folder each side; None otherwise."""
+    xs, ys = (a, b) if isinstance(a, list) and isinstance(b, list) else ([a], [b])
+    if len(xs) != len(ys) or not all(isinstance(v, str) for v in xs + ys):
+        return None
+    if any(Path(x).name != Path(y).name for x, y in zip(xs, ys)):
+        return None
+    da, db = {str(Path(x).parent) for x in xs}, {str(Path(y).parent) for y in ys}
+    if len(da) != 1 or len(db) != 1:
+        return None
+    return da.pop() + "/", db.pop() + "/"
+
+
 def _label(diff: List[Tuple[str, object, object]]) -> str:
+    """``key: old → new`` joined by "; "; data paths that only moved folder are shown as the folders,
+    any keys with the same change together (``data.dev_cuts, data.train_cuts: exp/senone/ → exp/senone_realign/``)."""
     if not diff:
         return "no difference in the recorded config"
-    return "; ".join(f"{k}: {_fmt(a)} → {_fmt(b)}" for k, a, b in diff)
+    changes: Dict[Tuple[str, str], List[str]] = {}
+    for k, a, b in diff:
+        moved = _dirs_only(a, b) if k.startswith("data.") else None
+        changes.setdefault(moved or (_fmt(a), _fmt(b)), []).append(k)
+    return "; ".join(f"{', '.join(keys)}: {a} → {b}" for (a, b), keys in changes.items())
 
 
 def ablation_rows(exp_dir: Path, table: Dict[str, Dict[str, SeedWers]], sets: Sequence[str]) -> List[str]:
