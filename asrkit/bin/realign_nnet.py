@@ -51,11 +51,16 @@ def main(argv=None) -> int:
     for path in [a.model, a.cmvn, senone / "senone_counts.npy"] + [senone / f"cuts_{s}.jsonl.gz" for s in sets]:
         if not Path(path).exists():
             p.error(f"not found: {path}")
+    from asrkit.senone.realign import RealignConfig, is_up_to_date, realign
+
+    if not a.force and is_up_to_date(senone, a.out_dir, sets, [a.model]):  # the network is not even loaded
+        logging.getLogger("asrkit.bin.realign_nnet").info("%s is up to date (sets %s); --force redoes it",
+                                                          a.out_dir, ",".join(sets))
+        return 0
     import torch
 
     from asrkit.nnet.infer import PosteriorScorer
     from asrkit.nnet.train import pick_device
-    from asrkit.senone.realign import RealignConfig, realign
 
     if a.num_threads > 0:
         torch.set_num_threads(a.num_threads)

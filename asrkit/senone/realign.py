@@ -121,11 +121,22 @@ def realign_cuts(cuts: Sequence, scorer: Scorer, model, lang: LangInfo,
 
 def _copy_model_files(src: Path, out: Path) -> None:
     for name in ("tree", "final.mdl"):
+        # copied only when they differ: a rewritten tree would make the networks trained on this dir look
+        # stale to the recipe (utils/shared_stages.sh's nnet_train compares times)
+        if (out / name).exists() and (out / name).read_bytes() == (src / name).read_bytes():
+            continue
         with atomic_path(out / name) as tmp:
             shutil.copyfile(src / name, tmp)
     graph = out / "graph"
     if (src / "graph").exists() and not graph.exists():  # same tree, same HCLG: linked, not rebuilt
         graph.symlink_to(os.path.relpath(src / "graph", out))
+
+
+def is_up_to_date(senone_dir: PathLike, out_dir: PathLike, sets: Sequence[str], inputs: Sequence[PathLike] = ()) -> bool:
+    """Whether every set's realigned targets are done since their source manifest and ``inputs`` changed
+    (:func:`realign` would skip them all; a caller can skip loading the network)."""
+    src, out = Path(senone_dir), Path(out_dir)
+    return all(up_to_date(out / f"cuts_{s}.jsonl.gz", [src / f"cuts_{s}.jsonl.gz", *inputs]) for s in sets)
 
 
 def realign(*, senone_dir: PathLike, lang: PathLike, sets: Sequence[str], scorer: Scorer, out_dir: PathLike,
@@ -187,7 +198,10 @@ def realign(*, senone_dir: PathLike, lang: PathLike, sets: Sequence[str], scorer
         atomic_write_text(out / "occupancy.txt", occupancy_text(train_counts, sil_pdfs, {"realigned_from": src}))
         mark_done(out / "senone_counts.npy")
     summary.seconds = round(time.perf_counter() - t0, 3)
-    if summary.sets:
-        atomic_write_text(out / "realign.json", json.dumps({**asdict(summary), "source": str(src),
-                                                            "config": asdict(config)}, indent=1) + "\n")
+    if summary.sets:  # sets skipped as done keep what the run that made them recorded
+        rec = json.loads((out / "realign.json").read_text()) if (out / "realign.json").exists() else {}
+        for key in ("sets", "left_out"):
+            rec[key] = {**rec.get(key, {}), **asdict(summary)[key]}
+        rec.update(seconds=summary.seconds, source=str(src), config=asdict(config))
+        atomic_write_text(out / "realign.json", json.dumps(rec, indent=1) + "\n")
     return summary

@@ -63,6 +63,7 @@ def test_network_realignment_targets_and_failures(system, senone_dir, tmp_path, 
     that the training data check accepts; a cut whose transcript cannot fit its frames is left out, counted
     and named with its reason; a re-run skips what is done."""
     import json
+    import shutil
 
     from lhotse import CutSet
     from lhotse.utils import fastcopy
@@ -104,9 +105,19 @@ def test_network_realignment_targets_and_failures(system, senone_dir, tmp_path, 
     assert info["sets"]["train_sup"]["changed_share"] > 0.1  # a random network moves the boundaries
     counts = np.load(out / "senone_counts.npy")  # the priors are the realigned training targets'
     assert counts.sum() == sum(num_stacked_frames(c.num_frames) for c in got.values())
-    assert realign_nnet.main(args) == 0
-    assert "is done, skipped" in capsys.readouterr().err
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "tree", out / "final.mdl", out / "cuts_dev.jsonl.gz")}
+    assert realign_nnet.main(args) == 0  # up to date: nothing rewritten (networks trained on it stay fresh)
+    assert "is up to date" in capsys.readouterr().err
+    assert stamps == {n: (out / n).stat().st_mtime_ns for n in stamps}
     write_random_network(model, num_pdfs, bidirectional=True, seed=4)  # a teacher trained again: redone
     assert realign_nnet.main(args) == 0
     err = capsys.readouterr().err
-    assert "is done, skipped" not in err and "realigned 19 of 20 cuts" in err
+    assert "is up to date" not in err and "realigned 19 of 20 cuts" in err
+    assert stamps["tree"] == (out / "tree").stat().st_mtime_ns
+    (src / "cuts_dev.jsonl.gz").unlink()  # dev's source made again: dev alone is redone
+    shutil.copyfile(senone_dir / "cuts_dev.jsonl.gz", src / "cuts_dev.jsonl.gz")
+    assert realign_nnet.main(args) == 0
+    err = capsys.readouterr().err
+    assert "cuts_train_sup.jsonl.gz is done, skipped" in err and "dev: realigned" in err
+    info = json.loads((out / "realign.json").read_text())  # the record keeps train_sup's run
+    assert set(info["sets"]) == {"train_sup", "dev"} and info["sets"]["train_sup"]["left_out"] == 1
