@@ -91,20 +91,24 @@ def test_no_variant_no_section(tmp_path):
 
 
 def test_older_records_and_seeds(tmp_path):
-    """A baseline recorded before the data section and before label_smoothing existed compares with the
-    defaults it was trained with; a variant trained with several seeds is read from its first seed, its
-    seeds not counted as a difference; a best.pt's train_config stands in for a missing yaml."""
+    """A baseline recorded before label_smoothing existed compares with the default it was trained with,
+    one recorded before the data section shows it as ``?``; a variant trained with several seeds is read
+    from its first seed, its seeds not counted as a difference; a best.pt's train_config stands in for a
+    missing yaml."""
+    from asrkit.report.ablation import UNRECORDED
+
     import torch
 
     exp = tmp_path / "exp"
     old = {k: v for k, v in STUDENT.items() if k != "label_smoothing"}
-    _run(exp, "student_sup", {"dev": 20.0}, {**old, "seed": 0})
+    _run(exp, "student_sup", {"dev": 20.0}, {**old, "seed": 0}, ssl=SSL)
     for seed, w in ((1, 18.0), (2, 19.0)):
         _run(exp / "student_sup_ls", f"seed{seed}", {"dev": w}, {**STUDENT, "label_smoothing": 0.2, "seed": seed},
              _data(SENONE, True), SSL)
     assert read_run_config(exp / "student_sup")["label_smoothing"] == 0.0
     assert config_diff(read_run_config(exp / "student_sup"), read_run_config(exp / "student_sup_ls")) == [
-        ("label_smoothing", 0.0, 0.2)]
+        ("data.dev_cuts", UNRECORDED, "exp/senone/cuts_dev.jsonl.gz"),
+        ("data.train_cuts", UNRECORDED, ["exp/senone/cuts_train_sup.jsonl.gz"]), ("label_smoothing", 0.0, 0.2)]
     _wer(exp / "teacher" / "decode_dev", 10.0)
     from asrkit.nnet.checkpoint import FORMAT
 
@@ -115,16 +119,18 @@ def test_older_records_and_seeds(tmp_path):
     assert rows == ["| BLSTM teacher | `teacher` | baseline | 10.00 |",
                     "| BLSTM teacher | `teacher_lr` | lr: 0.004 → 0.002 | 12.00 (+20.0%) |",
                     "| LSTM student, supervised only | `student_sup` | baseline | 20.00 |",
-                    "| LSTM student, supervised only | `student_sup_ls` | label_smoothing: 0.0 → 0.2 | "
-                    "18.50 ± 0.71 (-7.5%) |"]
+                    "| LSTM student, supervised only | `student_sup_ls` | data.dev_cuts, data.train_cuts: ? → "
+                    "exp/senone/; label_smoothing: 0.0 → 0.2 | 18.50 ± 0.71 (-7.5%) |"]
 
 
 def test_labels_of_data_changes():
-    from asrkit.report.ablation import _label
+    from asrkit.report.ablation import UNRECORDED, _label
 
     assert _label([]) == "no difference in the recorded config"
     assert _label([("data.train_cuts", ["a/x.gz"], ["b/x.gz"]), ("lr", 0.1, 0.2)]) == \
         "data.train_cuts: a/ → b/; lr: 0.1 → 0.2"
+    assert _label([("data.train_cuts", UNRECORDED, "a/x.gz"), ("ssl.mode", UNRECORDED, "supervised")]) == \
+        "data.train_cuts: ? → a/; ssl.mode: ? → supervised"
     # other file names, or files from several folders: the paths themselves
     assert _label([("data.train_cuts", "a/x.gz", "b/y.gz")]) == "data.train_cuts: a/x.gz → b/y.gz"
     assert _label([("data.train_cuts", ["a/x.gz", "c/z.gz"], ["b/x.gz", "b/z.gz"])]) == \

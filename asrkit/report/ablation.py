@@ -9,7 +9,8 @@ where there is no yaml). Runtime settings that do not change what a network lear
 checkpoint cadence, device) are left out, and so is the seed of a system trained with several seeds
 (its seeds are its own; its config is its first seed's). A ``train`` field missing from an older run's
 record takes :class:`~asrkit.nnet.train_config.TrainConfig`'s default, which is the behaviour it was
-trained with (new options default to the old behaviour). Rows are ordered by how many keys differ, so
+trained with (new options default to the old behaviour); a key of another section that only one run
+records (``data`` is recorded since issue 13) is shown as ``?`` on the other side. Rows are ordered by how many keys differ, so
 that techniques added one at a time come before their combinations.
 
 Only runs that exist and are decoded appear; without any run besides the baselines there is no section.
@@ -77,20 +78,48 @@ def read_run_config(sys_dir: Path) -> Optional[Dict[str, object]]:
 
 
 def _fmt(v) -> str:
+    if v is UNRECORDED:
+        return "?"
     if isinstance(v, list):
         return " + ".join(map(str, v))
     return "none" if v is None else str(v)
 
 
+class _Unrecorded:
+    """A key one run's record lacks (e.g. ``data``, recorded since issue 13): shown as ``?``, not hidden,
+    for a teacher realigned by the first differs from it only there."""
+
+    def __repr__(self) -> str:
+        return "UNRECORDED"
+
+
+UNRECORDED = _Unrecorded()
+
+
 def config_diff(base: Dict[str, object], other: Dict[str, object]) -> List[Tuple[str, object, object]]:
-    """``(key, baseline value, value)`` for every key whose value differs, sorted by key; a key one side
-    lacks (a section the other run has not got, e.g. ``data`` before it was recorded) is not a difference."""
-    return [(k, base[k], other[k]) for k in sorted(set(base) & set(other)) if base[k] != other[k]]
+    """``(key, baseline value, value)`` for every key whose value differs, sorted by key; a key only one
+    side records has :data:`UNRECORDED` on the other."""
+    out = []
+    for k in sorted(set(base) | set(other)):
+        a, b = base.get(k, UNRECORDED), other.get(k, UNRECORDED)
+        if k == "seed" and UNRECORDED in (a, b):  # a system of several seeds against one of one seed
+            continue
+        if a != b:
+            out.append((k, a, b))
+    return out
 
 
 def _dirs_only(a, b) -> Optional[Tuple[str, str]]:
     """``("exp/senone/", "exp/senone_realign/")`` where two data paths (or equal-length path lists) name the
-    same files in other folders, one folder each side; None otherwise."""
+    same files in other folders, one folder each side (``("?", folder)`` where one side is unrecorded); None
+    otherwise."""
+    if UNRECORDED in (a, b):
+        known = b if a is UNRECORDED else a
+        ds = {str(Path(x).parent) for x in (known if isinstance(known, list) else [known]) if isinstance(x, str)}
+        if len(ds) != 1:
+            return None
+        d = ds.pop() + "/"
+        return ("?", d) if a is UNRECORDED else (d, "?")
     xs, ys = (a, b) if isinstance(a, list) and isinstance(b, list) else ([a], [b])
     if len(xs) != len(ys) or not all(isinstance(v, str) for v in xs + ys):
         return None
@@ -162,7 +191,8 @@ def ablation_section(exp_dir, table: Dict[str, Dict[str, SeedWers]], sets: Seque
         return []
     return ["## Ablation: the teacher and the supervised student as each technique is added", "",
             "Each run against its group's baseline (`teacher`, `student_sup`): what its recorded configuration "
-            "changes (`config.yaml`; runtime settings left out) and its WER in %, with the relative change "
-            "against the baseline in brackets. Rows with fewer changes come first.", "",
+            "changes (`config.yaml`; runtime settings left out; `?`: not recorded, a run older than the "
+            "record of its data) and its WER in %, with the relative change against the baseline in brackets. "
+            "Rows with fewer changes come first.", "",
             "| network | run | differs from the baseline | " + " | ".join(map(set_header, sets)) + " |",
             "|---|---|---|" + "---|" * len(sets), *rows, ""]
