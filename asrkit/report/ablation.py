@@ -10,8 +10,8 @@ checkpoint cadence, device) are left out, and so is the seed of a system trained
 (its seeds are its own; its config is its first seed's). A ``train`` field missing from an older run's
 record takes :class:`~asrkit.nnet.train_config.TrainConfig`'s default, which is the behaviour it was
 trained with (new options default to the old behaviour); a key of another section that only one run
-records (``data`` is recorded since issue 13) is shown as ``?`` on the other side. Rows are ordered by how many keys differ, so
-that techniques added one at a time come before their combinations.
+records (``data`` is recorded since issue 13) is shown as ``?`` on the other side. Rows are ordered by
+how many keys differ, so that techniques added one at a time come before their combinations.
 
 Only runs that exist and are decoded appear; without any run besides the baselines there is no section.
 """
