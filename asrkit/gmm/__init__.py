@@ -18,7 +18,8 @@ from asrkit.gmm.trainer import load_alignments, save_alignments
 
 __all__ = [
     "GmmStats", "UpdateConfig", "accumulate", "update_model",
-    "AlignOptions", "AlignResult", "align_corpus", "align_decodable", "align_scores", "align_utterance", "equal_align", "run_jobs",
+    "AlignOptions", "AlignResult", "align_corpus", "align_decodable", "align_scores", "align_utterance",
+    "equal_align", "run_jobs",
     "BoundaryStats", "alignment_segments", "compare_boundaries", "corpus_boundaries", "read_ctm", "word_segments",
     "Corpus", "FeatConfig", "load_corpus", "make_features",
     "GraphCompiler", "LangInfo",

@@ -132,7 +132,8 @@ def _copy_model_files(src: Path, out: Path) -> None:
         graph.symlink_to(os.path.relpath(src / "graph", out))
 
 
-def is_up_to_date(senone_dir: PathLike, out_dir: PathLike, sets: Sequence[str], inputs: Sequence[PathLike] = ()) -> bool:
+def is_up_to_date(senone_dir: PathLike, out_dir: PathLike, sets: Sequence[str],
+                  inputs: Sequence[PathLike] = ()) -> bool:
     """Whether every set's realigned targets are done since their source manifest and ``inputs`` changed
     (:func:`realign` would skip them all; a caller can skip loading the network)."""
     src, out = Path(senone_dir), Path(out_dir)
