@@ -135,3 +135,30 @@ def test_labels_of_data_changes():
     assert _label([("data.train_cuts", "a/x.gz", "b/y.gz")]) == "data.train_cuts: a/x.gz → b/y.gz"
     assert _label([("data.train_cuts", ["a/x.gz", "c/z.gz"], ["b/x.gz", "b/z.gz"])]) == \
         "data.train_cuts: a/x.gz + c/z.gz → b/x.gz + b/z.gz"
+
+
+def test_labels_from_configs_the_trainer_wrote(tmp_path):
+    """Two tiny teachers trained by asrkit.bin.train_nnet (the second with label smoothing, on a copy of the
+    targets in another folder, with other threads): the row reads exactly those two changes."""
+    from asrkit.bin import train_nnet
+    from asrkit.testing.cuts import make_toy_cmvn, write_toy_cuts
+
+    cuts = write_toy_cuts(tmp_path / "senone", num_cuts=4, num_senones=6, lengths=[60, 61, 62, 90], seed=0)
+    make_toy_cmvn(cuts).save(tmp_path / "cmvn.npz")
+    (tmp_path / "senone_realign").mkdir()
+    (tmp_path / "senone_realign" / "cuts.jsonl.gz").symlink_to(tmp_path / "senone" / "cuts.jsonl.gz")
+    exp = tmp_path / "exp"
+    common = ["--role", "teacher", "--preset", "tiny", "--num-epochs", "1", "--num-workers", "0", "--progress",
+              "false", "--tensorboard", "false", "--cmvn", str(tmp_path / "cmvn.npz"), "--num-senones", "6"]
+    for name, folder, extra in (("teacher", "senone", ["--num-threads", "1"]),
+                                ("teacher_ls_realign", "senone_realign", ["--label-smoothing", "0.1",
+                                                                          "--num-threads", "2"])):
+        m = str(tmp_path / folder / "cuts.jsonl.gz")
+        assert train_nnet.main([*common, *extra, "--train-cuts", m, "--dev-cuts", m,
+                                "--out-dir", str(exp / name)]) == 0
+        _wer(exp / name / "decode_dev", 10.0 if name == "teacher" else 8.0)
+    rows = [ln for ln in ablation_section(exp, collect(exp, ["dev"]), ["dev"]) if ln.startswith("| BLSTM")]
+    folders = f"{tmp_path}/senone/ → {tmp_path}/senone_realign/"
+    assert rows == ["| BLSTM teacher | `teacher` | baseline | 10.00 |",
+                    f"| BLSTM teacher | `teacher_ls_realign` | data.dev_cuts, data.train_cuts: {folders}; "
+                    "label_smoothing: 0.0 → 0.1 | 8.00 (-20.0%) |"]
