@@ -2,7 +2,7 @@
 
 Dependency order
 ----------------
-The packages (and the top-level modules ``fst`` and ``report``) form layers, as Kaldi's src/Makefile
+The packages (and the top-level module ``fst``) form layers, as Kaldi's src/Makefile
 orders its directories. A package imports only packages of *lower* layers, never one of its own layer
 or above, so no two packages import each other. ``tests/test_layering.py`` reads the table below and
 fails on an import against it (function-level imports included); a new package must be added here::
@@ -24,7 +24,7 @@ fails on an import against it (function-level imports included); a new package m
     5      senone       stage 6: senone tree, targets, priors and graph at 30 ms (gmm, tree, graph)
     6      nnet         stages 7-13: networks, datasets, training, inference (pseudo, distributed, features)
     7      infer        using a trained system: model dirs, recognizer, transcribe (gmm, nnet, decode, ...)
-    7      report       the recipe's report, stage 16 (decode)
+    7      report       the recipe's report, stage 16, its ablation table (decode, nnet)
     8      testing      test fixtures: tiny corpora, lang dirs, models (anything)
     9      bin          the command-line programs (anything)
 

@@ -43,6 +43,10 @@
 #   sweep [false], sweep_ratios ["1 2"]; dist [false], dist_modes ["ddp gtc bmuf"], dist_nproc [2], dist_opts
 #   dist_sim_workers [""] (e.g. "1 4 16 64": stage 15 also trains with N simulated workers), dist_sim_modes
 #   ["ddp gtc bmuf"], dist_sim_decode [true]
+#   realign_with_teacher [false]: true: after the teacher (stage 7), its realignment of train_sup and $dev_set
+#   (realign_with_network) and a second teacher trained on it; the recipe names their dirs (egs/synth/s5:
+#   exp/senone_realign, exp/teacher_realign, decoded in stage 8, and exp/student_sup_realign in stage 9,
+#   which then runs after stage 8, not in a lane beside 7: it needs the realignment)
 #   report_title
 #   speed_perturb [""]: speed factors of train_sup's perturbed copies, e.g. "0.9 1.1" (Kaldi's 3-way
 #   perturbation without the 1.0 that is train_sup itself); "" (the default): none, and every step does
@@ -63,7 +67,10 @@ shared_stages() {
     if [ $n -ge 14 ]; then lane_wait_all; fi
     if [ "${ngpu:-0}" -eq 0 ] && [ $n -eq 7 ]; then  # CPU: lanes (see lane_start below)
       local s students=()
-      for s in 9 13; do if _run $s; then students+=($s); fi; done
+      local lane=(9 13)
+      # stage 9's realigned student needs stage 7's realignment: it runs after 8 in the foreground
+      if [ "${realign_with_teacher:-false}" = true ]; then lane=(13); fi
+      for s in "${lane[@]}"; do if _run $s; then students+=($s); fi; done
       if [ ${#students[@]} -gt 0 ]; then lane_start students _lane_stages "${students[@]}"; lanes+=("${students[@]}"); fi
     fi
     if [ "${ngpu:-0}" -eq 0 ] && [ $n -eq 11 ] && _run 12; then
@@ -137,6 +144,9 @@ nnet_stage_options_help() {
   --nnet-lm-weights W          LM weights swept on dev for the networks (default $nnet_lm_weights)
   --nnet-decode-opts "OPTS"    decoder options of the networks (default "${nnet_decode_opts:-}")
   --topk K                     teacher posteriors kept per frame (default $topk)
+  --realign-with-teacher true|false   realign train_sup and dev with the teacher (stage 7) and train a second
+                               teacher (and a supervised student) on the new targets, beside the first ones
+                               (default ${realign_with_teacher:-false})
   --labelled-lr-mult M         learning-rate multiplier on labelled batches (default $labelled_lr_mult)
   --supervised-lr-mult M       the supervised and oracle students' (default "${supervised_lr_mult:-}": the same,
                                so the comparison is at equal learning rates; 1.0: plain training)
@@ -460,6 +470,21 @@ train_teacher() {
   nnet_train $dir asrkit.bin.train_nnet --config $teacher_conf --train-cuts $senone/cuts_train_sup.jsonl.gz "$@" \
     --dev-cuts $senone/cuts_${dev_set:-dev}.jsonl.gz --cmvn $data/cmvn.npz --num-senones $(senone_count $senone) \
     --out-dir $dir
+}
+
+# realign_with_network <data> <lang-senone> <senone-dir> <network-dir> <dir>: <network-dir>/best.pt's forced
+# alignment of train_sup and $dev_set (the targets of <senone-dir>, with their transcripts) through the senone
+# training graphs of <lang-senone>, its log-posteriors minus <senone-dir>'s log-priors as likelihoods (Kaldi's
+# nnet realignment): new targets and priors in <dir>, a senone dir as make_senones writes (its graph a link to
+# <senone-dir>'s); cuts whose alignment fails are left out, listed in <dir>/left_out_<set>.txt. A network trained
+# again since makes it again.
+realign_with_network() {
+  local data=$1 lang=$2 senone=$3 net=$4 dir=$5
+  log "realign_with_network: $net realigns train_sup and ${dev_set:-dev} ($senone's targets) -> $dir"
+  mkdir -p $dir/log
+  $train_cmd --gpus $([ "${ngpu:-0}" -gt 0 ] && echo 1 || echo 0) $dir/log/realign.log \
+    python -m asrkit.bin.realign_nnet --model $net/best.pt --senone-dir $senone --lang $lang --cmvn $data/cmvn.npz \
+    --sets train_sup,${dev_set:-dev} --out-dir $dir $(nnet_device_opts)
 }
 
 # pseudo_label <data> <teacher-dir> <senone-dir> <dir>: the teacher's top $topk posteriors per frame of

@@ -7,7 +7,9 @@ Test sets first, dev (the tuning set) last; each network's updates; systems trai
 interleaved against segregated; per condition where data/<set>/utt2cond exists.
 Where stage 14 ran (exp/sweep/x<R>/sweep.json), a section of WER against the amount of
 unlabelled data and RESULTS_sweep.png; where stage 15 ran (exp/dist_<mode>/comm.json), a section
-per sync mode: WER, bytes sent per worker, compression against dense all-reduce, wall time.
+per sync mode: WER, bytes sent per worker, compression against dense all-reduce, wall time. Where exp/
+holds variants of the teacher or the supervised student (teacher_<what>, student_sup_<what>), an ablation
+table labelled by what each run's config.yaml changes against exp/teacher / exp/student_sup.
 """
 from __future__ import annotations
 

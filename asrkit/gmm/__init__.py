@@ -5,7 +5,8 @@ Import cost: kaldi_hmm_gmm / kaldifst (through :mod:`asrkit.fst`, in the safe or
 only when models are saved/loaded or cuts are read.
 """
 from asrkit.gmm.accumulate import GmmStats, UpdateConfig, accumulate, update_model
-from asrkit.gmm.align import AlignOptions, AlignResult, align_corpus, align_utterance, equal_align, run_jobs
+from asrkit.gmm.align import (AlignOptions, AlignResult, align_corpus, align_decodable, align_scores, align_utterance,
+                              equal_align, run_jobs)
 from asrkit.gmm.boundaries import (BoundaryStats, alignment_segments, compare_boundaries, corpus_boundaries,
                                    read_ctm, word_segments)
 from asrkit.gmm.data import Corpus, FeatConfig, load_corpus, make_features
@@ -17,7 +18,8 @@ from asrkit.gmm.trainer import load_alignments, save_alignments
 
 __all__ = [
     "GmmStats", "UpdateConfig", "accumulate", "update_model",
-    "AlignOptions", "AlignResult", "align_corpus", "align_utterance", "equal_align", "run_jobs",
+    "AlignOptions", "AlignResult", "align_corpus", "align_decodable", "align_scores", "align_utterance",
+    "equal_align", "run_jobs",
     "BoundaryStats", "alignment_segments", "compare_boundaries", "corpus_boundaries", "read_ctm", "word_segments",
     "Corpus", "FeatConfig", "load_corpus", "make_features",
     "GraphCompiler", "LangInfo",

@@ -1,10 +1,12 @@
-"""Forced alignment (gmm-align-compiled, align-equal-compiled) and the parallel job runner.
+"""Forced alignment (gmm-align-compiled, align-compiled-mapped, align-equal-compiled) and the parallel job runner.
 
 Alignment: the utterance's training graph (compiled without transition probabilities) gets the current
 model's probabilities (``add_transition_probs``, transition scale 1.0, self-loop scale 0.1), then
 ``align_utterance_wrapper`` with a ``DecodableAmDiagGmmScaled`` (acoustic scale 0.1) searches it with
 ``beam``; where no final state is reached it retries once with ``retry_beam`` (counted as retried); if
 that fails too the utterance is reported with its id and reason and left out of the statistics.
+The search itself (:func:`align_decodable`) takes any decodable: :func:`align_scores` runs it over a
+matrix of pdf log-likelihoods instead of the GMM (a network's realignment, :mod:`asrkit.senone.realign`).
 
 Jobs: ``run_jobs`` splits the utterances into ``nj`` parts of about equal frames and runs them in a
 fork pool; each job aligns (optionally) and accumulates statistics, and returns plain numpy results
@@ -75,18 +77,41 @@ def equal_align(graph, num_frames: int, seed: int = 0) -> Optional[np.ndarray]:
 
 def align_utterance(am, tm, graph, feats: np.ndarray, opts: AlignOptions, utt: str = ""):
     """Returns (alignment or None, reason, loglike, retried)."""
+    dec = kaldi_hmm_gmm.DecodableAmDiagGmmScaled(am, tm, np.ascontiguousarray(feats, dtype=np.float32),
+                                                 opts.acoustic_scale)
+    return align_decodable(tm, graph, dec, len(feats), opts, utt)
+
+
+def align_scores(tm, tid2pdf: np.ndarray, graph, scores: np.ndarray, opts: AlignOptions, utt: str = ""):
+    """:func:`align_utterance` with another likelihood source: ``scores`` [T, num_pdfs] log-likelihoods
+    (a network's log-posteriors minus log-priors, as Kaldi's align-compiled-mapped reads them), scaled by
+    ``opts.acoustic_scale``. ``tid2pdf``: pdf per transition id (index 0 unused). Same return value."""
+    scores = np.asarray(scores, dtype=np.float32)
+    tid2pdf = np.asarray(tid2pdf)
+    if scores.ndim != 2 or (len(tid2pdf) > 1 and scores.shape[1] <= int(tid2pdf[1:].max())):
+        raise ValueError(f"utterance {utt}: scores of shape {scores.shape} do not cover the model's "
+                         f"{int(tid2pdf[1:].max()) + 1} pdfs")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"utterance {utt}: scores contain NaN or inf")
+    # DecodableCtc reads column tid - 1 for transition id tid (the decoder's convention, asrkit.decode)
+    mat = np.ascontiguousarray(scores[:, tid2pdf[1:]] * np.float32(opts.acoustic_scale))
+    return align_decodable(tm, graph, kaldi_hmm_gmm.DecodableCtc(mat), len(scores), opts, utt)
+
+
+def align_decodable(tm, graph, decodable, num_frames: int, opts: AlignOptions, utt: str = ""):
+    """gmm-align-compiled's search over any decodable already scaled by ``opts.acoustic_scale``: the
+    model's transition probabilities added to a copy of ``graph``, ``beam`` then ``retry_beam``.
+    Returns (alignment or None, reason, loglike, retried)."""
     fst = graph.copy()
     kaldi_hmm_gmm.add_transition_probs(trans_model=tm, disambig_syms=[], transition_scale=opts.transition_scale,
                                        self_loop_scale=opts.self_loop_scale, fst=fst)
-    dec = kaldi_hmm_gmm.DecodableAmDiagGmmScaled(am, tm, np.ascontiguousarray(feats, dtype=np.float32),
-                                                 opts.acoustic_scale)
     cfg = kaldi_hmm_gmm.AlignConfig(beam=opts.beam, retry_beam=opts.retry_beam, careful=opts.careful)
     done, err, retried, like, frames, ali, _ = kaldi_hmm_gmm.align_utterance_wrapper(
-        cfg, utt, opts.acoustic_scale, fst, dec, 0, 0, 0, 0.0, 0)
-    if done and len(ali) == len(feats):
+        cfg, utt, opts.acoustic_scale, fst, decodable, 0, 0, 0, 0.0, 0)
+    if done and len(ali) == num_frames:
         return np.asarray(ali, dtype=np.int32), "", float(like), bool(retried)
-    if equal_align(graph, len(feats)) is None:
-        reason = f"too short: {len(feats)} frames cannot hold the transcript's HMM states"
+    if equal_align(graph, num_frames) is None:
+        reason = f"too short: {num_frames} frames cannot hold the transcript's HMM states"
     elif opts.retry_beam > opts.beam:
         reason = f"no final state reached with beam {opts.beam} nor retry beam {opts.retry_beam}"
     else:

@@ -136,3 +136,24 @@ def write_scores(model: LstmAcousticModel, cuts, reader, out_dir: PathLike, log_
     log.info("forward: %d cuts, %d frames in %.1f s, %.0f frames/s (%s%s) -> %s", n, frames, wall,
              summary["frames_per_s"], output, f", streaming chunk {chunk}" if streaming else "", scp)
     return summary
+
+
+class PosteriorScorer:
+    """cut -> ``[T, S]`` pseudo log-likelihoods ``log_posteriors - log_priors`` of a trained network, fed
+    as it was trained (its checkpoint's normalisation, speaker statistics over ``cut_sources``): the
+    likelihood source of a network realignment (:mod:`asrkit.senone.realign`). ``priors``: senone counts
+    (array or ``senone_counts.npy``), floored as for decoding."""
+
+    def __init__(self, model_path: PathLike, cmvn, priors, *cut_sources, device="cpu",
+                 floor: float = DEFAULT_PRIOR_FLOOR):
+        from asrkit.nnet.dataset import reader_for_checkpoint
+
+        self.model, self.model_cfg, self.meta = load_model(model_path, device)
+        self.log_priors = log_priors_from_counts(priors, floor)
+        if self.log_priors.shape[0] != self.model_cfg.num_senones:
+            raise ValueError(f"{self.log_priors.shape[0]} priors but the network {model_path} has "
+                             f"{self.model_cfg.num_senones} outputs")
+        self.reader = reader_for_checkpoint(model_path, cmvn, *cut_sources)
+
+    def __call__(self, cut) -> np.ndarray:
+        return log_posteriors(self.model, self.reader(cut)) - self.log_priors[None, :]

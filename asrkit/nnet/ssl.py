@@ -61,7 +61,7 @@ from asrkit.data.cutstore import as_sources
 from asrkit.nnet.dataset import (ChunkDataset, LabelFrames, check_cut, check_cuts, load_cuts, make_loader,
                                  make_segments, reader_with_norm)
 from asrkit.nnet.sampler import BucketingBatchSampler, shard_positions
-from asrkit.nnet.train import Trainer, TrainConfig, TrainResult
+from asrkit.nnet.train import Trainer, TrainConfig, TrainResult, source_names
 from asrkit.pseudo.schedule import LABELLED, MACHINE, RunSchedule, ScheduleConfig, epoch_sizes_for
 
 log = logging.getLogger(__name__)
@@ -224,6 +224,7 @@ class SslTrainer(Trainer):
                  ssl: Optional[SslConfig] = None, labels=None, step_hook: Optional[Callable[[int], None]] = None,
                  resume: bool = True, **dist_kw):
         self.ssl = ssl or SslConfig()
+        self._unlabelled_source = unlabelled_cuts if self.ssl.mode != "supervised" else None
         self.kind_names = dict(KIND_NAMES)
         self.current: Optional[Dict] = None
         self._resumed_ssl: Optional[Dict] = None
@@ -290,7 +291,9 @@ class SslTrainer(Trainer):
                  self.ssl.ratio or "proportional", run.config.labelled_lr_mult, run.config.machine_lr_mult)
 
     def config_record(self) -> Dict:
-        return {**super().config_record(), "ssl": self.ssl.to_dict()}
+        rec = super().config_record()
+        rec["data"]["unlabelled_cuts"] = source_names(self._unlabelled_source)
+        return {**rec, "ssl": self.ssl.to_dict()}
 
     def consistency_items(self) -> Dict:
         items = super().consistency_items()

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -167,7 +168,9 @@ class Trainer:
         if self.sim_workers and self.amp and self.amp_dtype == torch.float16:
             raise ValueError("--simulate-workers needs --amp false or --amp-dtype bfloat16 (no fp16 loss scaling)")
 
-        # data: every cut checked before anything trains
+        # data: every cut checked before anything trains; where it came from goes to config.yaml (the
+        # report's ablation tells runs apart by it, e.g. targets realigned by a teacher)
+        self.data_sources = {"train_cuts": source_names(train_cuts), "dev_cuts": source_names(dev_cuts)}
         t0 = time.perf_counter()
         reader = reader_with_norm(reader, cfg.cmvn_mode, train_cuts, dev_cuts)  # global | speaker | utterance
         self.train_set = ChunkDataset.from_cuts(load_cuts(train_cuts), reader, cfg.chunk_size, cfg.left_context,
@@ -246,7 +249,7 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def config_record(self) -> Dict:
         """What ``config.yaml`` holds (subclasses add their sections)."""
-        return {"train": self.cfg.to_dict(), "model": self.model_cfg.to_dict()}
+        return {"train": self.cfg.to_dict(), "model": self.model_cfg.to_dict(), "data": dict(self.data_sources)}
 
     def write_config(self) -> None:
         """Writes ``config.yaml`` from :meth:`config_record` (rank 0)."""
@@ -663,6 +666,16 @@ class Trainer:
         msg += f", lr {line['lr']:.2e}, {tot.frames} frames in {wall:.1f} s, {line['frames_per_s']:.0f} frames/s"
         log.info(msg)
         return line
+
+
+def source_names(cuts) -> Union[str, List[str], None]:
+    """How config.yaml records a data source: a manifest path as a string, a list of paths as a list, a
+    set held in memory (a CutSet, a list of cuts) or none as None."""
+    if isinstance(cuts, (str, os.PathLike)):
+        return str(cuts)
+    if isinstance(cuts, (list, tuple)) and cuts and all(isinstance(c, (str, os.PathLike)) for c in cuts):
+        return [str(c) for c in cuts]
+    return None
 
 
 def train(cfg: TrainConfig, train_cuts, dev_cuts, cmvn, out_dir: Union[str, Path],

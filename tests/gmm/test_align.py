@@ -74,3 +74,55 @@ def test_batched_accumulation_matches_kaldi(mono_system, toy_data):
         assert (m1.num_gauss < model.num_gauss) == remove
         for p in range(model.num_pdfs):
             assert m1.am.log_likelihood(p, x) == pytest.approx(m2.am.log_likelihood(p, x), rel=1e-3, abs=1e-2)
+
+
+def test_align_scores_is_the_gmm_search_with_another_likelihood(mono_system, toy_data):
+    """align_scores over the GMM's own per-pdf log-likelihoods (read from its decodable) finds the very
+    alignment align_utterance finds: one search, two likelihood sources."""
+    from asrkit.gmm import GraphCompiler, LangInfo, align_scores, align_utterance
+
+    model, _ = mono_system
+    c = toy_data["corpus"]
+    lang = LangInfo.read(toy_data["lang"])
+    opts = AlignOptions()
+    tid2pdf = model.info.pdf
+    first_tid = {int(p): t for t, p in reversed(list(enumerate(tid2pdf))) if t > 0}
+    for u in c.utts[:4]:
+        feats = np.ascontiguousarray(c.feats[u], dtype=np.float32)
+        graph = GraphCompiler(model, lang).compile(c.text[u], u)
+        dec = kaldi_hmm_gmm.DecodableAmDiagGmmScaled(model.am, model.transition_model, feats, 1.0)
+        scores = np.array([[dec.log_likelihood(t, first_tid[p]) for p in range(model.num_pdfs)]
+                           for t in range(len(feats))], dtype=np.float32)
+        a1, _, like1, _ = align_utterance(model.am, model.transition_model, graph, feats, opts, u)
+        a2, reason, like2, _ = align_scores(model.transition_model, tid2pdf, graph, scores, opts, u)
+        assert a1 is not None and a2 is not None, reason
+        np.testing.assert_array_equal(a1, a2)
+        assert like2 == pytest.approx(like1, rel=1e-4)
+
+
+def test_align_scores_follows_oracle_scores_and_reports_failures(tmp_path):
+    """Scores peaked on an oracle path's pdfs give back that path's pdf sequence; a transcript too long for
+    the frames fails with its reason; scores of the wrong width are refused."""
+    from asrkit.gmm import GraphCompiler, LangInfo, align_scores
+    from asrkit.hmm import TransitionInfo
+    from asrkit.testing.lang import TOY_LEXICON, write_toy_lang_dir
+    from asrkit.testing.oracle import make_oracle_alignment, make_oracle_scores, make_toy_model
+
+    lang_dir = write_toy_lang_dir(tmp_path / "lang", TOY_LEXICON, num_states=1)
+    model = make_toy_model(lang_dir, context_width=3)
+    tid2pdf = TransitionInfo.from_model(model.transition_model).pdf
+    num_pdfs = int(model.transition_model.num_pdfs)
+    compiler = GraphCompiler(model, LangInfo.read(lang_dir))
+    for i, sentence in enumerate(["yes no", "nope yes yes"]):
+        tids = make_oracle_alignment(model, lang_dir, sentence, 40, seed=i)
+        scores = make_oracle_scores(tid2pdf, tids, num_pdfs, off=-30.0, seed=i)
+        ali, reason, _, _ = align_scores(model.transition_model, tid2pdf, compiler.compile(sentence.split()),
+                                         scores, AlignOptions())
+        assert ali is not None, reason
+        np.testing.assert_array_equal(tid2pdf[ali], tid2pdf[np.asarray(tids)])
+    ali, reason, _, _ = align_scores(model.transition_model, tid2pdf, compiler.compile(["yes"] * 30),
+                                     np.zeros((10, num_pdfs), np.float32), AlignOptions())
+    assert ali is None and "too short" in reason
+    with pytest.raises(ValueError, match="do not cover"):
+        align_scores(model.transition_model, tid2pdf, compiler.compile(["yes"]), np.zeros((10, 1), np.float32),
+                     AlignOptions())

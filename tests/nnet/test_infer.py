@@ -84,6 +84,10 @@ def test_cli_train_then_forward(toy_dir, tmp_path):
     assert rc == 0 and (tmp_path / "exp" / "best.pt").exists()
     assert (tmp_path / "exp" / ".best.pt.done").exists()
     assert "lr: 0.003" in (tmp_path / "exp" / "config.yaml").read_text()
+    import yaml  # where the data came from is recorded beside the config (the report's ablation reads it)
+
+    data = yaml.safe_load((tmp_path / "exp" / "config.yaml").read_text())["data"]
+    assert data == {"train_cuts": cuts, "dev_cuts": cuts}
     rc = nnet_forward.main(["--model", str(tmp_path / "exp" / "best.pt"), "--cuts", cuts, "--cmvn",
                             str(toy_dir / "cmvn.npz"), "--priors", str(tmp_path / "counts.npy"),
                             "--out", str(tmp_path / "scores")])

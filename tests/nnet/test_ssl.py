@@ -350,6 +350,7 @@ def test_cli(toy_dir, toy_cmvn_path, unsup, tmp_path, capsys):
     conf = yaml.safe_load((out / "config.yaml").read_text())
     assert conf["ssl"]["mode"] == "interleaved" and conf["ssl"]["ratio"] == "3/2"
     assert conf["ssl"]["labelled_lr_mult"] == 2.0
+    assert conf["data"] == {"train_cuts": [cuts], "dev_cuts": cuts, "unlabelled_cuts": str(unsup["cuts"])}
     assert "left out" in capsys.readouterr().err
     # labels of another tree: a clear refusal, nothing trained
     bad = tmp_path / "bad"

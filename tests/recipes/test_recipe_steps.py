@@ -171,3 +171,28 @@ def test_speed_perturb_feeds_the_copies_to_the_teacher_and_the_supervised_studen
     for s in sp:
         stripped = [c.replace(f" exp/senone/cuts_{s}.jsonl.gz", "").replace(f",{s}", "") for c in stripped]
     assert sorted(stripped) == sorted(off)
+
+
+@pytest.mark.parametrize("name", sorted(ARGS))
+def test_realign_with_teacher(dry, recipe_tools, tmp_path, name):
+    """Off by default: no realignment, no second teacher. On: the teacher realigns train_sup and dev into
+    exp/senone_realign after its training, a teacher and a supervised student train on those targets (their
+    own dirs, validated on the realigned dev) and are decoded with its priors."""
+    calls, _ = dry(name)
+    assert not [c for c in calls if "realign" in c]
+    calls, runs = dry_run(recipe_tools, tmp_path, name, ["--realign-with-teacher", "true"])
+    realign = [c for c in calls if "asrkit.bin.realign_nnet" in c]
+    assert len(realign) == 1 and opt(realign[0], "--model") == "exp/teacher/best.pt"
+    assert (opt(realign[0], "--senone-dir"), opt(realign[0], "--out-dir")) == ("exp/senone", "exp/senone_realign")
+    assert opt(realign[0], "--lang") == "data/lang_senone" and opt(realign[0], "--sets").startswith("train_sup,dev")
+    assert any(r.startswith("train ") and r.endswith("exp/senone_realign/log/realign.log") for r in runs)
+    teachers = [c for c in calls if "asrkit.bin.train_nnet" in c]
+    assert [opt(c, "--out-dir") for c in teachers] == ["exp/teacher", "exp/teacher_realign"]
+    assert calls.index(teachers[0]) < calls.index(realign[0]) < calls.index(teachers[1])
+    assert opt(teachers[1], "--train-cuts") == "exp/senone_realign/cuts_train_sup.jsonl.gz"
+    assert opt(teachers[1], "--dev-cuts").startswith("exp/senone_realign/cuts_dev")
+    sup = [c for c in calls if "asrkit.bin.train_student" in c and "student_sup_realign" in opt(c, "--out-dir")]
+    assert len(sup) == 1 and opt(sup[0], "--labelled-cuts") == "exp/senone_realign/cuts_train_sup.jsonl.gz"
+    assert calls.index(realign[0]) < calls.index(sup[0])
+    fwd = [c for c in calls if "asrkit.bin.nnet_forward" in c and "exp/teacher_realign/" in c]
+    assert fwd and all(opt(c, "--priors") == "exp/senone_realign/senone_counts.npy" for c in fwd)

@@ -55,6 +55,14 @@ def test_cpu_lanes_run_students_beside_the_teacher(tmp_path):
     assert "lane 'students' started" in proc.stderr
 
 
+def test_realigned_students_wait_for_the_teacher(tmp_path):
+    """With realign_with_teacher, stage 9 needs stage 7's realignment: it runs after 8, 13 alone in the lane."""
+    proc, trace = run(tmp_path, extra="realign_with_teacher=true")
+    assert proc.returncode == 0, proc.stderr
+    pos = {t: i for i, t in enumerate(trace)}
+    assert pos["start 13"] < pos["end 7"] < pos["start 8"] < pos["end 8"] < pos["start 9"] < pos["end 9"]
+
+
 def test_gpu_runs_stages_in_order(tmp_path):
     proc, trace = run(tmp_path, ngpu=1)
     assert proc.returncode == 0, proc.stderr

@@ -33,6 +33,8 @@ teacher_conf=conf/teacher.yaml
 student_conf=conf/student.yaml
 stream_chunk=32        # the student decodes streaming, 32 frames (0.96 s) at a time
 topk=20                # posteriors kept per frame by the teacher
+realign_with_teacher=false  # true: the teacher realigns train_sup/dev; a second teacher and supervised student on
+                       # those targets (exp/senone_realign, exp/teacher_realign, exp/student_sup_realign)
 labelled_lr_mult=2.0   # learning-rate multiplier on labelled batches (every student)
 supervised_lr_mult=    # the supervised and oracle students' ("": labelled_lr_mult, equal learning rates; 1.0: plain)
 seeds=                 # the students' training seeds, e.g. "1 2 3" (exp/<system>/seed<S>); "": the config's, once
@@ -155,11 +157,25 @@ stage_6() {
   make_senones data data/lang data/lang_senone data/lm/G.fst exp/tri exp/senone train_sup,$dev_set$(sp_sets train_sup ,)
   check_senone_targets exp/senone $dev_set
 }
-stage_7() { train_teacher data exp/senone exp/teacher $(sp_cuts exp/senone train_sup); }
-stage_8() { nnet_decode data exp/senone exp/teacher false; }
+stage_7() {
+  train_teacher data exp/senone exp/teacher $(sp_cuts exp/senone train_sup)
+  if $realign_with_teacher; then  # issue 13: better targets, the teacher's realignment (of train_sup and
+    # dev; speed-perturbed copies are not realigned), and a teacher on them
+    realign_with_network data data/lang_senone exp/senone exp/teacher exp/senone_realign
+    train_teacher data exp/senone_realign exp/teacher_realign
+  fi
+}
+stage_8() {
+  nnet_decode data exp/senone exp/teacher false
+  if $realign_with_teacher; then nnet_decode data exp/senone_realign exp/teacher_realign false; fi
+}
 stage_9() {
   train_students supervised data exp/senone exp/student_sup \
     --labelled-cuts exp/senone/cuts_train_sup.jsonl.gz $(sp_cuts exp/senone train_sup)
+  if $realign_with_teacher; then
+    train_students supervised data exp/senone_realign exp/student_sup_realign \
+      --labelled-cuts exp/senone_realign/cuts_train_sup.jsonl.gz
+  fi
 }
 stage_10() {
   need_unsup 10 || return 0

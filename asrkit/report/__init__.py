@@ -24,6 +24,10 @@ Comparisons, for each set:
   reverb / noisy_reverb): the reduction on each condition's utterances, and whether the reduction is
   larger on noisier test data (the article's "greater improvements coming on noisier data").
 
+An ablation section (:mod:`asrkit.report.ablation`) where ``exp/`` holds variants of the teacher or of the
+supervised student (``teacher_<what>``, ``student_sup_<what>``): each run's WER beside its baseline's,
+labelled by what its recorded config changes.
+
 Two optional sections, kept out of the main table (they would repeat one system many times there):
 * the unlabelled-data sweep (stage 14): WER against the unlabelled/labelled hour ratio, from the
   ``sweep/x<R>`` dirs and the ``sweep.json`` each holds (what its subset of train_unsup
@@ -50,7 +54,9 @@ SYSTEMS = [
     ("mono", "monophone GMM"),
     ("tri", "triphone GMM"),
     ("teacher", "BLSTM teacher"),
+    ("teacher_realign", "BLSTM teacher on the first teacher's realignment"),
     ("student_sup", "LSTM student, supervised only"),
+    ("student_sup_realign", "LSTM student, supervised only, on the teacher's realignment"),
     ("student_ssl_inter", "LSTM student, semi-supervised, interleaved"),
     ("student_ssl_seg", "LSTM student, semi-supervised, segregated"),
     ("student_oracle", "LSTM student, oracle (all data labelled, GMM-aligned hard targets)"),
@@ -442,6 +448,9 @@ def write_report(exp_dir: PathLike, data_dir: PathLike, sets: Sequence[str], out
                   "|---|---|---|---|---|---|---|---|", *rows, ""]
     lines += _inter_vs_seg_section(table, Path(data_dir), sets)
     lines += _condition_section(table, Path(data_dir), sets)
+    from asrkit.report.ablation import ablation_section  # here: it reads this module's types
+
+    lines += ablation_section(exp, table, sets)
     if plot and table:
         png = Path(out).with_suffix(".png")
         _plot(table, sets, png)
