@@ -65,7 +65,7 @@ def write_training_shards(manifests: Sequence[PathLike], out_dir: PathLike, kind
                 raise ValueError(f"cut {d['id']} appears twice in {', '.join(map(str, manifests))}")
             seen.add(d["id"])
             T = check_cut_dict(d, kind, frames)
-            cut = deserialize_item(d)
+            cut = deserialize_item(json.loads(line))  # lhotse turns the dict it is given into objects
             arrays = {"feats": load_frames(cut)}
             if kind == "hard":
                 arrays["senones"] = _load_field(cut, TARGETS_FIELD)  # as stored (int16), checked at batch time

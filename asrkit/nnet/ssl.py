@@ -496,6 +496,8 @@ class SslTrainer(Trainer):
         diff = [f"{k}: checkpoint {saved.get(k)!r}, now {now[k]!r}" for k in ("mode", "ratio", "labelled_lr_mult",
                                                                              "machine_lr_mult", "machine_max_frames")
                 if saved.get(k) != now[k]]
+        if not diff and self._resumed_streams is not None:  # the loader first: other loaders, other batch counts
+            diff += self._stream_resume_diff(self._resumed_streams)
         run = self.run_schedule
         if not diff and "budget" in saved and saved["budget"] != run.budget:
             diff.append(f"budget: checkpoint {saved['budget']} updates, now {run.budget}")
@@ -504,8 +506,6 @@ class SslTrainer(Trainer):
             if saved["run_epochs"] != now_sizes or saved.get("run_lengths") != list(run.lengths):
                 diff.append(f"the run's (labelled, machine) batches per epoch: checkpoint {saved['run_epochs']}, "
                             f"now {now_sizes} (other data or settings?)")
-        if not diff and self._resumed_streams is not None:
-            diff += self._stream_resume_diff(self._resumed_streams)
         if diff:
             raise ValueError(f"{self.resumed_from}: cannot resume this schedule: " + "; ".join(diff)
                              + "; use a new --out-dir")
