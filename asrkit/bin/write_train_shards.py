@@ -38,7 +38,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--pseudo-dir", default=None, help="soft: the pseudo-label shards + index.json (exp/pseudo)")
     p.add_argument("--tree", default=None, help="soft: the student's senone tree; the labels must carry its checksum")
     p.add_argument("--num-senones", type=int, default=None, help="the senone inventory (checked)")
-    p.add_argument("--max-mb", type=float, default=64.0, help="largest shard, MiB (default 64)")
+    p.add_argument("--max-mb", type=float, default=32.0,
+                   help="largest shard, MiB (default 32: what a reading stream holds of it)")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--force", action="store_true", help="replace a set already in --out-dir")
     p.add_argument("--verbose", action="store_true")

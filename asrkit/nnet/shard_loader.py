@@ -24,7 +24,7 @@ import json
 import logging
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Dict, Iterator, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -42,31 +42,33 @@ PathLike = Union[str, Path]
 
 
 def write_training_shards(manifests: Sequence[PathLike], out_dir: PathLike, kind: str = "hard", labels=None,
-                          num_senones: Optional[int] = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Dict:
+                          num_senones: Optional[int] = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                          frames: Optional[Callable] = None) -> Dict:
     """Pack the cuts of ``manifests`` (in order) into training shards in ``out_dir``; returns index.json.
 
     ``kind="hard"``: labelled cuts, targets their ``senones`` field; ``"soft"``: machine-labelled cuts,
     targets their pseudo-labels in ``labels`` (a :class:`PseudoLabelReader`; cuts it lacks are left out,
-    counted in the index as ``left_out``)."""
+    counted in the index as ``left_out``). ``frames(cut)``: the cut's stored 10 ms features (default
+    ``load_frames``; a caller that already holds them passes its own)."""
     from lhotse.serialization import deserialize_item
 
     if kind == "soft" and labels is None:
         raise ValueError("machine-labelled shards need the pseudo-labels (a PseudoLabelReader)")
-    frames = LabelFrames(labels) if kind == "soft" else None
+    have = LabelFrames(labels) if kind == "soft" else None
     writer = TrainShardWriter(out_dir, kind, max_bytes)
     left_out, seen = 0, set()  # ids of this set only: O(cuts) but bytes, as CutStore's duplicate check
     for src in manifests:
         for line in iter_manifest_lines(src):
             d = json.loads(line)
-            if frames is not None and d["id"] not in frames:
+            if have is not None and d["id"] not in have:
                 left_out += 1
                 continue
             if d["id"] in seen:
                 raise ValueError(f"cut {d['id']} appears twice in {', '.join(map(str, manifests))}")
             seen.add(d["id"])
-            T = check_cut_dict(d, kind, frames)
+            T = check_cut_dict(d, kind, have)
             cut = deserialize_item(json.loads(line))  # lhotse turns the dict it is given into objects
-            arrays = {"feats": load_frames(cut)}
+            arrays = {"feats": (frames or load_frames)(cut)}
             if kind == "hard":
                 arrays["senones"] = _load_field(cut, TARGETS_FIELD)  # as stored (int16), checked at batch time
                 hard_targets(cut.id, arrays["senones"], T, num_senones)

@@ -45,7 +45,7 @@ SHARD_FORMAT = "asrkit-train-shard-v1"
 SET_FORMAT = "asrkit-train-shards-v1"
 KINDS = ("hard", "soft")
 ALIGN = 16
-DEFAULT_MAX_BYTES = 256 << 20  # large sequential reads; bounds what one open shard holds in memory
+DEFAULT_MAX_BYTES = 32 << 20  # sequential reads of whole files; what one open shard holds in memory (per stream)
 
 
 def _align(n: int) -> int:
