@@ -127,7 +127,6 @@ class ShardStream:
         self.max_batch_size = int(max_batch_size)
         self.boundaries = estimate_boundaries(self._sample_lengths(max(buffer_size, 1000)), num_buckets)
         self._counts: Dict[int, int] = {}
-        self._open: Optional[tuple] = None  # (shard, bytes): the shard being read
         self.bucketer: Optional[DynamicBucketer] = None
 
     # ------------------------------------------------------------------ the stream of chunks
@@ -149,25 +148,27 @@ class ShardStream:
     def _shard_order(self, rng: np.random.Generator) -> np.ndarray:
         return rng.permutation(self.set.num_shards)
 
-    def _items(self, order, loading: List[bool]) -> Iterator[_Item]:
+    def _items(self, order, ctx: Dict) -> Iterator[_Item]:
         """Chunks of every cut, shards in ``order``; a cut's data is read as it enters the stream while
-        ``loading[0]`` (off while an epoch's first batches are only replayed)."""
+        ``ctx["loading"]`` (off while an epoch's first batches are only replayed)."""
         for si in order.tolist():
             side = self.set.sidecar(si)
             for row, (cid, T, off, _) in enumerate(side["cuts"]):
                 cut = _Cut(si, row, cid, int(T), int(off))
                 for seg in self._segments(cut.T):
-                    if loading[0] and cut.data is None:
-                        self._read(cut)
+                    if ctx["loading"] and cut.data is None:
+                        self._read(cut, ctx)
                     yield _Item(cut, seg)
-            if self._open is not None and self._open[0] == si:
-                self._open = None  # done with this shard: its bytes go
+            if ctx["open"] is not None and ctx["open"][0] == si:
+                ctx["open"] = None  # done with this shard: its bytes go
 
-    def _read(self, cut: _Cut) -> None:
-        if self._open is None or self._open[0] != cut.shard:
-            self._open = (cut.shard, self.set.read(cut.shard))  # the whole shard, one sequential read
+    def _read(self, cut: _Cut, ctx: Dict) -> None:
+        """Fill ``cut.data`` from its shard; ``ctx["open"]``: ``(shard, bytes)`` of the shard being read
+        (one per epoch pass, so a count running beside a pass shares nothing with it)."""
+        if ctx["open"] is None or ctx["open"][0] != cut.shard:
+            ctx["open"] = (cut.shard, self.set.read(cut.shard))  # the whole shard, one sequential read
         where = str(self.set.root / self.set.index["shards"][cut.shard]["name"])
-        js, arrays, _ = decode_record(self._open[1], cut.offset, where)
+        js, arrays, _ = decode_record(ctx["open"][1], cut.offset, where)
         if js["id"] != cut.id or int(js["T"]) != cut.T:
             raise ShardError(where, f"the record at byte {cut.offset} holds cut {js['id']}, the sidecar says {cut.id}")
         cut.data = (js["cut"], arrays)
@@ -176,18 +177,18 @@ class ShardStream:
     def _epoch(self, epoch: int, start: int = 0, load: bool = True) -> Iterator[list]:
         """Lists of items of ``epoch`` from batch ``start``: the first ``start`` replayed on lengths only."""
         rng = np.random.default_rng([self.seed, int(epoch)])
-        loading = [load and start == 0]
-        self.bucketer = b = DynamicBucketer(self.max_frames, self.boundaries, self.buffer_size, self.max_batch_size)
-        self._open = None
-        for i, batch in enumerate(b.batches(self._items(self._shard_order(rng), loading), rng)):
+        ctx = {"loading": load and start == 0, "open": None}
+        b = DynamicBucketer(self.max_frames, self.boundaries, self.buffer_size, self.max_batch_size)
+        if load:
+            self.bucketer = b  # the last data pass's, for its max_buffered
+        for i, batch in enumerate(b.batches(self._items(self._shard_order(rng), ctx), rng)):
             if i >= start:
                 yield batch
             elif i == start - 1 and load:  # replayed up to here: read what waits, shard by shard, and go on
-                loading[0] = True
+                ctx["loading"] = True
                 for item in sorted(b.waiting(), key=lambda it: (it.cut.shard, it.cut.row)):
                     if item.cut.data is None:
-                        self._read(item.cut)
-        self._open = None
+                        self._read(item.cut, ctx)
 
     def num_batches(self, epoch: int) -> int:
         """Batches of ``epoch`` (counted on the sidecars' lengths; cached)."""
