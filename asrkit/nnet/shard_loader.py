@@ -171,7 +171,7 @@ class ShardStream:
         js, arrays, _ = decode_record(ctx["open"][1], cut.offset, where)
         if js["id"] != cut.id or int(js["T"]) != cut.T:
             raise ShardError(where, f"the record at byte {cut.offset} holds cut {js['id']}, the sidecar says {cut.id}")
-        cut.data = (js["cut"], arrays)
+        cut.data = arrays  # not the manifest line: a dict of it per waiting cut would cost more than its text
 
     # ------------------------------------------------------------------ batches
     def _epoch(self, epoch: int, start: int = 0, load: bool = True) -> Iterator[list]:
@@ -203,7 +203,7 @@ class ShardStream:
         for it in items:
             c = it.cut
             if id(c) not in loaded:
-                cut_dict, arrays = c.data
+                arrays = c.data
                 info = SimpleNamespace(id=c.id, supervisions=[])  # what normalisation asks of a cut
                 feats = self.reader.from_frames(info, arrays["feats"])
                 if self.kind == "hard":

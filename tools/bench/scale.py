@@ -373,6 +373,8 @@ def stage_student_shards(d: Path, tpl: Dict) -> Dict:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     cfg = TrainConfig(num_senones=NUM_SENONES, loader="shards")  # the defaults: chunks of 200, max_frames 10000
+    if os.environ.get("ASRKIT_BENCH_SHUFFLE_BUFFER"):
+        cfg.shuffle_buffer = int(os.environ["ASRKIT_BENCH_SHUFFLE_BUFFER"])
     reader = FeatureReader(tpl["cmvn"], stack=True)
     kw = dict(chunk_size=cfg.chunk_size, left_context=cfg.left_context, right_context=cfg.effective_right_context,
               min_chunk=cfg.min_chunk, max_frames=cfg.max_frames, buffer_size=cfg.shuffle_buffer,
@@ -487,9 +489,11 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def run_stage(stage: str, d: Path, cap_s: float, max_rss_kb: int) -> Dict:
+def run_stage(stage: str, d: Path, cap_s: float, max_rss_kb: int, shuffle_buffer: Optional[int] = None) -> Dict:
     cmd = [sys.executable, __file__, "--child", stage, "--dir", str(d)]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    if shuffle_buffer:
+        env["ASRKIT_BENCH_SHUFFLE_BUFFER"] = str(shuffle_buffer)
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     capped = None
@@ -626,6 +630,8 @@ def main() -> int:
     p.add_argument("--title", default="asrkit stage drivers against corpus size")
     p.add_argument("--no-build", action="store_true",
                    help="use the sets as they are under --work (a stage whose files are missing reports an error)")
+    p.add_argument("--shuffle-buffer", type=int, default=None,
+                   help="student_shards: the bucketing buffer in chunks (default: TrainConfig.shuffle_buffer)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--build", type=int, help=argparse.SUPPRESS)
@@ -663,7 +669,7 @@ def main() -> int:
                             "--stages", ",".join(stages)], check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         print(f"# set of {n:,} cuts ready in {d} ({time.perf_counter() - t0:.0f} s)", flush=True)
         for st in stages:
-            row = run_stage(st, d, args.cap_s, int(args.max_rss_gb * 2**20))
+            row = run_stage(st, d, args.cap_s, int(args.max_rss_gb * 2**20), args.shuffle_buffer)
             rows.append(row)
             print(json.dumps(row), flush=True)
         for junk in d.glob("out_*"):
