@@ -132,7 +132,8 @@ class ShardStream:
     # ------------------------------------------------------------------ the stream of chunks
     def _segments(self, T: int) -> List[Segment]:
         chunk_size, left, right, min_chunk = self.chunking
-        return [Segment(0, s, e, max(0, s - left), min(T, e + right)) for s, e in chunk_bounds(T, chunk_size, min_chunk)]
+        return [Segment(0, s, e, max(0, s - left), min(T, e + right))
+                for s, e in chunk_bounds(T, chunk_size, min_chunk)]
 
     def _sample_lengths(self, n: int) -> List[int]:
         """Input lengths of the first ``n`` chunks in stored order: the sample the buckets are cut from

@@ -234,7 +234,8 @@ class SslTrainer(Trainer):
         if cfg.loader == "shards":  # the training shards replace the manifests (and the labels) of training
             if cfg.cmvn_mode == "speaker":
                 raise ValueError("cmvn_mode 'speaker' is not available with loader 'shards' (global or utterance)")
-            if not shards or not shards.get("labelled") or (self.ssl.mode != "supervised" and not shards.get("machine")):
+            need_machine = self.ssl.mode != "supervised"
+            if not shards or not shards.get("labelled") or (need_machine and not shards.get("machine")):
                 raise ValueError(f"loader 'shards', mode {self.ssl.mode}: needs the labelled"
                                  f"{'' if self.ssl.mode == 'supervised' else ' and the machine-labelled'} training "
                                  f"shards (--labelled-shards, --machine-shards; asrkit.bin.write_train_shards)")

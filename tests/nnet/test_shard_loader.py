@@ -148,7 +148,8 @@ def _trainer(cfg, toy_cuts, toy_cmvn_path, shards, out, mode="interleaved", step
 
 
 @pytest.mark.parametrize("mode", ["interleaved", "segregated"])
-def test_student_on_shards_resumes_mid_run_exactly(toy_cuts, toy_cmvn_path, unsup, shards, tmp_path, mode):  # noqa: F811
+def test_student_on_shards_resumes_mid_run_exactly(toy_cuts, toy_cmvn_path, unsup, shards, tmp_path,  # noqa: F811
+                                                   mode):
     cfg = _cfg(loader="shards", shuffle_buffer=6, dropout=0.3, checkpoint_every=3, keep_last=2)
 
     def run(out, hook_log=None, kill_at=None, **kw):
