@@ -46,6 +46,13 @@ machine-labelled batches with the teacher's top-k posteriors, in one loop.
   learning-rate multiplier on all ranks (different multipliers would make ddp/gtc replicas diverge).
   ``batch_in_epoch`` counts this rank's updates.
 
+* **Loader** (``TrainConfig.loader``): ``manifests`` (the default, all of the above); ``shards``: each kind's
+  batches come from sequential training shards (``shards={"labelled": dir, "machine": dir}``,
+  :class:`asrkit.nnet.shard_loader.ShardStream`: a streaming duration-bucketing sampler over a bounded
+  buffer, memory flat in the number of cuts, other batches than the default), ordered by the same
+  schedule; each stream's ``(epoch, batches served)`` and what fixes its draws are saved in the
+  checkpoint (``shard_streams``) and replayed on resume. One process, no DataLoader workers.
+
 With ``num_workers > 0`` each kind has its own DataLoader (created when the schedule first asks for
 that kind in an epoch), so interleaved training runs up to twice ``num_workers`` worker processes.
 """
