@@ -80,3 +80,18 @@ def test_corrupt_truncated_or_missing_shards_are_refused_by_name(tmp_path):
     (tmp_path / "index.json").unlink()
     with pytest.raises(FileNotFoundError, match="incomplete"):
         TrainShardSet(tmp_path)
+
+
+def test_a_write_that_dies_midway_leaves_no_shard(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    real = Path.write_bytes
+
+    def dying(self, data):  # half the bytes reach the disk, then the process "dies"
+        real(self, data[:len(data) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_bytes", dying)
+    with pytest.raises(OSError, match="disk full"):
+        _write(tmp_path, _cuts())
+    assert list(tmp_path.iterdir()) == []  # neither a half shard, nor a sidecar, nor index.json
