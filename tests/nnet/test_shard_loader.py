@@ -238,3 +238,17 @@ def test_cli(toy_dir, toy_cmvn_path, unsup, tmp_path, capsys):  # noqa: F811
     import yaml
 
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["loader"] == "shards"
+
+
+def test_cli_needs_the_shards_with_the_shard_loader(toy_dir, toy_cmvn_path, tmp_path, capsys):
+    from asrkit.bin import train_student
+
+    with pytest.raises(SystemExit):
+        train_student.main(["--mode", "interleaved", "--loader", "shards", "--labelled-shards", str(tmp_path),
+                            "--cmvn", str(toy_cmvn_path), "--num-senones", str(NUM_SENONES),
+                            "--out-dir", str(tmp_path / "x")])
+    assert "needs --machine-shards" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the default loader still needs its manifests
+        train_student.main(["--mode", "supervised", "--cmvn", str(toy_cmvn_path), "--num-senones",
+                            str(NUM_SENONES), "--out-dir", str(tmp_path / "y")])
+    assert "--labelled-cuts" in capsys.readouterr().err
