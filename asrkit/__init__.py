@@ -13,7 +13,7 @@ fails on an import against it (function-level imports included); a new package m
     2      data         stage 1: Kaldi data dirs <-> lhotse manifests, validation, splits (utils)
     2      hmm          topologies, transition models, tree files, the asrkit-hmm-v1 model file (fst)
     2      distributed  torchrun helpers, GTC, BMUF, averaging, communication accounting (nothing)
-    2      pseudo       pseudo-label shards, the distillation loss, batch schedules (utils)
+    2      pseudo       pseudo-label and training shards, the distillation loss, batch schedules (utils)
     2      synth        the embedded espeak-ng corpus (utils)
     3      features     stage 2: fbank / MFCC, CMVN, deltas, the frame rule (data)
     3      lang         stage 3: lexicons, lang dirs, LMs, G.fst (fst, hmm)

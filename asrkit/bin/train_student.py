@@ -17,6 +17,13 @@ at equal learning rates; ``--labelled-lr-mult 1`` for plain training), machine b
 the config's epochs on the first --labelled-cuts (``--max-updates N``: a budget of N). The pseudo-labels must have been made for the student's senone
 tree (``--tree``) and ``--num-senones``. See asrkit/nnet/ssl.py.
 
+``--loader shards`` (or ``loader: shards`` in the config): batches from sequential training shards
+(``asrkit.bin.write_train_shards``) given as ``--labelled-shards`` / ``--machine-shards`` instead of the
+manifests and ``--pseudo-dir``, batched by a streaming duration-bucketing sampler (a buffer of
+``--shuffle-buffer`` chunks): memory flat in the number of cuts, other batches than the default loader's,
+resumed exactly. One process only (no torchrun), ``cmvn_mode`` global or utterance. See
+asrkit/nnet/shard_loader.py.
+
 TrainConfig fields come from --config (flat, or under ``train:``) and are overridden by flags, as in
 asrkit.bin.train_nnet. A run restarted with the same --out-dir resumes (exactly, schedule position
 included). Writes checkpoint-<step>.pt, epoch-<n>.pt, best.pt, config.yaml (with an ``ssl:`` section),
@@ -42,7 +49,7 @@ from asrkit.distributed.launch import cleanup, file_checksum
 from asrkit.features.reader import FeatureReader
 from asrkit.nnet.ssl import MODES, SslConfig, SslTrainer, open_pseudo_labels
 from asrkit.nnet.train import mark_finished
-from asrkit.pseudo.shards import LabelMismatchError, ShardError
+from asrkit.pseudo.shards import LabelMismatchError, ShardError, tree_checksum
 from asrkit.utils.cli import parse_bool
 from asrkit.utils.dirlock import releases_claims
 from asrkit.utils.logging import setup_logging
@@ -55,12 +62,16 @@ def get_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=MODES, required=True)
     p.add_argument("--config", default=None, help="yaml of TrainConfig fields")
-    p.add_argument("--labelled-cuts", nargs="+", required=True,
+    p.add_argument("--labelled-cuts", nargs="+", default=None,
                    help="cuts with fbank and senone targets (stage 6); several are concatenated")
     p.add_argument("--unlabelled-cuts", default=None, help="fbank cuts of train_unsup (not for supervised)")
     p.add_argument("--pseudo-dir", default=None, help="pseudo-label shards + index.json (exp/pseudo)")
     p.add_argument("--tree", default=None, help="the student's senone tree (exp/senone/tree): the labels must "
                                                 "carry its checksum")
+    p.add_argument("--labelled-shards", default=None, help="--loader shards: the labelled training shards "
+                   "(asrkit.bin.write_train_shards --kind hard); --labelled-cuts then only for --equal-updates")
+    p.add_argument("--machine-shards", default=None, help="--loader shards: the machine-labelled training shards "
+                   "(--kind soft); replace --unlabelled-cuts and --pseudo-dir")
     p.add_argument("--dev-cuts", default=None, help="dev cuts: frame accuracy, best.pt, newbob")
     p.add_argument("--cmvn", required=True, help="data/cmvn.npz")
     p.add_argument("--out-dir", required=True)
@@ -98,11 +109,19 @@ def main(argv=None, step_hook: Optional[Callable[[int], None]] = None) -> int:
     if a.mode == "supervised" and a.labelled_lr_mult != 1.0:
         log.info("supervised mode: every batch at the LR times --labelled-lr-mult %g (1 for plain training)",
                  a.labelled_lr_mult)
-    if a.mode != "supervised":
+    shards = cfg.loader == "shards"
+    if not shards and a.labelled_cuts is None:
+        p.error("the following arguments are required: --labelled-cuts")
+    if shards:
+        for name in ("labelled_shards",) + (("machine_shards",) if a.mode != "supervised" else ()):
+            if getattr(a, name) is None:
+                p.error(f"--loader shards, --mode {a.mode} needs --{name.replace('_', '-')}")
+    elif a.mode != "supervised":
         for name in ("unlabelled_cuts", "pseudo_dir", "tree"):
             if getattr(a, name) is None:
                 p.error(f"--mode {a.mode} needs --{name.replace('_', '-')}")
-    for path in [*a.labelled_cuts, a.unlabelled_cuts, a.pseudo_dir, a.tree, a.dev_cuts, a.cmvn]:
+    for path in [*(a.labelled_cuts or []), a.unlabelled_cuts, a.pseudo_dir, a.tree, a.dev_cuts, a.cmvn,
+                 a.labelled_shards, a.machine_shards]:
         if path and not Path(path).exists():
             p.error(f"not found: {path}")
     claim_run_dir(a.out_dir, "train_student")
@@ -110,9 +129,12 @@ def main(argv=None, step_hook: Optional[Callable[[int], None]] = None) -> int:
     consistency = {"tree": file_checksum(a.tree)} if a.tree else None
     try:
         labels = (open_pseudo_labels(a.pseudo_dir, cfg.num_senones, a.tree, verify=not a.no_verify)
-                  if a.mode != "supervised" else None)
+                  if a.mode != "supervised" and not shards else None)
+        shard_dirs = ({"labelled": a.labelled_shards, "machine": a.machine_shards, "verify": not a.no_verify,
+                       "tree_checksum": tree_checksum(a.tree) if a.tree else None} if shards else None)
         trainer = SslTrainer(cfg, a.labelled_cuts, a.unlabelled_cuts, a.dev_cuts, FeatureReader(a.cmvn, stack=True),
-                             a.out_dir, ssl, labels, step_hook=step_hook, resume=not a.no_resume, sync=sync,
+                             a.out_dir, ssl, labels, step_hook=step_hook, resume=not a.no_resume, shards=shard_dirs,
+                             sync=sync,
                              consistency=consistency, check_sync_every=a.check_sync_every, dist_backend=a.dist_backend)
     except (LabelMismatchError, ShardError, FileNotFoundError, FileExistsError, ValueError,
             DistConfigMismatch) as e:

@@ -95,7 +95,12 @@ class FeatureReader:
         return st.mean.astype(np.float32), (1.0 / st.std).astype(np.float32)
 
     def frames(self, cut) -> np.ndarray:
-        feats = load_frames(cut)
+        return self.normalise(cut, load_frames(cut))
+
+    def normalise(self, cut, feats: np.ndarray) -> np.ndarray:
+        """The stored frames ``feats`` of ``cut`` (``load_frames``) normalised as this reader does: for a
+        loader that carries the frames itself (training shards); ``cut`` needs ``id`` (and ``supervisions``
+        in the ``speaker`` mode)."""
         if self.norm != "global":
             if len(feats) == 0:
                 return feats
@@ -111,6 +116,11 @@ class FeatureReader:
 
     def __call__(self, cut) -> np.ndarray:
         feats = self.frames(cut)
+        return stack_frames(feats) if self.stack else feats
+
+    def from_frames(self, cut, feats: np.ndarray) -> np.ndarray:
+        """What ``reader(cut)`` gives, from the cut's stored frames already read."""
+        feats = self.normalise(cut, feats)
         return stack_frames(feats) if self.stack else feats
 
 

@@ -174,6 +174,24 @@ def check_cut_dict(d: Dict, kind: str = "hard", frames=None) -> int:
     return T
 
 
+def hard_targets(cut_id: str, stored: np.ndarray, num_feats: int, num_senones: Optional[int]) -> np.ndarray:
+    """int64 senone targets from the stored ones, checked against the stacked features and the inventory."""
+    tgt = stored.astype(np.int64)
+    if len(tgt) != num_feats:
+        raise TargetsError(cut_id, f"{len(tgt)} targets but {num_feats} stacked feature frames")
+    if tgt.size and (tgt.min() < 0 or (num_senones and tgt.max() >= num_senones)):
+        raise TargetsError(cut_id, f"senone ids outside [0, {num_senones}): min {tgt.min()}, max {tgt.max()}")
+    return tgt
+
+
+def soft_targets(cut_id: str, ids: np.ndarray, probs: np.ndarray, num_feats: int) -> tuple:
+    """``(ids, probs)`` (int64, float32) checked against the stacked features."""
+    if len(ids) != num_feats or len(probs) != num_feats:
+        raise TargetsError(cut_id, f"top-k targets of {len(ids)}/{len(probs)} frames but "
+                                   f"{num_feats} stacked feature frames")
+    return ids, probs
+
+
 class Segment(NamedTuple):
     cut: int  # index into the dataset's cut list
     start: int  # first scored frame
@@ -352,68 +370,68 @@ class ChunkDataset(torch.utils.data.Dataset):
     def _load(self, cut):
         feats = self.reader(cut)
         if self.kind == "hard":
-            tgt = _load_field(cut, TARGETS_FIELD).astype(np.int64)
-            if len(tgt) != len(feats):
-                raise TargetsError(cut.id, f"{len(tgt)} targets but {len(feats)} stacked feature frames")
-            if tgt.size and (tgt.min() < 0 or (self.num_senones and tgt.max() >= self.num_senones)):
-                raise TargetsError(cut.id, f"senone ids outside [0, {self.num_senones}): "
-                                           f"min {tgt.min()}, max {tgt.max()}")
-            return feats, (tgt,)
+            return feats, (hard_targets(cut.id, _load_field(cut, TARGETS_FIELD), len(feats), self.num_senones),)
         if self.labels is not None:  # the pseudo-label shards: int64 ids, renormalised float32 probs
             ids, probs = self.labels.get(cut.id)
             ids, probs = np.asarray(ids, dtype=np.int64), np.asarray(probs, dtype=np.float32)
         else:
             ids = _load_field(cut, TOPK_IDS_FIELD).astype(np.int64)  # uint16 -> int64
             probs = _load_field(cut, TOPK_PROBS_FIELD).astype(np.float32)
-        if len(ids) != len(feats) or len(probs) != len(feats):
-            raise TargetsError(cut.id, f"top-k targets of {len(ids)}/{len(probs)} frames but "
-                                       f"{len(feats)} stacked feature frames")
-        return feats, (ids, probs)
+        return feats, soft_targets(cut.id, ids, probs, len(feats))
 
     def __getitem__(self, idx) -> Dict:
         if isinstance(idx, (int, np.integer)):
             idx = [int(idx)]
         segs = [self.segments[i] for i in idx]
-        B = len(segs)
-        Tmax = max(s.input_len for s in segs)
         loaded: Dict[int, tuple] = {}
-        feats_out = None
-        mask = torch.zeros(B, Tmax, dtype=torch.bool)
-        lengths = torch.zeros(B, dtype=torch.int64)
-        starts = torch.zeros(B, dtype=torch.int64)
-        cut_ids = []
-        if self.kind == "hard":
-            targets = torch.full((B, Tmax), IGNORE_INDEX, dtype=torch.int64)
-        for b, s in enumerate(segs):
+        rows = []
+        for s in segs:
             if s.cut not in loaded:
                 loaded[s.cut] = self._load(self.cuts[s.cut])  # a store reads the cut back from disk
-            feats, tg = loaded[s.cut]
-            if feats_out is None:
-                feats_out = torch.zeros(B, Tmax, feats.shape[1], dtype=torch.float32)
-                if self.kind == "soft":
-                    k = tg[0].shape[1]
-                    topk_ids = torch.zeros(B, Tmax, k, dtype=torch.int64)
-                    topk_probs = torch.zeros(B, Tmax, k, dtype=torch.float32)
-            L = s.input_len
-            feats_out[b, :L] = torch.from_numpy(np.ascontiguousarray(feats[s.ctx_start:s.ctx_end]))
-            a, e = s.start - s.ctx_start, s.end - s.ctx_start
-            mask[b, a:e] = True
-            lengths[b] = L
-            starts[b] = s.ctx_start
-            cut_ids.append(self.cut_id(s.cut))
-            if self.kind == "hard":
-                targets[b, a:e] = torch.from_numpy(tg[0][s.start:s.end])
-            else:
-                topk_ids[b, a:e] = torch.from_numpy(tg[0][s.start:s.end])
-                topk_probs[b, a:e] = torch.from_numpy(tg[1][s.start:s.end])
-        batch = {"kind": self.kind, "features": feats_out, "lengths": lengths, "mask": mask,
-                 "starts": starts, "cut_ids": cut_ids}
-        if self.kind == "hard":
-            batch["targets"] = targets
+            rows.append((self.cut_id(s.cut), s, *loaded[s.cut]))
+        return collate_rows(self.kind, rows)
+
+
+def collate_rows(kind: str, rows: Sequence[tuple]) -> Dict:
+    """The batch dict (module doc) of ``rows``: ``(cut_id, segment, stacked features (T, D), targets)``,
+    targets ``(senones,)`` (hard) or ``(topk ids, topk probs)`` (soft) of the whole cut, as
+    :meth:`ChunkDataset._load` gives them. Shared by every loader, so their batches match bit for bit."""
+    B = len(rows)
+    Tmax = max(s.input_len for _, s, _, _ in rows)
+    feats_out = None
+    mask = torch.zeros(B, Tmax, dtype=torch.bool)
+    lengths = torch.zeros(B, dtype=torch.int64)
+    starts = torch.zeros(B, dtype=torch.int64)
+    cut_ids = []
+    if kind == "hard":
+        targets = torch.full((B, Tmax), IGNORE_INDEX, dtype=torch.int64)
+    for b, (cid, s, feats, tg) in enumerate(rows):
+        if feats_out is None:
+            feats_out = torch.zeros(B, Tmax, feats.shape[1], dtype=torch.float32)
+            if kind == "soft":
+                k = tg[0].shape[1]
+                topk_ids = torch.zeros(B, Tmax, k, dtype=torch.int64)
+                topk_probs = torch.zeros(B, Tmax, k, dtype=torch.float32)
+        L = s.input_len
+        feats_out[b, :L] = torch.from_numpy(np.ascontiguousarray(feats[s.ctx_start:s.ctx_end]))
+        a, e = s.start - s.ctx_start, s.end - s.ctx_start
+        mask[b, a:e] = True
+        lengths[b] = L
+        starts[b] = s.ctx_start
+        cut_ids.append(cid)
+        if kind == "hard":
+            targets[b, a:e] = torch.from_numpy(tg[0][s.start:s.end])
         else:
-            batch["topk_ids"] = topk_ids
-            batch["topk_probs"] = topk_probs
-        return batch
+            topk_ids[b, a:e] = torch.from_numpy(tg[0][s.start:s.end])
+            topk_probs[b, a:e] = torch.from_numpy(tg[1][s.start:s.end])
+    batch = {"kind": kind, "features": feats_out, "lengths": lengths, "mask": mask,
+             "starts": starts, "cut_ids": cut_ids}
+    if kind == "hard":
+        batch["targets"] = targets
+    else:
+        batch["topk_ids"] = topk_ids
+        batch["topk_probs"] = topk_probs
+    return batch
 
 
 def identity(x):

@@ -46,6 +46,13 @@ machine-labelled batches with the teacher's top-k posteriors, in one loop.
   learning-rate multiplier on all ranks (different multipliers would make ddp/gtc replicas diverge).
   ``batch_in_epoch`` counts this rank's updates.
 
+* **Loader** (``TrainConfig.loader``): ``manifests`` (the default, all of the above); ``shards``: each kind's
+  batches come from sequential training shards (``shards={"labelled": dir, "machine": dir}``,
+  :class:`asrkit.nnet.shard_loader.ShardStream`: a streaming duration-bucketing sampler over a bounded
+  buffer, memory flat in the number of cuts, other batches than the default), ordered by the same
+  schedule; each stream's ``(epoch, batches served)`` and what fixes its draws are saved in the
+  checkpoint (``shard_streams``) and replayed on resume. One process, no DataLoader workers.
+
 With ``num_workers > 0`` each kind has its own DataLoader (created when the schedule first asks for
 that kind in an epoch), so interleaved training runs up to twice ``num_workers`` worker processes.
 """
@@ -222,17 +229,30 @@ class SslTrainer(Trainer):
 
     def __init__(self, cfg: TrainConfig, labelled_cuts, unlabelled_cuts, dev_cuts, reader, out_dir: PathLike,
                  ssl: Optional[SslConfig] = None, labels=None, step_hook: Optional[Callable[[int], None]] = None,
-                 resume: bool = True, **dist_kw):
+                 resume: bool = True, shards: Optional[Dict] = None, **dist_kw):
         self.ssl = ssl or SslConfig()
         self._unlabelled_source = unlabelled_cuts if self.ssl.mode != "supervised" else None
         self.kind_names = dict(KIND_NAMES)
         self.current: Optional[Dict] = None
         self._resumed_ssl: Optional[Dict] = None
+        self._resumed_streams: Optional[Dict] = None
         self.machine_set: Optional[ChunkDataset] = None
         self.left_out: List[str] = []
-        reader = reader_with_norm(reader, cfg.cmvn_mode, *_sources(labelled_cuts),  # speaker stats of every set read
-                                  unlabelled_cuts if self.ssl.mode != "supervised" else None, dev_cuts)
-        if self.ssl.mode != "supervised":
+        self.streams: Optional[Dict] = None  # loader 'shards': {kind: ShardStream}
+        if cfg.loader == "shards":  # the training shards replace the manifests (and the labels) of training
+            if cfg.cmvn_mode == "speaker":
+                raise ValueError("cmvn_mode 'speaker' is not available with loader 'shards' (global or utterance)")
+            need_machine = self.ssl.mode != "supervised"
+            if not shards or not shards.get("labelled") or (need_machine and not shards.get("machine")):
+                raise ValueError(f"loader 'shards', mode {self.ssl.mode}: needs the labelled"
+                                 f"{'' if self.ssl.mode == 'supervised' else ' and the machine-labelled'} training "
+                                 f"shards (--labelled-shards, --machine-shards; asrkit.bin.write_train_shards)")
+            unlabelled_cuts = labels = None
+            reader = reader_with_norm(reader, cfg.cmvn_mode, dev_cuts)
+        else:
+            reader = reader_with_norm(reader, cfg.cmvn_mode, *_sources(labelled_cuts),  # speaker stats of every set
+                                      unlabelled_cuts if self.ssl.mode != "supervised" else None, dev_cuts)
+        if self.ssl.mode != "supervised" and cfg.loader != "shards":
             if labels is None or unlabelled_cuts is None:
                 raise ValueError(f"mode {self.ssl.mode} needs unlabelled cuts and their pseudo-labels")
             if labels.num_senones != cfg.num_senones:  # the reader checks it too when given num_senones
@@ -243,8 +263,10 @@ class SslTrainer(Trainer):
         if labels is not None:
             idx = getattr(labels, "index", {}) or {}
             self._labels_meta = {k: idx.get(k) for k in ("num_senones", "tree_checksum", "k", "num_shards", "teacher")}
-        sources = _sources(labelled_cuts)
-        if all(as_sources(src) is not None for src in sources):  # manifests: streamed into a store
+        sources = _sources(labelled_cuts) if labelled_cuts is not None else []
+        if cfg.loader == "shards":
+            first, labelled = (load_cuts(sources[0]) if sources else None), None
+        elif all(as_sources(src) is not None for src in sources):  # manifests: streamed into a store
             labelled = [p for src in sources for p in as_sources(src)]
             first = load_cuts(labelled[0])  # lazy: read once below (equal updates), once by the dataset
         else:
@@ -252,12 +274,17 @@ class SslTrainer(Trainer):
             labelled = concat_cuts([first, *sources[1:]])
         first_lengths: List[int] = []
         if self.ssl.equal_updates:  # the supervised student's batches are counted from these lengths
+            if first is None:
+                raise ValueError("--equal-updates counts the supervised student's updates on the first "
+                                 "--labelled-cuts manifest: give it with the shards")
             first_lengths, seconds = scan_labelled(first)
             if seconds <= 0:
                 raise ValueError(f"--equal-updates: the first labelled cuts ({sources[0]}) hold no audio")
         super().__init__(cfg, labelled, dev_cuts, reader, out_dir, step_hook=step_hook,
                          resume=resume, **dist_kw)
         self.machine_sampler = None
+        if cfg.loader == "shards":
+            self._open_streams(shards, reader)
         if self.machine_set is not None:
             self.machine_sampler = BucketingBatchSampler(
                 self.machine_set.input_lengths(), self.ssl.machine_max_frames or cfg.max_frames, cfg.num_buckets,
@@ -300,6 +327,8 @@ class SslTrainer(Trainer):
         items["ssl"] = self.ssl.to_dict()
         items["machine_data"] = ([len(self.machine_set), self.machine_set.scored_frames()]
                                  if self.machine_set is not None else None)
+        if self.streams is not None:
+            items["shards"] = {k: st.set.index_checksum for k, st in self.streams.items()}
         items["pseudo_labels"] = self._labels_meta
         return items
 
@@ -329,6 +358,8 @@ class SslTrainer(Trainer):
 
     def _epoch_size(self, epoch: int) -> Tuple[int, int]:
         """One worker's (labelled, machine) batches in ``epoch`` (shard_positions pads: all as long)."""
+        if self.streams is not None:
+            return tuple(self.streams[k].num_batches(epoch) if k in self.streams else 0 for k in (LABELLED, MACHINE))
         world = self._share_world()
         sizes = []
         for sampler in (self.sampler, self.machine_sampler):
@@ -337,6 +368,8 @@ class SslTrainer(Trainer):
         return sizes[0], sizes[1]
 
     def epoch_batches(self, epoch: int, start: int):
+        if self.streams is not None:
+            return self._stream_epoch_batches(epoch, start)
         items = list(self.run_schedule.epoch_items(epoch, start))
         sets = {LABELLED: self.train_set, MACHINE: self.machine_set}
         # each kind's batches in the order this epoch of the run consumes them (a segregated epoch may take
@@ -364,21 +397,118 @@ class SslTrainer(Trainer):
 
         return self.run_schedule.epoch_len(epoch), gen()
 
+    # ------------------------------------------------------------------ the shard loader
+    def _open_streams(self, shards: Dict, reader) -> None:
+        """loader 'shards': a :class:`ShardStream` per kind, checked against the student's inventory."""
+        from asrkit.nnet.shard_loader import ShardStream
+        from asrkit.pseudo.shards import LabelMismatchError
+
+        if self.data_world > 1 or self.sim_workers:  # each rank would read every shard: not built
+            raise ValueError("loader 'shards' trains in one process (shards per rank are not built): use the "
+                             "manifests loader under torchrun or --simulate-workers")
+        cfg = self.cfg
+        common = dict(chunk_size=cfg.chunk_size, left_context=cfg.left_context,
+                      right_context=cfg.effective_right_context, min_chunk=cfg.min_chunk,
+                      buffer_size=cfg.shuffle_buffer, num_buckets=cfg.num_buckets, max_batch_size=cfg.max_batch_size,
+                      num_senones=cfg.num_senones, verify=shards.get("verify", True))
+        self.streams = {LABELLED: ShardStream(shards["labelled"], reader, max_frames=cfg.max_frames, seed=cfg.seed,
+                                              kind="hard", **common)}
+        if self.ssl.mode != "supervised":
+            m = ShardStream(shards["machine"], reader, max_frames=self.ssl.machine_max_frames or cfg.max_frames,
+                            seed=cfg.seed + MACHINE_SEED_OFFSET, kind="soft", **common)
+            idx, where = m.set.index, m.set.root / "index.json"
+            if int(idx.get("num_senones") or -1) != cfg.num_senones:
+                raise LabelMismatchError(f"{where}: labels have num_senones={idx.get('num_senones')} but the "
+                                         f"student {cfg.num_senones}")
+            want = shards.get("tree_checksum")
+            if want is not None and idx.get("tree_checksum") != want:
+                raise LabelMismatchError(f"{where}: labels were made with senone tree {idx.get('tree_checksum')} but "
+                                         f"the trainer's tree is {want}: relabel with the matching teacher")
+            self.streams[MACHINE] = m
+            self._labels_meta = {k: idx.get(k) for k in ("num_senones", "tree_checksum", "k")}
+            log.info("data: %d machine-labelled cuts in %d training shards (%s), %d left out when written",
+                     len(m.set), m.set.num_shards, m.set.root, int(idx.get("left_out") or 0))
+        lab = self.streams[LABELLED].set
+        log.info("data: %d labelled cuts in %d training shards (%s); a streaming bucketing buffer of %d chunks",
+                 len(lab), lab.num_shards, lab.root, cfg.shuffle_buffer)
+
+    def _stream_positions(self) -> Dict[str, List[int]]:
+        """Each kind's next batch ``[sampler epoch, batch]`` from where the run stands (the schedule's);
+        a kind with no batch left has none."""
+        pos: Dict[str, List[int]] = {}
+        e, b = self.epoch, self.batch_in_epoch
+        while len(pos) < len(self.streams) and e < self.run_schedule.num_epochs:
+            for it in self.run_schedule.epoch_items(e, b):
+                if it.kind in self.streams and it.kind not in pos:
+                    pos[it.kind] = [it.epoch, it.batch]
+                    if len(pos) == len(self.streams):
+                        break
+            e, b = e + 1, 0
+        return pos
+
+    def _stream_states(self) -> Dict[str, Dict]:
+        pos = self._stream_positions()
+        return {k: st.state(*pos.get(k, (-1, -1))) for k, st in self.streams.items()}
+
+    def _stream_resume_diff(self, saved: Dict) -> List[str]:
+        """Why the checkpoint's streams cannot be replayed here (empty: they can, to the same batches)."""
+        if self.streams is None:
+            return ["loader: the checkpoint was trained with loader 'shards', now 'manifests'"] if saved else []
+        if not saved:
+            return ["loader: the checkpoint was trained with loader 'manifests', now 'shards'"]
+        diff, now = [], self._stream_states()
+        for kind in sorted(set(saved) | set(now)):
+            a, b = saved.get(kind, {}), now.get(kind, {})
+            diff += [f"{kind} stream {k}: checkpoint {a.get(k)!r}, now {b.get(k)!r}" for k in sorted(set(a) | set(b))
+                     if a.get(k) != b.get(k)]
+        return diff
+
+    def _stream_epoch_batches(self, epoch: int, start: int):
+        """``epoch_batches`` of loader 'shards': each kind's stream from the schedule's position on. A
+        stream serves its batches in order only, which both modes' schedules respect."""
+        run = self.run_schedule
+
+        def gen():
+            iters, nxt = {}, {}
+            for item in run.epoch_items(epoch, start):
+                st = self.streams[item.kind]
+                if item.kind not in iters:
+                    iters[item.kind] = st.batches_from(item.epoch, item.batch)
+                    nxt[item.kind] = (item.epoch, item.batch)
+                if (item.epoch, item.batch) != nxt[item.kind]:
+                    raise RuntimeError(f"step {self.step + 1}: the schedule asks for {item.kind} batch {item.batch} "
+                                       f"of epoch {item.epoch + 1}, the stream serves {nxt[item.kind]}")
+                batch = next(iters[item.kind])
+                e, b = item.epoch, item.batch + 1
+                nxt[item.kind] = (e, b) if b < st.num_batches(e) else (e + 1, 0)
+                self.current = {"kind": item.kind, "position": item.step, "epoch": item.epoch, "index": item.batch,
+                                "lr_mult": item.lr_mult, "cut_ids": list(batch["cut_ids"]),
+                                "starts": batch["starts"].tolist()}
+                yield batch, item.lr_mult
+
+        return run.epoch_len(epoch), gen()
+
     # ------------------------------------------------------------------ checkpoints
     def extra_state(self) -> Dict:
         run = self.run_schedule
-        return {"ssl": {**self.ssl.to_dict(), "position": self.batch_in_epoch, "epoch": self.epoch,
-                        "budget": run.budget, "run_epochs": [[e.n_l, e.n_m] for e in run.epochs],
-                        "run_lengths": list(run.lengths)}}
+        state = {"ssl": {**self.ssl.to_dict(), "position": self.batch_in_epoch, "epoch": self.epoch,
+                         "budget": run.budget, "run_epochs": [[e.n_l, e.n_m] for e in run.epochs],
+                         "run_lengths": list(run.lengths)}}
+        if self.streams is not None:
+            state["shard_streams"] = self._stream_states()
+        return state
 
     def load_extra_state(self, ck: Dict) -> None:
         self._resumed_ssl = ck.get("ssl") or {"mode": "<none: a plain train_nnet checkpoint>"}
+        self._resumed_streams = ck.get("shard_streams") or {}
 
     def _check_resume(self, saved: Dict) -> None:
         now = self.ssl.to_dict()
         diff = [f"{k}: checkpoint {saved.get(k)!r}, now {now[k]!r}" for k in ("mode", "ratio", "labelled_lr_mult",
                                                                              "machine_lr_mult", "machine_max_frames")
                 if saved.get(k) != now[k]]
+        if not diff and self._resumed_streams is not None:  # the loader first: other loaders, other batch counts
+            diff += self._stream_resume_diff(self._resumed_streams)
         run = self.run_schedule
         if not diff and "budget" in saved and saved["budget"] != run.budget:
             diff.append(f"budget: checkpoint {saved['budget']} updates, now {run.budget}")
@@ -396,17 +526,24 @@ class SslTrainer(Trainer):
 
 def train_student(cfg: TrainConfig, ssl: SslConfig, labelled_cuts, dev_cuts, cmvn, out_dir: PathLike,
                   unlabelled_cuts=None, pseudo_dir: Optional[PathLike] = None, tree: Optional[PathLike] = None,
-                  step_hook: Optional[Callable[[int], None]] = None, resume: bool = True, **dist_kw) -> TrainResult:
+                  step_hook: Optional[Callable[[int], None]] = None, resume: bool = True,
+                  shards: Optional[Dict] = None, **dist_kw) -> TrainResult:
     """Train (or resume) a student in ``out_dir`` (module doc). ``labelled_cuts``: a manifest, a CutSet or
     a list of them (concatenated); ``pseudo_dir``: the shards and ``index.json`` of stage 10; ``tree``: the
-    student's senone tree, whose checksum the labels must carry."""
+    student's senone tree, whose checksum the labels must carry. ``cfg.loader == "shards"``: ``shards``
+    ``{"labelled": dir, "machine": dir}`` of training shards instead (``labelled_cuts`` only for
+    ``equal_updates``)."""
     from asrkit.features.reader import FeatureReader
 
     labels = None
-    if ssl.mode != "supervised":
+    if cfg.loader == "shards":
+        from asrkit.pseudo.shards import tree_checksum
+
+        shards = {**(shards or {}), "tree_checksum": tree_checksum(tree) if tree is not None else None}
+    elif ssl.mode != "supervised":
         if pseudo_dir is None or unlabelled_cuts is None:
             raise ValueError(f"mode {ssl.mode} needs unlabelled cuts and a pseudo-label dir")
         labels = open_pseudo_labels(pseudo_dir, cfg.num_senones, tree)
     reader = FeatureReader(cmvn, stack=True)
     return SslTrainer(cfg, labelled_cuts, unlabelled_cuts, dev_cuts, reader, out_dir, ssl, labels,
-                      step_hook=step_hook, resume=resume, **dist_kw).run()
+                      step_hook=step_hook, resume=resume, shards=shards, **dist_kw).run()

@@ -172,16 +172,25 @@ class Trainer:
         # report's ablation tells runs apart by it, e.g. targets realigned by a teacher)
         self.data_sources = {"train_cuts": source_names(train_cuts), "dev_cuts": source_names(dev_cuts)}
         t0 = time.perf_counter()
+        if cfg.loader not in ("manifests", "shards"):
+            raise ValueError(f"unknown loader {cfg.loader!r} (manifests | shards)")
+        if (cfg.loader == "shards") != (train_cuts is None):
+            raise ValueError("loader 'shards' streams a student's training shards (asrkit.bin.train_student "
+                             "--labelled-shards); train cuts are read with the manifests loader")
         reader = reader_with_norm(reader, cfg.cmvn_mode, train_cuts, dev_cuts)  # global | speaker | utterance
-        self.train_set = ChunkDataset.from_cuts(load_cuts(train_cuts), reader, cfg.chunk_size, cfg.left_context,
-                                                cfg.effective_right_context, cfg.min_chunk, "hard", cfg.num_senones)
+        self.train_set = self.sampler = None  # None: a subclass streams its batches (asrkit.nnet.shard_loader)
+        if train_cuts is not None:
+            self.train_set = ChunkDataset.from_cuts(load_cuts(train_cuts), reader, cfg.chunk_size, cfg.left_context,
+                                                    cfg.effective_right_context, cfg.min_chunk, "hard",
+                                                    cfg.num_senones)
+            self.sampler = BucketingBatchSampler(self.train_set.input_lengths(), cfg.max_frames, cfg.num_buckets,
+                                                 shuffle=True, seed=cfg.seed, max_batch_size=cfg.max_batch_size)
         self.dev_set = (ChunkDataset.from_cuts(load_cuts(dev_cuts), reader, 0, 0, 0, 1, "hard", cfg.num_senones)
                         if dev_cuts is not None else None)
-        self.sampler = BucketingBatchSampler(self.train_set.input_lengths(), cfg.max_frames, cfg.num_buckets,
-                                             shuffle=True, seed=cfg.seed, max_batch_size=cfg.max_batch_size)
-        log.info("data: %d train cuts -> %d chunks (%d scored frames), %d dev cuts; checked in %.1f s",
-                 len(self.train_set.cuts), len(self.train_set), self.train_set.scored_frames(),
-                 len(self.dev_set.cuts) if self.dev_set else 0, time.perf_counter() - t0)
+        if self.train_set is not None:
+            log.info("data: %d train cuts -> %d chunks (%d scored frames), %d dev cuts; checked in %.1f s",
+                     len(self.train_set.cuts), len(self.train_set), self.train_set.scored_frames(),
+                     len(self.dev_set.cuts) if self.dev_set else 0, time.perf_counter() - t0)
         if self.world_size > 1:
             check_consistency(self.consistency_items())  # raises on every rank, naming the odd ones
 
@@ -263,7 +272,8 @@ class Trainer:
                  "train_config": {k: v for k, v in self.cfg.to_dict().items() if k not in per_rank},
                  "sync": self.sync_cfg.to_dict() if self.sync_cfg is not None else None,
                  "sync_mode": self.sync_cfg.mode if self.sync_cfg is not None else None,
-                 "train_data": [len(self.train_set), self.train_set.scored_frames()],
+                 "train_data": ([len(self.train_set), self.train_set.scored_frames()] if self.train_set is not None
+                                else None),
                  "dev_data": len(self.dev_set) if self.dev_set is not None else None}
         items.update(self._consistency_extra)
         return items

@@ -30,6 +30,11 @@ class TrainConfig:
     num_buckets: int = 10
     num_workers: int = 1
     dev_max_frames: int = 20000
+    # where a student's training batches come from (asrkit.nnet.shard_loader): manifests (the default:
+    # the seeded whole-epoch bucketing) | shards (train_student --labelled-shards/--machine-shards:
+    # sequential training shards, a streaming bucketing sampler; other batches, memory flat in the cuts)
+    loader: str = "manifests"
+    shuffle_buffer: int = 1000  # shards loader: chunks waiting in the bucketing buffer (their cuts' data too)
     # optimisation
     num_epochs: int = 10
     optimizer: str = "adam"  # adam | adamw | sgd

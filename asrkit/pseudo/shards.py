@@ -232,6 +232,16 @@ def check_compatible(index: Dict, num_senones: Optional[int] = None, tree_checks
             f"is {tree_checksum}; senone ids would mean different things: relabel with the matching teacher")
 
 
+def renormalised(probs: np.ndarray) -> np.ndarray:
+    """float32 top-k probabilities scaled to sum to one per frame: what training reads (one arithmetic for
+    every loader, so the shard loaders give the same targets bit for bit)."""
+    p = probs.astype(np.float32)
+    s = p.sum(axis=1, keepdims=True)
+    np.maximum(s, 1e-30, out=s)
+    p /= s
+    return p
+
+
 ID_TABLE, LOC_TABLE, INDEX_HEAD = "index.ids.npy", "index.loc.npy", "index.head.json"
 
 
@@ -410,12 +420,16 @@ class PseudoLabelReader:
         import torch
 
         ids_t = torch.from_numpy(ids.astype(np.int64 if self.id_dtype == torch.int64 else np.int32))
-        p = probs.astype(np.float32)
-        if self.renormalise:
-            s = p.sum(axis=1, keepdims=True)
-            np.maximum(s, 1e-30, out=s)
-            p /= s
+        p = renormalised(probs) if self.renormalise else probs.astype(np.float32)
         return ids_t, torch.from_numpy(p)
+
+    def get_raw(self, cut_id: str) -> Tuple[np.ndarray, np.ndarray]:
+        """``(ids (T, k) uint16, probs (T, k) float16)`` of one utterance as the shard stores them (copies)."""
+        hit = self._table.find(cut_id)
+        if hit is None:
+            raise KeyError(f"cut {cut_id} has no pseudo-labels in {self.root}")
+        _, ids, probs, _ = self.shard(hit[0])[hit[1]]
+        return np.array(ids), np.array(probs)
 
     def get(self, cut_id: str):
         """``(ids, probs)`` of one utterance (KeyError naming the cut if it has no labels)."""

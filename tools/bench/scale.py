@@ -29,6 +29,11 @@ kernel's ``ru_maxrss``). Stages:
 * ``student``: the student's loaders as ``train_student`` builds them (labelled ``cuts_lab`` with hard
   targets, machine-labelled ``cuts_unlab`` with the pseudo-labels, bucketing samplers, the interleaved
   schedule; ``num_workers=0``), timed to the first batch and to 100 batches;
+* ``student_shards``: the same start and 100 batches with ``loader: shards`` (``asrkit.nnet.shard_loader``):
+  labelled and machine-labelled training shards (``tshards/lab``, ``tshards/mach``, written once per set
+  by ``write_training_shards``, 32 MiB shards) read in order through the streaming bucketing sampler
+  (a buffer of ``TrainConfig.shuffle_buffer`` chunks); the start includes counting each stream's first
+  epoch on the shards' sidecars, as the trainer does for its schedule;
 * ``gmm``: one pass of GMM statistics accumulation (``asrkit.gmm.accumulate``) over ``cuts_mfcc``
   (speaker CMN + deltas), with single-Gaussian pdfs and alignments made up per utterance (a cycle over
   the pdfs), so what is measured is reading the features and accumulating;
@@ -63,7 +68,7 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-STAGES = ["import", "subset", "cmvn", "extract_plan", "pseudo_plan", "student", "gmm", "report"]
+STAGES = ["import", "subset", "cmvn", "extract_plan", "pseudo_plan", "student", "student_shards", "gmm", "report"]
 CORPUS = Path("/work/shared/corpora/speechocean762")
 NUM_REAL = 4  # real utterances reused under new ids
 SPEAKER_EVERY = 10  # cuts per speaker
@@ -181,6 +186,29 @@ def build_size(work: Path, n: int, tpl: Dict) -> Path:
     _decodes(d, n)
     (d / "ready").write_text("")
     return d
+
+
+def build_train_shards(d: Path, tpl: Dict) -> None:
+    """The training shards of a built set (``student_shards``), written by the library's writer; the
+    stored features are read once per real utterance (the cuts share them)."""
+    from asrkit.features.reader import load_frames
+    from asrkit.nnet.shard_loader import write_training_shards
+    from asrkit.pseudo.shards import PseudoLabelReader
+
+    cache = {}
+
+    def frames(cut):
+        key = (cut.features.storage_path, cut.features.storage_key)
+        if key not in cache:
+            cache[key] = load_frames(cut)
+        return cache[key]
+
+    out = d / "tshards"
+    if not (out / "lab" / "index.json").exists():
+        write_training_shards([d / "cuts_lab.jsonl.gz"], out / "lab", "hard", num_senones=NUM_SENONES, frames=frames)
+    if not (out / "mach" / "index.json").exists():
+        write_training_shards([d / "cuts_unlab.jsonl.gz"], out / "mach", "soft", PseudoLabelReader(d / "pseudo"),
+                              frames=frames)
 
 
 def _label(d: Path, tpl: Dict) -> None:
@@ -333,6 +361,50 @@ def stage_student(d: Path, tpl: Dict) -> Dict:
             "machine_batches": sch.n_m, "store": type(lab.cuts).__name__ + "/" + type(mach.cuts).__name__}
 
 
+def stage_student_shards(d: Path, tpl: Dict) -> Dict:
+    import torch
+
+    from asrkit.features.reader import FeatureReader
+    from asrkit.nnet.shard_loader import ShardStream
+    from asrkit.nnet.ssl import MACHINE_SEED_OFFSET
+    from asrkit.nnet.train_config import TrainConfig
+    from asrkit.pseudo.schedule import Schedule, ScheduleConfig
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    cfg = TrainConfig(num_senones=NUM_SENONES, loader="shards")  # the defaults: chunks of 200, max_frames 10000
+    if os.environ.get("ASRKIT_BENCH_SHUFFLE_BUFFER"):
+        cfg.shuffle_buffer = int(os.environ["ASRKIT_BENCH_SHUFFLE_BUFFER"])
+    reader = FeatureReader(tpl["cmvn"], stack=True)
+    kw = dict(chunk_size=cfg.chunk_size, left_context=cfg.left_context, right_context=cfg.effective_right_context,
+              min_chunk=cfg.min_chunk, max_frames=cfg.max_frames, buffer_size=cfg.shuffle_buffer,
+              num_buckets=cfg.num_buckets, num_senones=NUM_SENONES)
+    streams = {"labelled": ShardStream(d / "tshards" / "lab", reader, seed=cfg.seed, kind="hard", **kw),
+               "machine": ShardStream(d / "tshards" / "mach", reader, seed=cfg.seed + MACHINE_SEED_OFFSET, kind="soft",
+                                      **kw)}
+    n_l, n_m = streams["labelled"].num_batches(0), streams["machine"].num_batches(0)  # the schedule's epoch sizes
+    _progress(planned_s=round(time.perf_counter() - t0, 2), labelled_batches=n_l, machine_batches=n_m)
+    sch = Schedule(range(n_l), range(n_m), ScheduleConfig("interleaved", None, 2.0, 1.0))
+    iters, first, n, kinds = {}, None, 0, {"labelled": 0, "machine": 0}
+    for item in sch.iter_from(0):
+        if item.kind not in iters:
+            iters[item.kind] = streams[item.kind].batches_from(0, 0)
+        batch = next(iters[item.kind])
+        assert batch["features"].shape[-1] == 192
+        kinds[item.kind] += 1
+        n += 1
+        if first is None:
+            first = time.perf_counter() - t0
+            _progress(first_batch_s=round(first, 2))
+        if n == 100:
+            break
+    peak = max(st.bucketer.max_buffered for st in streams.values() if st.bucketer is not None)
+    return {"first_batch_s": round(first, 2), "batches": n, **kinds, "labelled_batches": n_l, "machine_batches": n_m,
+            "shards": [len(streams["labelled"].set), streams["labelled"].set.num_shards,
+                       len(streams["machine"].set), streams["machine"].set.num_shards],
+            "max_buffered": peak, "buffer": cfg.shuffle_buffer}
+
+
 def _progress(**kw) -> None:
     """A milestone on stderr: the parent keeps the last one of a stage it had to cap."""
     print("PROGRESS " + json.dumps(kw), file=sys.stderr, flush=True)
@@ -417,9 +489,11 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def run_stage(stage: str, d: Path, cap_s: float, max_rss_kb: int) -> Dict:
+def run_stage(stage: str, d: Path, cap_s: float, max_rss_kb: int, shuffle_buffer: Optional[int] = None) -> Dict:
     cmd = [sys.executable, __file__, "--child", stage, "--dir", str(d)]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    if shuffle_buffer:
+        env["ASRKIT_BENCH_SHUFFLE_BUFFER"] = str(shuffle_buffer)
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     capped = None
@@ -556,13 +630,17 @@ def main() -> int:
     p.add_argument("--title", default="asrkit stage drivers against corpus size")
     p.add_argument("--no-build", action="store_true",
                    help="use the sets as they are under --work (a stage whose files are missing reports an error)")
+    p.add_argument("--shuffle-buffer", type=int, default=None,
+                   help="student_shards: the bucketing buffer in chunks (default: TrainConfig.shuffle_buffer)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--build", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
 
     if args.build:
-        build_size(args.work, args.build, build_base(args.work / "base"))
+        d = build_size(args.work, args.build, build_base(args.work / "base"))
+        if "student_shards" in args.stages.split(","):
+            build_train_shards(d, json.loads((args.work / "base" / "templates.json").read_text()))
         return 0
     if args.child:
         import logging
@@ -587,11 +665,11 @@ def main() -> int:
         # built in a child too: a child's ru_maxrss starts from its parent's RSS at fork (Linux carries
         # the high-water mark across exec), so this process must stay small
         if not args.no_build:
-            subprocess.run([sys.executable, __file__, "--build", str(n), "--work", str(args.work)], check=True,
-                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            subprocess.run([sys.executable, __file__, "--build", str(n), "--work", str(args.work),
+                            "--stages", ",".join(stages)], check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         print(f"# set of {n:,} cuts ready in {d} ({time.perf_counter() - t0:.0f} s)", flush=True)
         for st in stages:
-            row = run_stage(st, d, args.cap_s, int(args.max_rss_gb * 2**20))
+            row = run_stage(st, d, args.cap_s, int(args.max_rss_gb * 2**20), args.shuffle_buffer)
             rows.append(row)
             print(json.dumps(row), flush=True)
         for junk in d.glob("out_*"):
