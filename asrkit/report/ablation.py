@@ -115,7 +115,10 @@ def _dirs_only(a, b) -> Optional[Tuple[str, str]]:
     otherwise."""
     if UNRECORDED in (a, b):
         known = b if a is UNRECORDED else a
-        ds = {str(Path(x).parent) for x in (known if isinstance(known, list) else [known]) if isinstance(x, str)}
+        files = known if isinstance(known, list) else [known]
+        if len(files) != 1:  # several manifests (e.g. train_sup and its speed-perturbed copies): the list says
+            return None      # what was trained on, its folder would not
+        ds = {str(Path(x).parent) for x in files if isinstance(x, str)}
         if len(ds) != 1:
             return None
         d = ds.pop() + "/"
