@@ -210,11 +210,19 @@ nnet_train() {
       case $x in "$dir"/*) continue ;; esac
       if [ -f "$x" ] && [ "$x" -nt $dir/.best.pt.done ]; then newer=$x; break; fi
     done
-    if [ -z "$newer" ]; then log "$dir is trained: skipping"; return 0; fi
-    if [ "${force:-false}" != true ]; then
-      log "$dir was trained before $newer was made again: re-run with --force true to retrain it"; return 1
+    # and its arguments: a training given other inputs (e.g. --speed-perturb turned off: fewer --train-cuts)
+    # is stale too; $dir/.train_args records them (a network trained before the record: mtimes only)
+    local why=
+    if [ -n "$newer" ]; then
+      why="was trained before $newer was made again"
+    elif [ -f $dir/.train_args ] && [ "$(cat $dir/.train_args)" != "$* ${nnet_opts:-}" ]; then
+      why="was trained with other arguments ($(cat $dir/.train_args)) than now ($* ${nnet_opts:-})"
     fi
-    log "$dir: retraining from scratch (--force true): $newer is newer than its training; the old one is" \
+    if [ -z "$why" ]; then log "$dir is trained: skipping"; return 0; fi
+    if [ "${force:-false}" != true ]; then
+      log "$dir $why: re-run with --force true to retrain it"; return 1
+    fi
+    log "$dir: retraining from scratch (--force true): it $why; the old one is" \
         "moved to $dir.old (its checkpoints would be resumed)"
     rm -rf $dir.old
     mv $dir $dir.old
@@ -225,6 +233,7 @@ nnet_train() {
   fi
   mkdir -p $dir/log
   $train_cmd --gpus ${ngpu:-0} $dir/log/train.log "${launch[@]}" "$@" "${extra[@]}" ${nnet_opts:-}
+  echo "$* ${nnet_opts:-}" > $dir/.train_args
 }
 
 # ---------------------------------------------------------------------------------------------------

@@ -186,6 +186,12 @@ def test_a_network_trained_before_its_inputs_were_redone_is_stale(tmp_path):
     assert "exp/t was trained before cuts.jsonl.gz was made again: re-run with --force true" in r.stderr
     r = nnet_train(force="true")
     assert r.returncode == 0 and calls() == 2 and (tmp_path / "exp/t.old/.best.pt.done").exists()
+    # other arguments (e.g. --speed-perturb turned off: one --train-cuts fewer): stale as well
+    r = subprocess.run(["bash", "-c", (tmp_path / "run.sh").read_text().replace("force=true", "force=false")
+                        .replace("--train-cuts cuts.jsonl.gz", "--train-cuts c.yaml")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and calls() == 2
+    assert "exp/t was trained with other arguments" in r.stderr and "re-run with --force true" in r.stderr
 
 
 SP_SCRIPT = r"""
