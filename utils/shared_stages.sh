@@ -40,7 +40,7 @@
 #   seeds [""]: the students' training seeds (stages 9, 11-14; the teacher and its pseudo-labels once):
 #   "" or one seed: exp/<system>/ as always; several ("1 2 3"): exp/<system>/seed<S>/ each, the report
 #   giving means, standard deviations and a test over seeds and utterances
-#   sweep [false], sweep_ratios ["1 2"]; dist [false], dist_modes ["ddp gtc bmuf"], dist_nproc [2], dist_opts
+#   sweep [false], sweep_ratios ["1 2"], sweep_seed [0], sweep_order [shuffle]; dist [false], dist_modes ["ddp gtc bmuf"], dist_nproc [2], dist_opts
 #   dist_sim_workers [""] (e.g. "1 4 16 64": stage 15 also trains with N simulated workers), dist_sim_modes
 #   ["ddp gtc bmuf"], dist_sim_decode [true]
 #   realign_with_teacher [false]: true: after the teacher (stage 7), its realignment of train_sup and $dev_set
@@ -158,7 +158,9 @@ nnet_stage_options_help() {
                                "--equal-updates false --num-epochs N": N passes over all) (default "$ssl_opts")
   --sweep true|false           stage 14: interleaved students on nested subsets of train_unsup (default $sweep)
   --sweep-ratios "R1 R2"       their unlabelled/labelled hour ratios (default "$sweep_ratios")
-  --sweep-seed S               seed of the subsets (default $sweep_seed)
+  --sweep-seed S               seed of the subsets (default ${sweep_seed:-0})
+  --sweep-order shuffle|hash   the subsets' order: one seeded shuffle of every id, or a seeded hash per id
+                               (the same nesting in memory that does not grow: other cuts) (default ${sweep_order:-shuffle})
   --dist true|false            stage 15: the interleaved student under torchrun per sync mode (default $dist)
   --dist-modes "M1 M2"         sync modes, of ddp gtc bmuf ma (default "$dist_modes")
   --dist-nproc N               processes (default $dist_nproc)
@@ -527,7 +529,7 @@ sweep_students() {
   for r in ${sweep_ratios:-1 2}; do
     dir=$base/x$r
     python -m asrkit.bin.subset_cuts --cuts $data/fbank/cuts_train_unsup.jsonl.gz \
-      --ratio-of $senone/cuts_train_sup.jsonl.gz --ratio $r --seed ${sweep_seed:-0} \
+      --ratio-of $senone/cuts_train_sup.jsonl.gz --ratio $r --seed ${sweep_seed:-0} --order ${sweep_order:-shuffle} \
       --out $dir/cuts_unsup.jsonl.gz --summary $dir/sweep.json
     # the whole set's cuts first, then the subset (argparse: the last one trains): a network is stale when
     # the features it came from are made again (nnet_train), and the subset, rewritten on each run, is not

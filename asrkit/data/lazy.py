@@ -11,7 +11,7 @@ import gzip
 import json
 import os
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, Optional, Sequence, Union
+from typing import Callable, Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
 from asrkit.utils.atomic import atomic_path
 
@@ -71,18 +71,30 @@ def manifest_path_of(cuts) -> Optional[Path]:
     return None
 
 
-def copy_manifest_lines(src: PathLike, out: PathLike, keep: Sequence[bool]) -> int:
-    """Write the lines ``i`` of ``src`` with ``keep[i]`` to ``out`` (atomically); returns how many."""
-    n = i = 0
+def copy_lines_where(src: PathLike, out: PathLike, keep: Callable[[int, str], bool],
+                     expect_lines: Optional[int] = None) -> int:
+    """Write the lines of ``src`` for which ``keep(i, line)`` is true to ``out`` (atomically), in order;
+    returns how many. ``expect_lines``: the number of lines ``src`` had when it was first read (another
+    count now: ManifestError, nothing written)."""
+    n = read = 0
     with atomic_path(out) as tmp:
         with _open_text(Path(tmp), "wt") as f:
-            for i, line in enumerate(iter_manifest_lines(src)):
-                if keep[i]:
+            for read, line in enumerate(iter_manifest_lines(src), 1):
+                if expect_lines is not None and read > expect_lines:
+                    break
+                if keep(read - 1, line):
                     f.write(line if line.endswith("\n") else line + "\n")
                     n += 1
-        if i + 1 != len(keep):
-            raise ManifestError(f"{src}: {i + 1} lines now, {len(keep)} when it was first read (changed?)")
+        if expect_lines is not None and read != expect_lines:
+            more = "more than " if read > expect_lines else ""
+            raise ManifestError(f"{src}: {more}{expect_lines if more else read} lines now, {expect_lines} when it "
+                                f"was first read (changed?)")
     return n
+
+
+def copy_manifest_lines(src: PathLike, out: PathLike, keep: Sequence[bool]) -> int:
+    """Write the lines ``i`` of ``src`` with ``keep[i]`` to ``out`` (atomically); returns how many."""
+    return copy_lines_where(src, out, lambda i, line: bool(keep[i]), expect_lines=len(keep))
 
 
 def write_cuts_stream(cuts: Iterable, out: PathLike) -> int:

@@ -20,6 +20,7 @@ kernel's ``ru_maxrss``). Stages:
 
 * ``import``: the bare reference: python + numpy + torch + lhotse + asrkit imported, nothing read;
 * ``subset``: ``subset_manifest`` (stage 14) of half the hours of ``cuts_fbank``;
+* ``subset_hash``: the same request in hash order (``hashed_subset_manifest``, ``subset_cuts --order hash``);
 * ``cmvn``: ``compute_cmvn`` over ``cuts_fbank`` (every feature matrix read once);
 * ``extract_plan``: ``plan_extraction`` of ``cuts_audio`` (the chunks ``compute_features`` would give
   its jobs; no audio is read) iterated to the end;
@@ -68,7 +69,7 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-STAGES = ["import", "subset", "cmvn", "extract_plan", "pseudo_plan", "student", "student_shards", "gmm", "report"]
+STAGES = ["import", "subset", "subset_hash", "cmvn", "extract_plan", "pseudo_plan", "student", "student_shards", "gmm", "report"]
 CORPUS = Path("/work/shared/corpora/speechocean762")
 NUM_REAL = 4  # real utterances reused under new ids
 SPEAKER_EVERY = 10  # cuts per speaker
@@ -274,6 +275,14 @@ def stage_subset(d: Path, tpl: Dict) -> Dict:
 
     info = subset_manifest(d / "cuts_fbank.jsonl.gz", d / "out_subset.jsonl.gz", seed=0,
                            ratio=0.5, ratio_of=d / "cuts_fbank.jsonl.gz")
+    return {"cuts": info.cuts, "hours": round(info.hours, 3)}
+
+
+def stage_subset_hash(d: Path, tpl: Dict) -> Dict:
+    from asrkit.data.hash_subset import hashed_subset_manifest
+
+    info = hashed_subset_manifest(d / "cuts_fbank.jsonl.gz", d / "out_subset_hash.jsonl.gz", seed=0,
+                                  ratio=0.5, ratio_of=d / "cuts_fbank.jsonl.gz")
     return {"cuts": info.cuts, "hours": round(info.hours, 3)}
 
 

@@ -62,6 +62,7 @@ sync_opts=
 torchrun_opts=--standalone
 sweep=false
 sweep_ratios="1 2"
+sweep_order=shuffle    # shuffle: one seeded shuffle of every id; hash: a seeded hash per id, flat memory at any size
 dist=false
 dist_modes="ddp gtc bmuf"
 dist_nproc=2

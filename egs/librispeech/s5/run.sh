@@ -53,6 +53,7 @@ sync_opts=             # e.g. "--gtc-target-fraction 0.01" or "--sync-period 50"
 torchrun_opts=--standalone   # several nodes: "--nnodes 2 --rdzv-backend c10d --rdzv-endpoint HOST:29400"
 sweep=false            # stage 14: students on nested subsets of train_unsup
 sweep_ratios="1 2 4 8" # ... holding these multiples of the labelled hours
+sweep_order=shuffle    # shuffle: one seeded shuffle of every id; hash: a seeded hash per id, flat memory at any size
 dist=false             # stage 15: the interleaved student per sync mode
 dist_modes="ddp gtc bmuf"
 dist_nproc=2

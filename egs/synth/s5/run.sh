@@ -45,6 +45,7 @@ ssl_opts=               # more options of the students on more than train_sup (s
 sweep=false            # stage 14: the interleaved student with less unlabelled data
 sweep_ratios="1 2"     # its points: unlabelled hours / labelled hours, below the full set's (unlabelled_ratio)
 sweep_seed=0           # the one shuffle of train_unsup that the sweep's nested subsets are prefixes of
+sweep_order=shuffle    # shuffle: one seeded shuffle of every id; hash: a seeded hash per id, flat memory at any size
 dist=false             # stage 15: the interleaved student under torchrun, once per sync mode
 dist_modes="ddp gtc bmuf"
 dist_nproc=2           # processes (gloo on CPU; one thread each, see conf/student.yaml)
