@@ -141,6 +141,8 @@ _lane_stages() {
 nnet_stage_options_help() {
   cat <<EOF
   --teacher-conf / --student-conf FILE   network training configs (default $teacher_conf / $student_conf)
+  --teacher-dir DIR            the teacher's folder, trained (7), decoded (8), labelling (10) (default ${teacher_dir:-exp/teacher});
+                               e.g. --stage 7 --stop-stage 8 --teacher-dir exp/teacher_e24 --teacher-conf conf/t_e24.yaml
   --nnet-lm-weights W          LM weights swept on dev for the networks (default $nnet_lm_weights)
   --nnet-decode-opts "OPTS"    decoder options of the networks (default "${nnet_decode_opts:-}")
   --topk K                     teacher posteriors kept per frame (default $topk)
@@ -381,10 +383,10 @@ compute_features() {
   local man=$1 kind=$2 dir=$3 set
   shift 3
   log "compute_features: $kind of $* into $dir"
-  for set in "$@"; do
-    python -m asrkit.bin.compute_features $(forced) --cuts $man/cuts_$set.jsonl.gz \
-      --out-dir $dir --set $set --kind $kind --nj $nj
-  done
+  local cuts=()
+  for set in "$@"; do cuts+=($man/cuts_$set.jsonl.gz); done
+  # one process for every set (one after the other): python and torch start once, not once per set
+  python -m asrkit.bin.compute_features $(forced) --cuts "${cuts[@]}" --out-dir $dir --set "$@" --kind $kind --nj $nj
 }
 
 # compute_cmvn <cuts> <cmvn.npz>: global CMVN statistics of the features of <cuts>.

@@ -1,3 +1,4 @@
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,34 @@ def test_cli_compute_features(tmp_path, cut_factory, monkeypatch):
     assert (tmp_path / "data/fbank/.cuts_dev.jsonl.gz.done").exists()
     assert cli.main(args) == 0  # skipped
     assert cli.main(["--cuts", "missing.jsonl.gz", "--out-dir", "x", "--set", "a", "--no-progress"]) == 1
+
+
+def test_cli_several_sets_in_one_process_as_one_set_each(tmp_path, cut_factory, monkeypatch, capsys):
+    """--cuts A B --set a b: each set's features, manifest and stamp exactly as two one-set runs make them
+    (so a recipe rerun with one set a call is not stale); a count mismatch is refused."""
+    from asrkit.bin import compute_features as cli
+
+    cut_factory([0.2, 0.31]).to_file(tmp_path / "cuts_dev.jsonl.gz")
+    cut_factory([0.25]).to_file(tmp_path / "cuts_test.jsonl.gz")
+    monkeypatch.chdir(tmp_path)
+    common = ["--out-dir", "{}", "--kind", "fbank", "--num-jobs", "1", "--no-progress"]
+    both = [a.format("both") for a in common]
+    assert cli.main(["--cuts", "cuts_dev.jsonl.gz", "cuts_test.jsonl.gz", "--set", "dev", "test", *both]) == 0
+    for name in ("dev", "test"):
+        assert cli.main(["--cuts", f"cuts_{name}.jsonl.gz", "--set", name, *[a.format("one") for a in common]]) == 0
+        for f in (f"cuts_{name}.jsonl.gz", f".cuts_{name}.jsonl.gz.done"):
+            a, b = ((tmp_path / d / f).read_bytes() for d in ("both", "one"))
+            if f.endswith(".gz"):
+                a, b = gzip.decompress(a), gzip.decompress(b)
+            assert a.replace(b"both/", b"one/") == b, f  # the same but for the folder's name
+        assert sorted(p.name for p in (tmp_path / "both" / f"storage_{name}").iterdir()) == \
+            sorted(p.name for p in (tmp_path / "one" / f"storage_{name}").iterdir())
+    capsys.readouterr()
+    assert cli.main(["--cuts", "cuts_test.jsonl.gz", "--set", "test", *both]) == 0  # done, not stale
+    assert "skipped" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["--cuts", "cuts_dev.jsonl.gz", "--set", "dev", "test", *both])
+    assert "1 --cuts for 2 --set" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("bad_index", [0, 12])

@@ -39,6 +39,30 @@ class RecipeTools:
         assert text.startswith("%WER "), text
         return float(text.split()[1])
 
+    @staticmethod
+    def checked_wer(decode_dir: Path, text: Path) -> float:
+        """The decode's best WER, after checking what a tiny recipe's WER cannot show: every utterance of
+        the set (``text``, Kaldi's) has a hypothesis, and the errors and reference words in ``best_wer``
+        are an edit distance recomputed here between ``text`` and ``hyp.txt``; ``best_wer`` is the lowest
+        of the ``wer_*`` files."""
+        import re
+
+        import kaldialign
+
+        line = (decode_dir / "best_wer").read_text()
+        m = re.match(r"%WER (\d+\.\d+) \[ (\d+) / (\d+),", line)
+        assert m, line
+        refs = dict((ln.split(maxsplit=1) + [""])[:2] for ln in text.read_text().splitlines() if ln.strip())
+        hyps = dict((ln.split(maxsplit=1) + [""])[:2] for ln in (decode_dir / "hyp.txt").read_text().splitlines()
+                    if ln.strip())
+        assert set(hyps) == set(refs), (decode_dir, sorted(set(refs) ^ set(hyps))[:5])
+        errors = sum(kaldialign.edit_distance(r.split(), hyps[u].split())["total"] for u, r in refs.items())
+        words = sum(len(r.split()) for r in refs.values())
+        assert (int(m.group(2)), int(m.group(3))) == (errors, words), (decode_dir, line, errors, words)
+        others = [float(f.read_text().split()[1]) for f in decode_dir.glob("wer_*")]
+        assert others and float(m.group(1)) == min(others), (decode_dir, line, others)
+        return float(m.group(1))
+
     def copy_recipe(self, src_dir: Path, dest_dir: Path) -> Path:
         """A copy of a recipe without its outputs (corpus/, data/, exp/, download/), its utils symlink
         pointed back at the repository's utils/."""

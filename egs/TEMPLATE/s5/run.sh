@@ -44,6 +44,7 @@ gmm_lm_weights=9:15:3
 gmm_decode_opts="--beam 11 --max-active 3000"
 nnet_lm_weights=1:9:2
 teacher_conf=conf/teacher.yaml
+teacher_dir=exp/teacher  # the teacher's folder (stages 7, 8, 10); another one keeps a tuning variant beside it
 student_conf=conf/student.yaml
 stream_chunk=32
 topk=20
@@ -127,6 +128,9 @@ nnet_opts=
 if $tiny; then
   mono_gauss=100; tri_leaves=60; tri_gauss=150; num_senones=40; pseudo_shard_size=200; sweep_ratios=1
   nnet_opts="--preset tiny --num-epochs 2"
+  # an untrained tiny network's flat posteriors fill any beam: a narrow search and two LM weights keep decoding in seconds
+  gmm_decode_opts="--beam 8 --max-active 500"; nnet_decode_opts="--beam 8 --max-active 500"
+  gmm_lm_weights=9:12:3; nnet_lm_weights=1:3:2
 fi
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
@@ -184,15 +188,15 @@ stage_6() {
   check_senone_targets exp/senone $dev_set
 }
 stage_7() {
-  train_teacher data exp/senone exp/teacher $(sp_cuts exp/senone train_sup)
+  train_teacher data exp/senone $teacher_dir $(sp_cuts exp/senone train_sup)
   if $realign_with_teacher; then  # issue 13: better targets, the teacher's realignment (of train_sup and
     # dev; speed-perturbed copies are not realigned), and a teacher on them
-    realign_with_network data data/lang_senone exp/senone exp/teacher exp/senone_realign
+    realign_with_network data data/lang_senone exp/senone $teacher_dir exp/senone_realign
     train_teacher data exp/senone_realign exp/teacher_realign
   fi
 }
 stage_8() {
-  nnet_decode data exp/senone exp/teacher false
+  nnet_decode data exp/senone $teacher_dir false
   if $realign_with_teacher; then nnet_decode data exp/senone_realign exp/teacher_realign false; fi
 }
 stage_9() {
@@ -205,7 +209,7 @@ stage_9() {
 }
 stage_10() {
   need_unsup 10 || return 0
-  pseudo_label data exp/teacher exp/senone exp/pseudo
+  pseudo_label data $teacher_dir exp/senone exp/pseudo
 }
 stage_11() {
   need_unsup 11 || return 0

@@ -27,6 +27,7 @@ gmm_decode_opts="--beam 11 --max-active 3000"
 nnet_lm_weights=3:7:2  # LM weights swept on dev for the networks (each chose 3 or 5 of 1:9:2; 9 took 40% of the time)
 nnet_decode_opts=      # decoder options of the networks (empty: the decoder's beam 13 / max-active 7000)
 teacher_conf=conf/teacher.yaml
+teacher_dir=exp/teacher  # the teacher's folder (stages 7, 8, 10); another one keeps a tuning variant beside it
 student_conf=conf/student.yaml
 stream_chunk=32        # the student decodes streaming, 32 frames (0.96 s) at a time
 topk=20                # posteriors kept per frame by the teacher
@@ -131,15 +132,15 @@ stage_6() {
   check_senone_targets exp/senone $dev_set
 }
 stage_7() {
-  train_teacher data exp/senone exp/teacher $(sp_cuts exp/senone train_sup)
+  train_teacher data exp/senone $teacher_dir $(sp_cuts exp/senone train_sup)
   if $realign_with_teacher; then  # issue 13: better targets, the teacher's realignment (of train_sup and
     # dev; speed-perturbed copies are not realigned), and a teacher on them
-    realign_with_network data data/lang_senone exp/senone exp/teacher exp/senone_realign
+    realign_with_network data data/lang_senone exp/senone $teacher_dir exp/senone_realign
     train_teacher data exp/senone_realign exp/teacher_realign
   fi
 }
 stage_8() {
-  nnet_decode data exp/senone exp/teacher false
+  nnet_decode data exp/senone $teacher_dir false
   if $realign_with_teacher; then nnet_decode data exp/senone_realign exp/teacher_realign false; fi
 }
 stage_9() {
@@ -152,7 +153,7 @@ stage_9() {
 }
 stage_10() {
   need_unsup 10 || return 0
-  pseudo_label data exp/teacher exp/senone exp/pseudo
+  pseudo_label data $teacher_dir exp/senone exp/pseudo
 }
 stage_11() {
   need_unsup 11 || return 0

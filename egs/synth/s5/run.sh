@@ -30,6 +30,7 @@ gmm_decode_opts="--beam 11 --max-active 3000"
 nnet_lm_weights=2:5:1  # LM weights swept when decoding dev with the networks (every network chose 3 of 1:9:2)
 nnet_decode_opts="--beam 10 --max-active 2000"  # 2.5x faster than 13/7000 at equal dev WER (50.15, ssl_inter; measured with the previous session's models)
 teacher_conf=conf/teacher.yaml
+teacher_dir=exp/teacher  # the teacher's folder (stages 7, 8, 10); another one keeps a tuning variant beside it
 student_conf=conf/student.yaml
 stream_chunk=32        # the student decodes streaming, 32 frames (0.96 s) at a time
 topk=20                # posteriors kept per frame by the teacher
@@ -93,6 +94,9 @@ nnet_opts=             # TrainConfig overrides given to every network training (
 if $tiny; then         # what 30 s of speech supports; every stage runs in seconds
   mono_gauss=100; tri_leaves=60; tri_gauss=150; num_senones=40
   nnet_opts="--preset tiny --num-epochs 2"; ssl_opts=
+  # an untrained tiny network's flat posteriors fill any beam: a narrow search and two LM weights keep decoding in seconds
+  gmm_decode_opts="--beam 8 --max-active 500"; nnet_decode_opts="--beam 8 --max-active 500"
+  gmm_lm_weights=9:12:3; nnet_lm_weights=1:3:2
   sweep_ratios="0.25 0.5"   # train_unsup holds about 1x train_sup here
   dist_opts="--sync-period 5 --gtc-target-fraction 0.01"  # about 20 steps a rank: 4 BMUF blocks
 fi
@@ -159,15 +163,15 @@ stage_6() {
   check_senone_targets exp/senone $dev_set
 }
 stage_7() {
-  train_teacher data exp/senone exp/teacher $(sp_cuts exp/senone train_sup)
+  train_teacher data exp/senone $teacher_dir $(sp_cuts exp/senone train_sup)
   if $realign_with_teacher; then  # issue 13: better targets, the teacher's realignment (of train_sup and
     # dev; speed-perturbed copies are not realigned), and a teacher on them
-    realign_with_network data data/lang_senone exp/senone exp/teacher exp/senone_realign
+    realign_with_network data data/lang_senone exp/senone $teacher_dir exp/senone_realign
     train_teacher data exp/senone_realign exp/teacher_realign
   fi
 }
 stage_8() {
-  nnet_decode data exp/senone exp/teacher false
+  nnet_decode data exp/senone $teacher_dir false
   if $realign_with_teacher; then nnet_decode data exp/senone_realign exp/teacher_realign false; fi
 }
 stage_9() {
@@ -180,7 +184,7 @@ stage_9() {
 }
 stage_10() {
   need_unsup 10 || return 0
-  pseudo_label data exp/teacher exp/senone exp/pseudo
+  pseudo_label data $teacher_dir exp/senone exp/pseudo
 }
 stage_11() {
   need_unsup 11 || return 0
