@@ -198,3 +198,17 @@ def test_realign_with_teacher(dry, recipe_tools, tmp_path, name):
     assert calls.index(realign[0]) < calls.index(sup[0])
     fwd = [c for c in calls if "asrkit.bin.nnet_forward" in c and "exp/teacher_realign/" in c]
     assert fwd and all(opt(c, "--priors") == "exp/senone_realign/senone_counts.npy" for c in fwd)
+
+
+@pytest.mark.parametrize("name", sorted(ARGS))
+def test_teacher_dir_moves_the_teacher_of_stages_7_8_10(dry, name):
+    """--teacher-dir exp/teacher_x: the teacher is trained there, decoded from there and labels from there;
+    nothing else reads or writes exp/teacher."""
+    calls, _ = dry(name, ("--teacher-dir", "exp/teacher_x"))
+    teacher = [c for c in calls if "asrkit.bin.train_nnet" in c]
+    assert [opt(c, "--out-dir") for c in teacher] == ["exp/teacher_x"]
+    forwards = [opt(c, "--model") for c in calls if "asrkit.bin.nnet_forward" in c]
+    assert forwards.count("exp/teacher_x/best.pt") == len(EVAL_SETS[name])
+    labels = [opt(c, "--model") for c in calls if "asrkit.bin.pseudo_label" in c and "--model" in c]
+    assert labels and set(labels) == {"exp/teacher_x/best.pt"}
+    assert not [c for c in calls if "exp/teacher " in c + " " or "exp/teacher/" in c]
