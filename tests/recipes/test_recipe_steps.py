@@ -212,3 +212,13 @@ def test_teacher_dir_moves_the_teacher_of_stages_7_8_10(dry, name):
     labels = [opt(c, "--model") for c in calls if "asrkit.bin.pseudo_label" in c and "--model" in c]
     assert labels and set(labels) == {"exp/teacher_x/best.pt"}
     assert not [c for c in calls if "exp/teacher " in c + " " or "exp/teacher/" in c]
+
+
+@pytest.mark.parametrize("name", sorted(ARGS))
+def test_sweep_order_reaches_every_subset(dry, name):
+    """Stage 14's subsets: the shuffle by default, --sweep-order hash passed to every subset_cuts."""
+    default, _ = dry(name, ("--sweep", "true"))
+    hashed, _ = dry(name, ("--sweep", "true", "--sweep-order", "hash"))
+    for calls, order in ((default, "shuffle"), (hashed, "hash")):
+        subsets = [c for c in calls if "asrkit.bin.subset_cuts" in c]
+        assert subsets and all(opt(c, "--order") == order for c in subsets), (name, order, subsets)
