@@ -137,7 +137,8 @@ def test_labels_of_data_changes():
         "data.train_cuts: a/x.gz + c/z.gz → b/x.gz + b/z.gz"
     # several manifests against an unrecorded baseline (train_sup and its speed-perturbed copies): the list
     sp = ["s/cuts_train_sup.jsonl.gz", "s/cuts_train_sup_sp0.9.jsonl.gz"]
-    assert _label([("data.train_cuts", UNRECORDED, sp)]) ==         "data.train_cuts: ? → s/cuts_train_sup.jsonl.gz + s/cuts_train_sup_sp0.9.jsonl.gz"
+    assert _label([("data.train_cuts", UNRECORDED, sp)]) == \
+        "data.train_cuts: ? → s/cuts_train_sup.jsonl.gz + s/cuts_train_sup_sp0.9.jsonl.gz"
 
 
 def test_labels_from_configs_the_trainer_wrote(tmp_path):

@@ -141,8 +141,9 @@ _lane_stages() {
 nnet_stage_options_help() {
   cat <<EOF
   --teacher-conf / --student-conf FILE   network training configs (default $teacher_conf / $student_conf)
-  --teacher-dir DIR            the teacher's folder, trained (7), decoded (8), labelling (10) (default ${teacher_dir:-exp/teacher});
-                               e.g. --stage 7 --stop-stage 8 --teacher-dir exp/teacher_e24 --teacher-conf conf/t_e24.yaml
+  --teacher-dir DIR            the teacher's folder: trained (7), decoded (8), labelling (10)
+                               (default ${teacher_dir:-exp/teacher});
+                               e.g. --stage 7 --stop-stage 8 --teacher-dir exp/teacher_e24 --teacher-conf conf/tuning/t_e24.yaml
   --nnet-lm-weights W          LM weights swept on dev for the networks (default $nnet_lm_weights)
   --nnet-decode-opts "OPTS"    decoder options of the networks (default "${nnet_decode_opts:-}")
   --topk K                     teacher posteriors kept per frame (default $topk)

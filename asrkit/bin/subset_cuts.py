@@ -10,8 +10,9 @@ The cuts are shuffled once with --seed and the shortest prefix holding the reque
 manifest order), so with one seed a smaller subset is always inside a larger one. A request for more
 than the manifest holds is refused. --order hash ranks the cuts by a keyed hash of their ids instead of
 the shuffle (asrkit.data.hash_subset): the same nesting, memory that does not grow with the manifest
-(for corpora of 10^8 cuts), other cuts than the shuffle picks. --summary writes what the subset holds (cuts, hours, the ratio to
---ratio-of's hours, the seed and the source) as json: the report reads the sweep's ratios from it.
+(for corpora of 10^8 cuts), other cuts than the shuffle picks. --summary writes what the subset holds
+(cuts, hours, the ratio to --ratio-of's hours, the seed and the source) as json: the report reads the
+sweep's ratios from it.
 """
 from __future__ import annotations
 

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import Iterator, Optional, Tuple, Union
 
 import numpy as np
 
-from asrkit.data.subset import SubsetError, SubsetInfo
+from asrkit.data.subset import SubsetError, SubsetInfo, check_request, requested_hours
 
 PathLike = Union[str, Path]
+log = logging.getLogger(__name__)
 
 BIN_BITS = 16  # histogram bins: 2**16 float64 sums, 512 KiB whatever the corpus
 
@@ -39,64 +41,53 @@ def cut_rank(cut_id: str, seed: int) -> int:
     return int.from_bytes(hashlib.blake2b(cut_id.encode("utf-8"), digest_size=8, key=key).digest(), "big")
 
 
-def _ranked_lines(path: PathLike, seed: int):
-    """``(line number, rank, id, duration)`` of every cut, one streaming pass; unreadable: SubsetError."""
+def _cuts_of(path: PathLike) -> Iterator[Tuple[str, float]]:
+    """``(id, duration)`` of every cut, one streaming pass; missing or unreadable: SubsetError."""
     from asrkit.data.lazy import iter_manifest_dicts
 
     p = Path(path)
     if not p.exists():
         raise SubsetError(f"cuts manifest not found: {p}")
     try:
-        for i, d in enumerate(iter_manifest_dicts(p)):
-            cid = d["id"]
-            yield i, cut_rank(cid, seed), cid, float(d["duration"])
+        for d in iter_manifest_dicts(p):
+            yield d["id"], float(d["duration"])
     except (ValueError, KeyError, OSError, EOFError, TypeError) as e:
         raise SubsetError(f"{p}: cannot read the cuts manifest: {e!r}") from e
 
 
-def manifest_seconds(path: PathLike) -> Tuple[int, float]:
-    """``(cuts, seconds)`` of a manifest in one streaming pass (no ids kept)."""
-    n, seconds = 0, 0.0
-    for _, _, _, dur in _ranked_lines(path, 0):
-        n += 1
-        seconds += dur
-    if not n:
-        raise SubsetError(f"{path}: the cuts manifest is empty")
-    return n, seconds
+def manifest_hours(path: PathLike) -> float:
+    """The hours of a manifest, one streaming pass (nothing kept per cut)."""
+    return sum(dur for _, dur in _cuts_of(path)) / 3600.0
 
 
 def hashed_threshold(path: PathLike, hours: float, seed: int) -> Tuple[Tuple[int, str], int, float, float]:
     """``((rank, id) of the last cut kept, cuts in the manifest, its seconds, seconds kept)``: passes 1-2."""
-    if not hours > 0:
-        raise SubsetError(f"{path}: asked for {hours} h; the request must be positive")
     shift = 64 - BIN_BITS
     per_bin = np.zeros(1 << BIN_BITS, dtype=np.float64)
     n, seconds = 0, 0.0
-    for _, rank, _, dur in _ranked_lines(path, seed):
-        per_bin[rank >> shift] += dur
+    for cid, dur in _cuts_of(path):
+        per_bin[cut_rank(cid, seed) >> shift] += dur
         n += 1
         seconds += dur
     if not n:
         raise SubsetError(f"{path}: the cuts manifest is empty")
-    if hours > seconds / 3600.0 * (1 + 1e-6):
-        raise SubsetError(f"{path}: asked for {hours:.4f} h but it holds only {seconds / 3600.0:.4f} h ({n} cuts); "
-                          f"ask for at most {seconds / 3600.0:.4f} h (a ratio of at most the full set's)")
+    check_request(str(path), hours, seconds / 3600.0, n)
     want = hours * 3600.0 * (1 - 1e-9)
     cum = np.cumsum(per_bin)
-    # the bin where the running sum reaches the request (the last non-empty one when rounding of the
-    # request's tolerance puts it past the end)
-    last_bin = len(per_bin) - 1 - int(np.argmax(per_bin[::-1] > 0))  # a bool per bin, not the non-empty bins' list
-    b = int(min(np.searchsorted(cum, want * (1 - 1e-12)), last_bin))
+    # the first bin whose running sum reaches the request; a request at the whole set (within check_request's
+    # rounding) may lie past the sum: then the last non-empty bin, so that every cut is kept
+    last_bin = len(per_bin) - 1 - int(np.argmax(per_bin[::-1] > 0))  # a bool per bin, not a list of bins
+    b = min(int(np.searchsorted(cum, want)), last_bin)
     got = float(cum[b - 1]) if b else 0.0
-    boundary: List[Tuple[int, str, float]] = [(rank, cid, dur) for _, rank, cid, dur in _ranked_lines(path, seed)
-                                              if rank >> shift == b]
-    boundary.sort()
-    last = None
-    for rank, cid, dur in boundary:
-        if last is not None and got >= want:
-            break
+    boundary = sorted((rank, cid, dur) for cid, dur in _cuts_of(path)
+                      if (rank := cut_rank(cid, seed)) >> shift == b)
+    log.info("%s: %d cuts, %.3f h; the request crosses rank bin %d of %d (%d cuts)", path, n, seconds / 3600.0,
+             b, len(per_bin), len(boundary))
+    for rank, cid, dur in boundary:  # got < want before the first: at least one cut of the bin is kept
         last = (rank, cid)
         got += dur
+        if got >= want:
+            break
     return last, n, seconds, got
 
 
@@ -106,19 +97,9 @@ def hashed_subset_manifest(cuts_path: PathLike, out: PathLike, seed: int = 0, ho
     fields, memory independent of the number of cuts."""
     from asrkit.data.lazy import ManifestError, copy_lines_where
 
-    if (hours is None) == (ratio is None):
-        raise SubsetError("give either hours or ratio (with ratio_of)")
-    if ratio is not None and ratio_of is None:
-        raise SubsetError("a ratio needs ratio_of: the manifest whose hours it multiplies")
-    labelled = None
-    if ratio is not None:
-        if not ratio > 0:
-            raise SubsetError(f"ratio must be positive, got {ratio}")
-        labelled = manifest_seconds(ratio_of)[1] / 3600.0
-        if labelled <= 0:
-            raise SubsetError(f"{ratio_of}: the cuts have no duration; cannot take a ratio of it")
-        hours = ratio * labelled
+    hours, labelled = requested_hours(hours, ratio, ratio_of, manifest_hours)
     last, n_source, seconds, got = hashed_threshold(cuts_path, hours, seed)
+
     def keep(i: int, line: str) -> bool:
         cid = json.loads(line)["id"]
         return (cut_rank(cid, seed), cid) <= last
@@ -127,6 +108,7 @@ def hashed_subset_manifest(cuts_path: PathLike, out: PathLike, seed: int = 0, ho
         kept = copy_lines_where(cuts_path, out, keep, expect_lines=n_source)
     except ManifestError as e:
         raise SubsetError(str(e)) from e
+    log.info("%s: %d of %d cuts, %.3f h -> %s", cuts_path, kept, n_source, got / 3600.0, out)
     return SubsetInfo(source=str(cuts_path), source_cuts=n_source, source_hours=seconds / 3600.0, seed=seed,
                       hours_requested=hours, cuts=kept, hours=got / 3600.0, ratio_requested=ratio,
                       ratio_of=str(ratio_of) if ratio_of is not None else None, labelled_hours=labelled,

@@ -12,7 +12,7 @@ import random
 from array import array
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -129,16 +129,38 @@ def seeded_order(ids: Sequence[str], seed: int) -> List[str]:
     return order
 
 
+def check_request(name: str, hours: float, total: float, num_cuts: int) -> None:
+    """A request of ``hours`` from a set of ``total`` hours and ``num_cuts`` cuts: positive, and at most
+    the set (up to rounding of the hours printed or computed by a caller); else SubsetError naming ``name``."""
+    if not hours > 0:
+        raise SubsetError(f"{name}: asked for {hours} h; the request must be positive")
+    if hours > total * (1 + 1e-6):
+        raise SubsetError(f"{name}: asked for {hours:.4f} h but it holds only {total:.4f} h ({num_cuts} cuts); "
+                          f"ask for at most {total:.4f} h (a ratio of at most the full set's)")
+
+
+def requested_hours(hours: Optional[float], ratio: Optional[float], ratio_of: Optional[PathLike],
+                    hours_of: Callable[[PathLike], float]) -> Tuple[float, Optional[float]]:
+    """``(hours, labelled hours or None)`` of a request given as ``hours``, or as ``ratio`` times the hours
+    of the manifest ``ratio_of`` (read by ``hours_of``); an incomplete or bad request: SubsetError."""
+    if (hours is None) == (ratio is None):
+        raise SubsetError("give either hours or ratio (with ratio_of)")
+    if ratio is None:
+        return hours, None
+    if ratio_of is None:
+        raise SubsetError("a ratio needs ratio_of: the manifest whose hours it multiplies")
+    if not ratio > 0:
+        raise SubsetError(f"ratio must be positive, got {ratio}")
+    labelled = hours_of(ratio_of)
+    if labelled <= 0:
+        raise SubsetError(f"{ratio_of}: the cuts have no duration; cannot take a ratio of it")
+    return ratio * labelled, labelled
+
+
 def nested_subset(cuts: Sequence, hours: float, seed: int, name: str = "cuts") -> Tuple[list, float]:
     """``(cuts, hours)``: the shortest prefix of the seeded order with at least ``hours`` of audio, the
     cuts in their manifest order. ``name`` (the manifest) appears in errors."""
-    if not hours > 0:
-        raise SubsetError(f"{name}: asked for {hours} h; the request must be positive")
-    total = total_hours(cuts)
-    # a request equal to the whole set, up to rounding of the hours printed or computed by a caller
-    if hours > total * (1 + 1e-6):
-        raise SubsetError(f"{name}: asked for {hours:.4f} h but it holds only {total:.4f} h ({len(cuts)} cuts); "
-                          f"ask for at most {total:.4f} h (a ratio of at most the full set's)")
+    check_request(name, hours, total_hours(cuts), len(cuts))
     dur = {c.id: c.duration for c in cuts}
     chosen, got = set(), 0.0
     for cid in seeded_order(list(dur), seed):
@@ -151,12 +173,7 @@ def nested_subset(cuts: Sequence, hours: float, seed: int, name: str = "cuts") -
 
 def nested_positions(man: ManifestDurations, hours: float, seed: int, name: str = "cuts") -> Tuple[np.ndarray, float]:
     """:func:`nested_subset` on a :class:`ManifestDurations`: ``(mask of the chosen positions, hours)``."""
-    if not hours > 0:
-        raise SubsetError(f"{name}: asked for {hours} h; the request must be positive")
-    total = man.hours
-    if hours > total * (1 + 1e-6):
-        raise SubsetError(f"{name}: asked for {hours:.4f} h but it holds only {total:.4f} h ({len(man)} cuts); "
-                          f"ask for at most {total:.4f} h (a ratio of at most the full set's)")
+    check_request(name, hours, man.hours, len(man))
     chosen = np.zeros(len(man), dtype=bool)
     got, want = 0.0, hours * 3600.0 * (1 - 1e-9)
     durs = man.durations
@@ -177,19 +194,8 @@ def subset_manifest(cuts_path: PathLike, out: PathLike, seed: int = 0, hours: Op
     line), so memory grows by about 30 bytes a cut, not by the cuts themselves."""
     from asrkit.data.lazy import copy_manifest_lines
 
-    if (hours is None) == (ratio is None):
-        raise SubsetError("give either hours or ratio (with ratio_of)")
-    if ratio is not None and ratio_of is None:
-        raise SubsetError("a ratio needs ratio_of: the manifest whose hours it multiplies")
+    hours, labelled = requested_hours(hours, ratio, ratio_of, lambda p: ManifestDurations(p).hours)
     man = ManifestDurations(cuts_path)
-    labelled = None
-    if ratio is not None:
-        if not ratio > 0:
-            raise SubsetError(f"ratio must be positive, got {ratio}")
-        labelled = ManifestDurations(ratio_of).hours
-        if labelled <= 0:
-            raise SubsetError(f"{ratio_of}: the cuts have no duration; cannot take a ratio of it")
-        hours = ratio * labelled
     chosen, got = nested_positions(man, hours, seed, name=str(cuts_path))
     n = copy_manifest_lines(cuts_path, out, chosen)
     return SubsetInfo(source=str(cuts_path), source_cuts=len(man), source_hours=man.hours, seed=seed,
