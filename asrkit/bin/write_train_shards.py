@@ -10,7 +10,7 @@
   python -m asrkit.bin.train_student --loader shards --labelled-shards exp/shards/train_sup \\
       --machine-shards exp/shards/train_unsup ...
 
-Each cut's stored 10 ms features, its targets (senones, or the raw top-k pseudo-labels) and its
+Each cut's stored 10 ms features (lilcom bytes where lossless, see --feats-codec), its targets (senones, or the raw top-k pseudo-labels) and its
 manifest line go into shards of at most --max-mb MiB (written under temporary names, renamed when whole,
 each with a blake2b in its sidecar and in index.json, which is written last). Cuts are checked as the
 manifest loader checks them; machine-labelled cuts without pseudo-labels are left out and counted. An
@@ -40,6 +40,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-senones", type=int, default=None, help="the senone inventory (checked)")
     p.add_argument("--max-mb", type=float, default=32.0,
                    help="largest shard, MiB (default 32: what a reading stream holds of it)")
+    p.add_argument("--feats-codec", choices=("lilcom", "float32"), default="lilcom",
+                   help="lilcom (default): the frames as lilcom bytes where that gives them back bit for bit (3-4x "
+                        "smaller; features from lhotse's lilcom archives), float32 elsewhere; float32: always")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--force", action="store_true", help="replace a set already in --out-dir")
     p.add_argument("--verbose", action="store_true")
@@ -67,7 +70,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         shutil.rmtree(out)
     try:
         labels = open_pseudo_labels(a.pseudo_dir, a.num_senones, a.tree) if a.kind == "soft" else None
-        index = write_training_shards(a.cuts, out, a.kind, labels, a.num_senones, int(a.max_mb * 2**20))
+        index = write_training_shards(a.cuts, out, a.kind, labels, a.num_senones, int(a.max_mb * 2**20),
+                                      feats_codec=a.feats_codec)
     except (LabelMismatchError, ShardError, FileNotFoundError, ValueError) as e:
         logging.error("write_train_shards: %s", e)
         return 1

@@ -8,8 +8,8 @@
 * :class:`ShardStream` gives the batches of one kind, epoch after epoch: each epoch reads the shards in
   an order drawn from ``(seed, epoch)``, one whole shard at a time (checksum verified), cuts them into
   the manifest loader's chunks and batches them with a :class:`DynamicBucketer` (a bounded shuffle
-  buffer, duration buckets, ``max_frames``). Memory: the buffer's cuts and one shard, whatever the
-  number of cuts. The order is **not** the manifest loader's (which sorts a whole epoch up front), so a
+  buffer, duration buckets, ``max_frames``). Memory: the buffer's cuts (their features as stored, lilcom
+  bytes for the features of lhotse's archives) and one shard, whatever the number of cuts. The order is **not** the manifest loader's (which sorts a whole epoch up front), so a
   student trained this way sees other batches than the default one: the default loader is unchanged.
 * **Exact resume**: a stream's state is ``(epoch, batches served)`` (saved in the checkpoint by
   :class:`asrkit.nnet.ssl.SslTrainer`); :meth:`ShardStream.batches_from` replays the first batches of
@@ -34,7 +34,8 @@ from asrkit.nnet.dataset import (TARGETS_FIELD, LabelFrames, Segment, _load_fiel
                                  collate_rows, hard_targets, soft_targets)
 from asrkit.nnet.stream_sampler import DynamicBucketer, estimate_boundaries
 from asrkit.pseudo.shards import ShardError, renormalised
-from asrkit.pseudo.trainshards import DEFAULT_MAX_BYTES, TrainShardSet, TrainShardWriter, decode_record
+from asrkit.pseudo.trainshards import (DEFAULT_MAX_BYTES, TrainShardSet, TrainShardWriter, decode_record, feats_arrays,
+                                       stored_feats)
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +44,22 @@ PathLike = Union[str, Path]
 
 def write_training_shards(manifests: Sequence[PathLike], out_dir: PathLike, kind: str = "hard", labels=None,
                           num_senones: Optional[int] = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                          frames: Optional[Callable] = None) -> Dict:
+                          frames: Optional[Callable] = None, feats_codec: str = "lilcom") -> Dict:
     """Pack the cuts of ``manifests`` (in order) into training shards in ``out_dir``; returns index.json.
 
     ``kind="hard"``: labelled cuts, targets their ``senones`` field; ``"soft"``: machine-labelled cuts,
     targets their pseudo-labels in ``labels`` (a :class:`PseudoLabelReader`; cuts it lacks are left out,
     counted in the index as ``left_out``). ``frames(cut)``: the cut's stored 10 ms features (default
-    ``load_frames``; a caller that already holds them passes its own)."""
+    ``load_frames``; a caller that already holds them passes its own). ``feats_codec``: ``lilcom`` stores
+    the frames as lilcom bytes where that is lossless (counted in the index as ``feats_lilcom``; the others
+    as float32, ``feats_float32``), ``float32`` always as float32."""
     from lhotse.serialization import deserialize_item
 
     if kind == "soft" and labels is None:
         raise ValueError("machine-labelled shards need the pseudo-labels (a PseudoLabelReader)")
     have = LabelFrames(labels) if kind == "soft" else None
     writer = TrainShardWriter(out_dir, kind, max_bytes)
-    left_out, seen = 0, set()  # ids of this set only: O(cuts) but bytes, as CutStore's duplicate check
+    left_out, seen, stored = 0, set(), {"feats_lilcom": 0, "feats_float32": 0}  # ids of this set only: O(cuts) but bytes, as CutStore's duplicate check
     for src in manifests:
         for line in iter_manifest_lines(src):
             d = json.loads(line)
@@ -68,14 +71,15 @@ def write_training_shards(manifests: Sequence[PathLike], out_dir: PathLike, kind
             seen.add(d["id"])
             T = check_cut_dict(d, kind, have)
             cut = deserialize_item(json.loads(line))  # lhotse turns the dict it is given into objects
-            arrays = {"feats": (frames or load_frames)(cut)}
+            arrays = feats_arrays((frames or load_frames)(cut), feats_codec)
+            stored["feats_lilcom" if "feats_lilcom" in arrays else "feats_float32"] += 1
             if kind == "hard":
                 arrays["senones"] = _load_field(cut, TARGETS_FIELD)  # as stored (int16), checked at batch time
                 hard_targets(cut.id, arrays["senones"], T, num_senones)
             else:
                 arrays["ids"], arrays["probs"] = labels.get_raw(cut.id)
             writer.add(d, T, arrays)
-    meta = {"sources": [str(s) for s in manifests], "left_out": left_out, "num_senones": num_senones}
+    meta = {"sources": [str(s) for s in manifests], "left_out": left_out, "num_senones": num_senones, **stored}
     if labels is not None:
         meta.update(num_senones=labels.num_senones, k=labels.k, tree_checksum=labels.index.get("tree_checksum"))
     if not writer.num_cuts:
@@ -172,7 +176,9 @@ class ShardStream:
         js, arrays, _ = decode_record(ctx["open"][1], cut.offset, where)
         if js["id"] != cut.id or int(js["T"]) != cut.T:
             raise ShardError(where, f"the record at byte {cut.offset} holds cut {js['id']}, the sidecar says {cut.id}")
-        cut.data = arrays  # not the manifest line: a dict of it per waiting cut would cost more than its text
+        # as stored (lilcom bytes: a waiting cut costs what it does on disk, decoded when batched), not the
+        # manifest line: a dict of it per waiting cut would cost more than its text
+        cut.data = arrays
 
     # ------------------------------------------------------------------ batches
     def _epoch(self, epoch: int, start: int = 0, load: bool = True) -> Iterator[list]:
@@ -206,7 +212,7 @@ class ShardStream:
             if id(c) not in loaded:
                 arrays = c.data
                 info = SimpleNamespace(id=c.id, supervisions=[])  # what normalisation asks of a cut
-                feats = self.reader.from_frames(info, arrays["feats"])
+                feats = self.reader.from_frames(info, stored_feats(arrays))
                 if self.kind == "hard":
                     tg = (hard_targets(c.id, arrays["senones"], len(feats), self.num_senones),)
                 else:

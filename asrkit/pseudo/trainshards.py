@@ -12,10 +12,13 @@ A **training shard** (``tshard-00000.bin``) is a sequence of records, one per cu
                J bytes of JSON {"id", "T", "cut", "arrays": {name: [offset, dtype, shape]}}, zero
                padding to 16 bytes, then the arrays (each 16-byte aligned, offsets from the first one)
 
-The arrays of a ``hard`` (labelled) cut are ``feats`` (n, D) float32, the stored 10 ms features as
+The arrays of a ``hard`` (labelled) cut are its features, the stored 10 ms frames as
 ``asrkit.features.reader.load_frames`` gives them (normalisation and stacking stay the reader's, done at
 batch time, so one shard set serves every ``cmvn_mode`` but ``speaker``), and ``senones`` (T,) as stage 6
-stored them; a ``soft`` (machine-labelled) cut has ``feats`` and the pseudo-label shard's raw top-k
+stored them. The features are ``feats_lilcom`` (uint8: lilcom's bytes at lhotse's tick power, what the
+feature archives already hold, 3-4x smaller than float32) where that codec gives the frames back bit
+for bit, else ``feats`` (n, D) float32; :func:`stored_feats` gives the frames of either. A ``soft``
+(machine-labelled) cut has its features the same way and the pseudo-label shard's raw top-k
 ``ids`` (T, k) uint16 and ``probs`` (T, k) float16 (renormalised at batch time, as
 :class:`asrkit.pseudo.shards.PseudoLabelReader` does). ``cut`` is the manifest line's dict.
 
@@ -46,6 +49,37 @@ SET_FORMAT = "asrkit-train-shards-v1"
 KINDS = ("hard", "soft")
 ALIGN = 16
 DEFAULT_MAX_BYTES = 32 << 20  # sequential reads of whole files; what one open shard holds in memory (per stream)
+
+
+FEATS_CODECS = ("lilcom", "float32")
+LILCOM_TICK_POWER = -5  # lhotse's LilcomChunkyWriter default: frames it stored come back bit for bit
+
+
+def feats_arrays(feats: np.ndarray, codec: str = "lilcom") -> Dict[str, np.ndarray]:
+    """The record arrays holding ``feats``: ``{"feats_lilcom": bytes}`` when ``codec`` is lilcom and it
+    round-trips ``feats`` exactly (features read from lhotse's lilcom archives do), else ``{"feats": float32}``
+    (never a lossy copy: a student reads exactly what the manifest loader would)."""
+    if codec not in FEATS_CODECS:
+        raise ValueError(f"unknown feature codec {codec!r}: expected one of {FEATS_CODECS}")
+    feats = np.ascontiguousarray(feats, dtype=np.float32)
+    if codec == "lilcom" and feats.ndim == 2 and feats.size:
+        import lilcom
+
+        # a copy: lilcom.compress rounds its input in place (lilcom 1.8), which would also make the check
+        # below compare the rounded frames with themselves
+        blob = lilcom.compress(feats.copy(), tick_power=LILCOM_TICK_POWER)
+        if np.array_equal(lilcom.decompress(blob), feats):
+            return {"feats_lilcom": np.frombuffer(blob, dtype=np.uint8)}
+    return {"feats": feats}
+
+
+def stored_feats(arrays: Dict[str, np.ndarray]) -> np.ndarray:
+    """The float32 frames of a record's arrays, whichever way :func:`feats_arrays` stored them."""
+    if "feats_lilcom" in arrays:
+        import lilcom
+
+        return lilcom.decompress(arrays["feats_lilcom"].tobytes())
+    return arrays["feats"]
 
 
 def _align(n: int) -> int:
@@ -222,7 +256,8 @@ class TrainShardSet:
         return data
 
     def records(self, i: int, rows: Optional[Sequence[int]] = None) -> Iterator[Tuple[Dict, Dict[str, np.ndarray]]]:
-        """``(json, arrays)`` of the records of shard ``i`` (``rows``: those positions only, in order)."""
+        """``(json, arrays)`` of the records of shard ``i`` (``rows``: those positions only, in order), as
+        stored (lilcom features as bytes: :func:`stored_feats` decodes them)."""
         data, side = self.read(i), self.sidecar(i)
         where = str(self.root / self.index["shards"][i]["name"])
         for r in (range(len(side["cuts"])) if rows is None else rows):

@@ -30,6 +30,10 @@ def shards(toy_dir, unsup, tmp_path_factory):  # noqa: F811
     mach = write_training_shards([unsup["cuts"]], d / "mach", "soft", labels, max_bytes=40000)
     assert lab["num_shards"] > 1 and mach["num_shards"] > 1
     assert mach["left_out"] == 1 and mach["tree_checksum"] == labels.index["tree_checksum"]
+    # the toy frames come from lhotse's lilcom archives: stored as lilcom bytes where a second lilcom pass
+    # gives them back bit for bit, which one unlabelled cut's do not (unl0003: 9,890 values move by <= 2^-6)
+    assert (lab["feats_lilcom"], lab["feats_float32"]) == (lab["num_cuts"], 0)
+    assert (mach["feats_lilcom"], mach["feats_float32"]) == (mach["num_cuts"] - 1, 1)
     return {"lab": d / "lab", "mach": d / "mach", "labels": labels}
 
 
@@ -77,16 +81,33 @@ def test_batches_hold_what_the_manifest_loader_reads(toy_dir, toy_cmvn_path, uns
 def test_round_trip_of_the_stored_arrays(toy_dir, shards):
     from lhotse import CutSet
 
-    from asrkit.pseudo.trainshards import TrainShardSet
+    from asrkit.pseudo.trainshards import TrainShardSet, stored_feats
 
     cuts = {c.id: c for c in CutSet.from_file(toy_dir / "cuts.jsonl.gz")}
     recs = list(TrainShardSet(shards["lab"]))
     assert [js["id"] for js, _ in recs] == list(cuts)
     for js, arrays in recs:
         c = cuts[js["id"]]
-        assert np.array_equal(arrays["feats"], load_frames(c)) and arrays["feats"].dtype == np.float32
+        assert "feats" not in arrays and arrays["feats_lilcom"].dtype == np.uint8
+        feats = stored_feats(arrays)
+        assert np.array_equal(feats, load_frames(c)) and feats.dtype == np.float32
         assert np.array_equal(arrays["senones"], np.asarray(c.custom["senones"].load()))
         assert js["cut"] == json.loads(json.dumps(c.to_dict()))
+
+
+def test_lilcom_and_float32_shards_give_the_same_batches(toy_cmvn_path, unsup, shards, tmp_path):  # noqa: F811
+    sets = {codec: write_training_shards([unsup["cuts"]], tmp_path / codec, "soft", shards["labels"],
+                                         feats_codec=codec)  # one shard each: the same shard order
+            for codec in ("lilcom", "float32")}
+    assert (sets["float32"]["feats_lilcom"], sets["float32"]["feats_float32"]) == (0, sets["float32"]["num_cuts"])
+    assert sets["lilcom"]["shards"][0]["bytes"] < 0.6 * sets["float32"]["shards"][0]["bytes"]
+    a = _stream(tmp_path / "lilcom", toy_cmvn_path, seed=2).batches_from(0)
+    b = _stream(tmp_path / "float32", toy_cmvn_path, seed=2).batches_from(0)
+    for _ in range(_stream(tmp_path / "lilcom", toy_cmvn_path, seed=2).num_batches(0) + 2):  # into the next epoch
+        x, y = next(a), next(b)
+        assert x["cut_ids"] == y["cut_ids"]
+        for name in ("features", "topk_ids", "topk_probs", "mask", "starts"):
+            assert torch.equal(x[name], y[name]), name
 
 
 @pytest.mark.parametrize("buffer_size", [1, 3, 8, 100])
@@ -186,7 +207,9 @@ def test_student_on_shards_resumes_mid_run_exactly(toy_cuts, toy_cmvn_path, unsu
         assert torch.equal(v, resumed.model.state_dict()[k]), k
     ck = torch.load(tmp_path / "b" / "epoch-1.pt", weights_only=False)  # the streams' state is in the checkpoint
     assert set(ck["shard_streams"]) == {"labelled", "machine"}
-    assert all(s["buffer_size"] == 6 and s["epoch"] >= 0 for s in ck["shard_streams"].values())
+    assert all(s["buffer_size"] == 6 for s in ck["shard_streams"].values())
+    # each stream's next batch; (-1, -1): none left (segregated: every machine-labelled batch came first)
+    assert all(s["epoch"] >= 0 or (mode, k) == ("segregated", "machine") for k, s in ck["shard_streams"].items())
     # a checkpoint whose streams were of other shards: refused, naming what differs
     ck["shard_streams"]["labelled"]["index_checksum"] = "blake2b:other"
     (tmp_path / "c").mkdir()
@@ -252,3 +275,14 @@ def test_cli_needs_the_shards_with_the_shard_loader(toy_dir, toy_cmvn_path, tmp_
         train_student.main(["--mode", "supervised", "--cmvn", str(toy_cmvn_path), "--num-senones",
                             str(NUM_SENONES), "--out-dir", str(tmp_path / "y")])
     assert "--labelled-cuts" in capsys.readouterr().err
+
+
+def test_cli_writes_the_chosen_feature_codec(toy_dir, tmp_path):
+    from asrkit.bin.write_train_shards import main
+
+    for codec, want in (("lilcom", "feats_lilcom"), ("float32", "feats_float32")):
+        out = tmp_path / codec
+        assert main(["--kind", "hard", "--cuts", str(toy_dir / "cuts.jsonl.gz"), "--num-senones", str(NUM_SENONES),
+                     "--feats-codec", codec, "--out-dir", str(out)]) == 0
+        index = json.loads((out / "index.json").read_text())
+        assert index[want] == index["num_cuts"] > 0

@@ -95,3 +95,31 @@ def test_a_write_that_dies_midway_leaves_no_shard(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         _write(tmp_path, _cuts())
     assert list(tmp_path.iterdir()) == []  # neither a half shard, nor a sidecar, nor index.json
+
+
+def test_feature_codecs_store_the_frames_bit_for_bit():
+    import lilcom
+
+    from asrkit.pseudo.trainshards import LILCOM_TICK_POWER, feats_arrays, stored_feats
+
+    rng = np.random.default_rng(0)
+    raw = rng.standard_normal((50, 8)).astype(np.float32) * 3
+    on_grid = lilcom.decompress(lilcom.compress(raw.copy(), tick_power=LILCOM_TICK_POWER))  # as lhotse's archives hold them
+    a = feats_arrays(on_grid)
+    assert list(a) == ["feats_lilcom"] and a["feats_lilcom"].dtype == np.uint8 and a["feats_lilcom"].nbytes < raw.nbytes
+    assert np.array_equal(stored_feats(a), on_grid) and stored_feats(a).dtype == np.float32
+    # frames lilcom would change (not from its archives) are kept as float32, never a lossy copy
+    kept = raw.copy()
+    b = feats_arrays(raw)
+    assert np.array_equal(raw, kept)  # the caller's frames untouched (lilcom.compress rounds in place)
+    assert list(b) == ["feats"] and stored_feats(b) is b["feats"] and np.array_equal(b["feats"], raw)
+    assert list(feats_arrays(on_grid, "float32")) == ["feats"]
+    assert list(feats_arrays(np.zeros((0, 8), np.float32))) == ["feats"]
+    with pytest.raises(ValueError, match="unknown feature codec 'gzip'"):
+        feats_arrays(raw, "gzip")
+    # through a shard and back
+    from asrkit.pseudo.trainshards import decode_record, encode_record
+
+    rec = encode_record({"id": "u1"}, 50, {**a, "senones": np.arange(50, dtype=np.int16)})
+    js, arrays, end = decode_record(rec, 0, "mem")
+    assert end == len(rec) and np.array_equal(stored_feats(arrays), on_grid)

@@ -189,9 +189,14 @@ def build_size(work: Path, n: int, tpl: Dict) -> Path:
     return d
 
 
-def build_train_shards(d: Path, tpl: Dict) -> None:
-    """The training shards of a built set (``student_shards``), written by the library's writer; the
-    stored features are read once per real utterance (the cuts share them)."""
+def shards_dir(d: Path, codec: str) -> Path:
+    """Where a set's training shards of feature codec ``codec`` are (lilcom: ``tshards``, the writer's default)."""
+    return d / ("tshards" if codec == "lilcom" else f"tshards_{codec}")
+
+
+def build_train_shards(d: Path, tpl: Dict, codec: str = "lilcom") -> None:
+    """The training shards of a built set (``student_shards``), written by the library's writer with feature
+    codec ``codec``; the stored features are read once per real utterance (the cuts share them)."""
     from asrkit.features.reader import load_frames
     from asrkit.nnet.shard_loader import write_training_shards
     from asrkit.pseudo.shards import PseudoLabelReader
@@ -204,12 +209,13 @@ def build_train_shards(d: Path, tpl: Dict) -> None:
             cache[key] = load_frames(cut)
         return cache[key]
 
-    out = d / "tshards"
+    out = shards_dir(d, codec)
     if not (out / "lab" / "index.json").exists():
-        write_training_shards([d / "cuts_lab.jsonl.gz"], out / "lab", "hard", num_senones=NUM_SENONES, frames=frames)
+        write_training_shards([d / "cuts_lab.jsonl.gz"], out / "lab", "hard", num_senones=NUM_SENONES, frames=frames,
+                              feats_codec=codec)
     if not (out / "mach" / "index.json").exists():
         write_training_shards([d / "cuts_unlab.jsonl.gz"], out / "mach", "soft", PseudoLabelReader(d / "pseudo"),
-                              frames=frames)
+                              frames=frames, feats_codec=codec)
 
 
 def _label(d: Path, tpl: Dict) -> None:
@@ -384,12 +390,14 @@ def stage_student_shards(d: Path, tpl: Dict) -> Dict:
     cfg = TrainConfig(num_senones=NUM_SENONES, loader="shards")  # the defaults: chunks of 200, max_frames 10000
     if os.environ.get("ASRKIT_BENCH_SHUFFLE_BUFFER"):
         cfg.shuffle_buffer = int(os.environ["ASRKIT_BENCH_SHUFFLE_BUFFER"])
+    codec = os.environ.get("ASRKIT_BENCH_FEATS_CODEC", "lilcom")
+    root = shards_dir(d, codec)
     reader = FeatureReader(tpl["cmvn"], stack=True)
     kw = dict(chunk_size=cfg.chunk_size, left_context=cfg.left_context, right_context=cfg.effective_right_context,
               min_chunk=cfg.min_chunk, max_frames=cfg.max_frames, buffer_size=cfg.shuffle_buffer,
               num_buckets=cfg.num_buckets, num_senones=NUM_SENONES)
-    streams = {"labelled": ShardStream(d / "tshards" / "lab", reader, seed=cfg.seed, kind="hard", **kw),
-               "machine": ShardStream(d / "tshards" / "mach", reader, seed=cfg.seed + MACHINE_SEED_OFFSET, kind="soft",
+    streams = {"labelled": ShardStream(root / "lab", reader, seed=cfg.seed, kind="hard", **kw),
+               "machine": ShardStream(root / "mach", reader, seed=cfg.seed + MACHINE_SEED_OFFSET, kind="soft",
                                       **kw)}
     n_l, n_m = streams["labelled"].num_batches(0), streams["machine"].num_batches(0)  # the schedule's epoch sizes
     _progress(planned_s=round(time.perf_counter() - t0, 2), labelled_batches=n_l, machine_batches=n_m)
@@ -411,7 +419,8 @@ def stage_student_shards(d: Path, tpl: Dict) -> Dict:
     return {"first_batch_s": round(first, 2), "batches": n, **kinds, "labelled_batches": n_l, "machine_batches": n_m,
             "shards": [len(streams["labelled"].set), streams["labelled"].set.num_shards,
                        len(streams["machine"].set), streams["machine"].set.num_shards],
-            "max_buffered": peak, "buffer": cfg.shuffle_buffer}
+            "max_buffered": peak, "buffer": cfg.shuffle_buffer, "codec": codec,
+            "shard_mb": round(sum(e["bytes"] for st in streams.values() for e in st.set.index["shards"]) / 2**20, 1)}
 
 
 def _progress(**kw) -> None:
@@ -498,11 +507,13 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def run_stage(stage: str, d: Path, cap_s: float, max_rss_kb: int, shuffle_buffer: Optional[int] = None) -> Dict:
+def run_stage(stage: str, d: Path, cap_s: float, max_rss_kb: int, shuffle_buffer: Optional[int] = None,
+              feats_codec: str = "lilcom") -> Dict:
     cmd = [sys.executable, __file__, "--child", stage, "--dir", str(d)]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     if shuffle_buffer:
         env["ASRKIT_BENCH_SHUFFLE_BUFFER"] = str(shuffle_buffer)
+    env["ASRKIT_BENCH_FEATS_CODEC"] = feats_codec
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     capped = None
@@ -641,6 +652,9 @@ def main() -> int:
                    help="use the sets as they are under --work (a stage whose files are missing reports an error)")
     p.add_argument("--shuffle-buffer", type=int, default=None,
                    help="student_shards: the bucketing buffer in chunks (default: TrainConfig.shuffle_buffer)")
+    p.add_argument("--feats-codec", choices=("lilcom", "float32"), default="lilcom",
+                   help="student_shards: the training shards' feature codec (lilcom: tshards/, float32: "
+                        "tshards_float32/; each written once per set)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--build", type=int, help=argparse.SUPPRESS)
@@ -649,7 +663,7 @@ def main() -> int:
     if args.build:
         d = build_size(args.work, args.build, build_base(args.work / "base"))
         if "student_shards" in args.stages.split(","):
-            build_train_shards(d, json.loads((args.work / "base" / "templates.json").read_text()))
+            build_train_shards(d, json.loads((args.work / "base" / "templates.json").read_text()), args.feats_codec)
         return 0
     if args.child:
         import logging
@@ -675,10 +689,11 @@ def main() -> int:
         # the high-water mark across exec), so this process must stay small
         if not args.no_build:
             subprocess.run([sys.executable, __file__, "--build", str(n), "--work", str(args.work),
-                            "--stages", ",".join(stages)], check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                            "--stages", ",".join(stages), "--feats-codec", args.feats_codec],
+                           check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         print(f"# set of {n:,} cuts ready in {d} ({time.perf_counter() - t0:.0f} s)", flush=True)
         for st in stages:
-            row = run_stage(st, d, args.cap_s, int(args.max_rss_gb * 2**20), args.shuffle_buffer)
+            row = run_stage(st, d, args.cap_s, int(args.max_rss_gb * 2**20), args.shuffle_buffer, args.feats_codec)
             rows.append(row)
             print(json.dumps(row), flush=True)
         for junk in d.glob("out_*"):
