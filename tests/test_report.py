@@ -162,7 +162,7 @@ def test_sweep_section_and_plot(tmp_path):
     main = text.split("\n## ")[0]
     assert "sweep/x1" not in main.replace("`sweep/x<R>`", "")
     assert "| LSTM student, semi-supervised, interleaved (`student_ssl_inter`) | 5.00 |" in main
-    assert "have their own sections below" in main
+    assert "Reported in their own sections below: the sweep over the amount of unlabelled data (`sweep/x<R>`)." in main
 
 
 def test_sweep_needs_its_json_and_one_source(tmp_path):
@@ -216,7 +216,8 @@ def test_dist_section(tmp_path):
     assert ("| bmuf (`dist_bmuf`) | 2 | 12.50 | 400 kB | 400 kB | x5 | 20 | 3.0 (last launch: 8 of 20 "
             "steps) |") in sec
     main = text.split("\n## ")[0]
-    assert "dist_gtc" not in main and "dist_ddp" not in main
+    assert "dist_gtc" not in main.replace("`dist_<mode>`", "") and "dist_ddp" not in main
+    assert "Reported in their own sections below: the distributed runs (`dist_<mode>`)." in main  # no sweep named
     assert not (tmp_path / "RESULTS_sweep.png").exists()  # no sweep, no sweep plot
 
 

@@ -9,8 +9,9 @@
   an order drawn from ``(seed, epoch)``, one whole shard at a time (checksum verified), cuts them into
   the manifest loader's chunks and batches them with a :class:`DynamicBucketer` (a bounded shuffle
   buffer, duration buckets, ``max_frames``). Memory: the buffer's cuts (their features as stored, lilcom
-  bytes for the features of lhotse's archives) and one shard, whatever the number of cuts. The order is **not** the manifest loader's (which sorts a whole epoch up front), so a
-  student trained this way sees other batches than the default one: the default loader is unchanged.
+  bytes for the features of lhotse's archives) and one shard, whatever the number of cuts. The order
+  is **not** the manifest loader's (which sorts a whole epoch up front), so a student trained this way
+  sees other batches than the default one: the default loader is unchanged.
 * **Exact resume**: a stream's state is ``(epoch, batches served)`` (saved in the checkpoint by
   :class:`asrkit.nnet.ssl.SslTrainer`); :meth:`ShardStream.batches_from` replays the first batches of
   the epoch on the sidecars' lengths alone (no shard read), then reads the shards of the cuts waiting in
@@ -59,7 +60,8 @@ def write_training_shards(manifests: Sequence[PathLike], out_dir: PathLike, kind
         raise ValueError("machine-labelled shards need the pseudo-labels (a PseudoLabelReader)")
     have = LabelFrames(labels) if kind == "soft" else None
     writer = TrainShardWriter(out_dir, kind, max_bytes)
-    left_out, seen, stored = 0, set(), {"feats_lilcom": 0, "feats_float32": 0}  # ids of this set only: O(cuts) but bytes, as CutStore's duplicate check
+    left_out, stored = 0, {"feats_lilcom": 0, "feats_float32": 0}
+    seen = set()  # ids of this set only: O(cuts) but bytes, as CutStore's duplicate check
     for src in manifests:
         for line in iter_manifest_lines(src):
             d = json.loads(line)

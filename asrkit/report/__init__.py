@@ -427,9 +427,11 @@ def write_report(exp_dir: PathLike, data_dir: PathLike, sets: Sequence[str], out
         updates = fmt_updates(system_updates(exp / name))
         lines.append(f"| {_label(name)} (`{name}`) | " + " | ".join(cells) + f" | {updates} |")
     lines.append("")
-    if len(full) > len(table):
-        lines += ["The sweep over the amount of unlabelled data (`sweep/x<R>`) and the distributed "
-                  "runs (`dist_<mode>`) have their own sections below.", ""]
+    rest = [what for prefix, what in ((SWEEP_PREFIX, "the sweep over the amount of unlabelled data (`sweep/x<R>`)"),
+                                      (DIST_PREFIX, "the distributed runs (`dist_<mode>`)"))
+            if any(n.startswith(prefix) for n in full)]
+    if rest:
+        lines += ["Reported in their own sections below: " + " and ".join(rest) + ".", ""]
     rows = _comparison_rows(table, Path(data_dir), sets)
     if rows:
         how = ("paired (both systems scored on the same resampled utterances and, with several seeds, the same "
@@ -636,7 +638,7 @@ def _dist_section(exp_dir: PathLike, sets: Sequence[str]) -> List[str]:
              "collectives put on the network per worker. Compression: the payload dense gradient all-reduce "
              "would have sent in the same steps, over the payload sent. Steps: updates of each worker. Wall "
              "time: the training run of rank 0 (dev evaluation and checkpoints included, decoding not). WER in %.",
-             "", "| sync | workers | " + " | ".join(sets) + " | sent per worker | wire per worker | "
+             "", "| sync | workers | " + " | ".join(map(set_header, sets)) + " | sent per worker | wire per worker | "
              "compression vs dense all-reduce | steps | wall time (s) |",
              "|---|---|" + "---|" * len(sets) + "---|---|---|---|---|"]
     ref = collect(exp, sets).get("student_ssl_inter")

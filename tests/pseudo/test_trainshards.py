@@ -104,7 +104,8 @@ def test_feature_codecs_store_the_frames_bit_for_bit():
 
     rng = np.random.default_rng(0)
     raw = rng.standard_normal((50, 8)).astype(np.float32) * 3
-    on_grid = lilcom.decompress(lilcom.compress(raw.copy(), tick_power=LILCOM_TICK_POWER))  # as lhotse's archives hold them
+    # frames as lhotse's archives hold them
+    on_grid = lilcom.decompress(lilcom.compress(raw.copy(), tick_power=LILCOM_TICK_POWER))
     a = feats_arrays(on_grid)
     assert list(a) == ["feats_lilcom"] and a["feats_lilcom"].dtype == np.uint8 and a["feats_lilcom"].nbytes < raw.nbytes
     assert np.array_equal(stored_feats(a), on_grid) and stored_feats(a).dtype == np.float32
