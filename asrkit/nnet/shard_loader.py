@@ -41,6 +41,7 @@ from asrkit.pseudo.trainshards import (DEFAULT_MAX_BYTES, TrainShardSet, TrainSh
 log = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
+PROGRESS_EVERY = 10000  # cuts between the writer's progress lines
 
 
 def write_training_shards(manifests: Sequence[PathLike], out_dir: PathLike, kind: str = "hard", labels=None,
@@ -81,6 +82,9 @@ def write_training_shards(manifests: Sequence[PathLike], out_dir: PathLike, kind
             else:
                 arrays["ids"], arrays["probs"] = labels.get_raw(cut.id)
             writer.add(d, T, arrays)
+            if writer.num_cuts % PROGRESS_EVERY == 0:  # hours of work at 10^6 cuts: say where it is
+                log.info("%s: %d cuts in %d shards so far (%d lilcom, %d float32)", out_dir, writer.num_cuts,
+                         len(writer.shards), stored["feats_lilcom"], stored["feats_float32"])
     meta = {"sources": [str(s) for s in manifests], "left_out": left_out, "num_senones": num_senones, **stored}
     if labels is not None:
         meta.update(num_senones=labels.num_senones, k=labels.k, tree_checksum=labels.index.get("tree_checksum"))

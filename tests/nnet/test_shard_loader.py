@@ -286,3 +286,15 @@ def test_cli_writes_the_chosen_feature_codec(toy_dir, tmp_path):
                      "--feats-codec", codec, "--out-dir", str(out)]) == 0
         index = json.loads((out / "index.json").read_text())
         assert index[want] == index["num_cuts"] > 0
+
+
+def test_writer_logs_progress(toy_dir, tmp_path, caplog, monkeypatch):
+    import logging
+
+    from asrkit.nnet import shard_loader
+
+    monkeypatch.setattr(shard_loader, "PROGRESS_EVERY", 2)
+    with caplog.at_level(logging.INFO, logger="asrkit.nnet.shard_loader"):
+        index = write_training_shards([toy_dir / "cuts.jsonl.gz"], tmp_path / "lab", "hard", num_senones=NUM_SENONES)
+    lines = [r.getMessage() for r in caplog.records if "so far" in r.getMessage()]
+    assert len(lines) == index["num_cuts"] // 2 and lines[0].endswith("2 cuts in 0 shards so far (2 lilcom, 0 float32)")
