@@ -37,6 +37,7 @@ import struct
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+import lilcom
 import numpy as np
 
 from asrkit.pseudo.shards import ChecksumError, ShardError, blake2b_bytes
@@ -63,8 +64,6 @@ def feats_arrays(feats: np.ndarray, codec: str = "lilcom") -> Dict[str, np.ndarr
         raise ValueError(f"unknown feature codec {codec!r}: expected one of {FEATS_CODECS}")
     feats = np.ascontiguousarray(feats, dtype=np.float32)
     if codec == "lilcom" and feats.ndim == 2 and feats.size:
-        import lilcom
-
         # a copy: lilcom.compress rounds its input in place (lilcom 1.8), which would also make the check
         # below compare the rounded frames with themselves
         blob = lilcom.compress(feats.copy(), tick_power=LILCOM_TICK_POWER)
@@ -76,8 +75,6 @@ def feats_arrays(feats: np.ndarray, codec: str = "lilcom") -> Dict[str, np.ndarr
 def stored_feats(arrays: Dict[str, np.ndarray]) -> np.ndarray:
     """The float32 frames of a record's arrays, whichever way :func:`feats_arrays` stored them."""
     if "feats_lilcom" in arrays:
-        import lilcom
-
         return lilcom.decompress(arrays["feats_lilcom"].tobytes())
     return arrays["feats"]
 
