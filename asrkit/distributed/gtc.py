@@ -67,7 +67,9 @@ log = logging.getLogger(__name__)
 HEADER_BYTES = 8
 CODE_BYTES = 4
 MAX_BUCKET_NUMEL = 1 << 30
-CODINGS = ("tau", "mean")
+CODINGS = ("tau", "mean", "log")
+LOG_RANGE = 16.0  # log codes: octaves above tau that the magnitude levels span (larger |r_i| saturate)
+CODE_BITS = 31    # a code's bits (a non-negative int32): index, sign, and for log codes a magnitude level
 NONFINITE = -1  # the header count of a worker whose bucket gradient is not finite
 
 
@@ -109,6 +111,8 @@ class GTCConfig:
             raise ValueError("GTC sparsity warm-up needs an adaptive threshold (--gtc-target-fraction)")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"GTC momentum correction must be in [0, 1), got {self.momentum}")
+        if self.coding == "log" and self.per_tensor:
+            raise ValueError("GTC log codes carry one threshold per bucket: not with per-tensor thresholds")
         if self.local_clip < 0:
             raise ValueError(f"GTC local clipping norm must be >= 0, got {self.local_clip}")
 
@@ -136,6 +140,49 @@ def gtc_encode(residual: torch.Tensor, tau: float, coding: str = "tau") -> Tuple
     neg = vals < 0
     residual[idx] = vals - torch.where(neg, -s, s).to(vals.dtype)
     return (idx * 2 + neg.to(idx.dtype)).to(torch.int32), s
+
+
+def log_level_bits(numel: int) -> int:
+    """Bits of a log code's magnitude level in a bucket of ``numel`` elements: what the index leaves."""
+    bits = CODE_BITS - 1 - max(1, (numel - 1).bit_length())
+    if bits < 2:
+        raise ValueError(f"a GTC bucket of {numel} elements leaves no room for log codes (lower bucket_cap_mb)")
+    return bits
+
+
+def _log_magnitude(level: torch.Tensor, tau: float, bits: int) -> torch.Tensor:
+    """tau * 2**(level * LOG_RANGE / (2**bits - 1)) in float32: the one formula of encoder and decoder."""
+    step = torch.tensor(LOG_RANGE / ((1 << bits) - 1), dtype=torch.float32, device=level.device)
+    return torch.tensor(tau, dtype=torch.float32, device=level.device) * torch.exp2(level.to(torch.float32) * step)
+
+
+def gtc_encode_log(residual: torch.Tensor, tau: float) -> Tuple[torch.Tensor, float]:
+    """Codes for every |r_i| >= tau that carry, in the bits the index leaves free, the log2 of |r_i| / tau
+    quantised to ``2**bits`` levels over LOG_RANGE octaves (so a 2-million-element bucket codes magnitudes
+    to about 2%, at no more bytes than the sign codes); subtracts each element's coded value in place."""
+    if not tau > 0:
+        return torch.empty(0, dtype=torch.int32, device=residual.device), 0.0
+    bits = log_level_bits(residual.numel())
+    top = (1 << bits) - 1
+    idx = (residual.abs() >= tau).nonzero().squeeze(1)
+    vals = residual[idx]
+    level = torch.round(torch.log2(vals.abs().to(torch.float32) / tau) * (top / LOG_RANGE)).long().clamp_(0, top)
+    mag = _log_magnitude(level, tau, bits).to(vals.dtype)
+    neg = vals < 0
+    residual[idx] = vals - torch.where(neg, -mag, mag)
+    codes = (idx << (bits + 1)) | (neg.long() << bits) | level
+    return codes.to(torch.int32), tau
+
+
+def gtc_decode_log(codes: torch.Tensor, tau: float, out: torch.Tensor) -> torch.Tensor:
+    """Adds each log code's signed magnitude at its index to ``out`` (a flat tensor of the bucket's size)."""
+    if codes.numel():
+        bits = log_level_bits(out.numel())
+        c = codes.long()
+        mag = _log_magnitude(c & ((1 << bits) - 1), tau, bits).to(out.dtype)
+        neg = ((c >> bits) & 1).to(out.dtype)
+        out.index_add_(0, c >> (bits + 1), (1.0 - 2.0 * neg) * mag)
+    return out
 
 
 def gtc_decode(codes: torch.Tensor, tau: float, out: torch.Tensor) -> torch.Tensor:
@@ -325,10 +372,10 @@ def gtc_compress(state: GTCState, idx: int, grad: torch.Tensor, sizes: Optional[
     else:
         tau = state.threshold(r)
         state.last_tau[idx] = tau
-        codes, s = gtc_encode(r, tau, cfg.coding)
+        codes, s = gtc_encode_log(r, tau) if cfg.coding == "log" else gtc_encode(r, tau, cfg.coding)
     mass = None
     if cfg.track_mass:
-        own = _decode_one(codes, s, sizes, torch.zeros(numel, dtype=torch.float32, device=g.device))
+        own = _decode_one(codes, s, sizes, torch.zeros(numel, dtype=torch.float32, device=g.device), cfg.coding)
         mass = ((u.clone() if u is not None else g), own)  # u: before factor masking
         state.last_sent[idx] = own
     if u is not None and codes.numel():
@@ -337,14 +384,17 @@ def gtc_compress(state: GTCState, idx: int, grad: torch.Tensor, sizes: Optional[
     return codes.numel(), s, codes
 
 
-def _decode_one(codes: torch.Tensor, s, sizes, out: torch.Tensor) -> torch.Tensor:
+def _decode_one(codes: torch.Tensor, s, sizes, out: torch.Tensor, coding: str = "mean") -> torch.Tensor:
     if torch.is_tensor(s):
         return gtc_decode_segments(codes, s, sizes, out)
+    if coding == "log":
+        return gtc_decode_log(codes, s, out)
     return gtc_decode(codes, s, out)
 
 
 def gtc_combine(counts: Sequence[int], scales: Sequence, codes: Optional[Sequence[torch.Tensor]],
-                numel: int, device, sizes: Optional[Sequence[int]] = None) -> torch.Tensor:
+                numel: int, device, sizes: Optional[Sequence[int]] = None,
+                coding: str = "mean") -> torch.Tensor:
     """The average over workers of their decoded messages (NaN everywhere if any count is NONFINITE);
     a worker's magnitude is a float, or a tensor of one per segment of ``sizes`` (per_tensor)."""
     dense = torch.zeros(numel, dtype=torch.float32, device=device)
@@ -353,8 +403,9 @@ def gtc_combine(counts: Sequence[int], scales: Sequence, codes: Optional[Sequenc
     if codes is not None:
         for c, s, w in zip(counts, scales, codes):
             if c:
-                _decode_one(w[:c], s, sizes, dense)
+                _decode_one(w[:c], s, sizes, dense, coding)
     return dense.div_(len(counts))
+
 
 
 def _completed(value: torch.Tensor) -> torch.futures.Future[torch.Tensor]:
@@ -413,7 +464,7 @@ def gtc_hook(state: GTCState, bucket) -> torch.futures.Future[torch.Tensor]:
             outs = [o[k:] for o in outs]
         else:
             mags = scales
-        dense = gtc_combine(counts, mags, outs, numel, buf.device, sizes)
+        dense = gtc_combine(counts, mags, outs, numel, buf.device, sizes, state.cfg.coding)
         if state.cfg.track_mass:
             state.last_result[idx] = dense.clone()
         acct.add_seconds(time.perf_counter() - t0)

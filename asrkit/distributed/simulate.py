@@ -214,7 +214,7 @@ class SimulatedWorkers:
                       wire=ring_allgather_wire(HEADER_BYTES + CODE_BYTES * (m + k if m else 0), self.n),
                       dense=nbytes, elements_sent=max(c, 0), elements_total=numel, collectives=2 if m else 1)
             dense = gtc_combine(counts, [s for _, s, _ in msgs], [c for _, _, c in msgs], numel, flat[0].device,
-                                sizes)
+                                sizes, self.states[0].cfg.coding)
             for st in self.states:
                 if not finite:
                     st.step_finite = False

@@ -65,6 +65,7 @@ class SyncConfig:
     gtc_momentum: float = 0.0                  # DGC momentum correction + factor masking
     gtc_local_clip: float = 0.0                # DGC local gradient clipping (max norm)
     gtc_per_tensor: bool = False               # a threshold and magnitude per parameter tensor (layer-wise)
+    gtc_sparse_adam: bool = False              # gtc: Adam's second moment corrected for sparse averaged gradients
     bucket_cap_mb: float = 25.0
     seed: int = 0
     max_skipped_steps: int = 10                # consecutive non-finite steps that stop the run (0: never)
@@ -105,7 +106,8 @@ class SyncConfig:
                    gtc_target_fraction=a.gtc_target_fraction, bucket_cap_mb=a.bucket_cap_mb,
                    gtc_coding=a.gtc_coding, gtc_warmup_steps=a.gtc_warmup_steps,
                    gtc_warmup_fraction=a.gtc_warmup_fraction, gtc_momentum=a.gtc_momentum,
-                   gtc_local_clip=a.gtc_local_clip, gtc_per_tensor=a.gtc_per_tensor, max_skipped_steps=a.max_skipped_steps,
+                   gtc_local_clip=a.gtc_local_clip, gtc_per_tensor=a.gtc_per_tensor,
+                   gtc_sparse_adam=a.gtc_sparse_adam, max_skipped_steps=a.max_skipped_steps,
                    simulate_workers=a.simulate_workers)
 
     def to_dict(self) -> dict:
@@ -145,6 +147,10 @@ def add_sync_args(p: argparse.ArgumentParser, allow_none: bool = False) -> None:
     g.add_argument("--gtc-per-tensor", type=parse_bool, default=False,
                    help="gtc: true: a threshold and a code magnitude per parameter tensor (layer-wise selection, "
                         "as DGC's per-layer top-k; 4 bytes per tensor more per message)")
+    g.add_argument("--gtc-sparse-adam", type=parse_bool, default=False,
+                   help="gtc with the adam optimiser: true: Adam's second moment scaled by how often each element "
+                        "is sent (asrkit.distributed.sparse_adam), so that sparse codes move the weights as "
+                        "dense Adam would")
     g.add_argument("--bucket-cap-mb", type=float, default=25.0, help="ddp/gtc: DDP bucket size")
     g.add_argument("--max-skipped-steps", type=int, default=10,
                    help="stop after this many consecutive steps skipped for non-finite gradients (0: never)")

@@ -53,6 +53,7 @@ from tqdm import tqdm
 
 from asrkit.distributed.launch import check_consistency, init_distributed
 from asrkit.distributed.rank_state import RankState, SyncDivergedError, comm_json_text
+from asrkit.distributed.sparse_adam import SparseGradAdam
 from asrkit.distributed.sync import SyncConfig, make_sync
 from asrkit.features.reader import FeatureReader
 from asrkit.nnet.checkpoint import (ConfigMismatchError, check_model_config, latest_checkpoint, list_checkpoints,
@@ -201,7 +202,11 @@ class Trainer:
             check_model_config(ck, self.model_cfg, cfg.init)
             self.model.load_state_dict(ck["model"])
             log.info("initialised the model from %s", cfg.init)
-        if cfg.optimizer == "adam":
+        if sync is not None and sync.mode == "gtc" and sync.gtc_sparse_adam:  # sparse averaged gradients
+            if cfg.optimizer != "adam":
+                raise ValueError(f"--gtc-sparse-adam replaces the adam optimiser; the config has {cfg.optimizer!r}")
+            self.opt = SparseGradAdam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        elif cfg.optimizer == "adam":
             self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         elif cfg.optimizer == "adamw":  # decoupled weight decay (Loshchilov & Hutter), unlike Adam's L2
             self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -256,6 +256,7 @@ SIM_CONFIGS = {
     "gtc_tau_dgc": dict(mode="gtc", gtc_target_fraction=0.1, gtc_coding="tau", gtc_warmup_steps=4,
                         gtc_momentum=0.5, gtc_local_clip=0.5),
     "gtc_per_tensor": dict(mode="gtc", gtc_target_fraction=0.1, gtc_per_tensor=True),
+    "gtc_log_sparse_adam": dict(mode="gtc", gtc_target_fraction=0.1, gtc_coding="log", gtc_sparse_adam=True),
     "bmuf": dict(mode="bmuf", sync_period=2, warmup_steps=1),
     "ma": dict(mode="ma", sync_period=2),
 }
@@ -272,7 +273,11 @@ def sim_loss(model, batch):
     return loss, float(loss.detach())
 
 
-def sim_optimizer(model):
+def sim_optimizer(model, kw=None):
+    if (kw or {}).get("gtc_sparse_adam"):  # as the trainer: the sparse Adam where GTC asks for it
+        from asrkit.distributed.sparse_adam import SparseGradAdam
+
+        return SparseGradAdam(model.parameters(), lr=0.01)
     return torch.optim.Adam(model.parameters(), lr=0.01)
 
 
@@ -281,7 +286,7 @@ def sim_compare_worker(rank: int, world: int, out: str) -> None:
     res = {}
     for name, kw in SIM_CONFIGS.items():
         model = _mlp(seed=0)
-        opt = sim_optimizer(model)
+        opt = sim_optimizer(model, kw)
         sync = Synchronizer(SyncConfig(**kw), model, opt)
         traj = []
         for step in range(SIM_STEPS):

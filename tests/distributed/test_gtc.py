@@ -5,7 +5,8 @@ import torch
 
 import dist_workers
 from asrkit.distributed.gtc import (NONFINITE, GTCConfig, GTCState, adaptive_threshold, gtc_combine, gtc_compress,
-                             gtc_decode, gtc_decode_segments, gtc_encode, gtc_encode_segments)
+                             LOG_RANGE, gtc_decode, gtc_decode_log, gtc_decode_segments, gtc_encode,
+                             gtc_encode_log, gtc_encode_segments, log_level_bits)
 from asrkit.distributed.sync import SyncConfig
 
 
@@ -186,3 +187,29 @@ def test_per_tensor_thresholds_send_from_every_tensor_and_conserve(coding):
     st.finish_step()
     err = (st.mass_in[0] - st.mass_sent[0] - st.residuals[0].double()).abs().max().item()
     assert err < 1e-5
+
+
+def test_log_codes_carry_each_magnitude_and_conserve():
+    r = torch.tensor([0.5, -3.0, 40.0, -1.0, 0.9], dtype=torch.float32)
+    before = r.clone()
+    codes, s = gtc_encode_log(r, 1.0)
+    assert s == 1.0 and codes.numel() == 3  # |r| >= 1: -3, 40, -1
+    sent = gtc_decode_log(codes, s, torch.zeros(5))
+    torch.testing.assert_close(sent + r, before, rtol=0, atol=1e-6)  # what is subtracted is what is sent
+    bits = log_level_bits(5)
+    step = 2 ** (LOG_RANGE / ((1 << bits) - 1))  # the relative spacing of the levels
+    for i, want in ((1, -3.0), (2, 40.0), (3, -1.0)):
+        assert abs(sent[i] / want - 1) <= (step - 1) / 2 + 1e-6, (i, float(sent[i]))
+    assert sent[0] == 0 and sent[4] == 0
+
+
+def test_log_codes_saturate_and_refuse_huge_buckets():
+    r = torch.tensor([2.0 ** 20, 0.0])
+    codes, s = gtc_encode_log(r, 1.0)
+    sent = gtc_decode_log(codes, s, torch.zeros(2))
+    assert sent[0] == pytest.approx(2.0 ** LOG_RANGE) and r[0] == pytest.approx(2.0 ** 20 - 2.0 ** LOG_RANGE)
+    assert log_level_bits(1_600_000) == 9
+    with pytest.raises(ValueError, match="bucket_cap_mb"):
+        log_level_bits(1 << 29)
+    with pytest.raises(ValueError, match="log codes"):
+        GTCConfig(target_fraction=0.1, coding="log", per_tensor=True)

@@ -8,7 +8,7 @@ from asrkit.distributed.sync import SyncConfig
 
 def _simulate(name: str, n: int = 2):
     model = dist_workers._mlp(seed=0)
-    opt = dist_workers.sim_optimizer(model)
+    opt = dist_workers.sim_optimizer(model, dist_workers.SIM_CONFIGS[name])
     sim = SimulatedWorkers(SyncConfig(**dist_workers.SIM_CONFIGS[name], simulate_workers=n), model, opt, n)
     traj = []
     for step in range(dist_workers.SIM_STEPS):

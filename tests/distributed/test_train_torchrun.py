@@ -253,10 +253,11 @@ def test_pseudo_label_jobs_from_torchrun_ranks(toy, tmp_path):
 
 def test_simulated_workers_equal_torchrun(toy, tmp_path):
     """--simulate-workers 2 in one process gives the weights of 2 torchrun processes (the student's
-    interleaved schedule, GTC with mean codes and sparsity warm-up; tiny preset: no dropout)."""
+    interleaved schedule, GTC with mean codes, sparsity warm-up and the sparse Adam; tiny preset: no dropout)."""
     import torch
 
-    extra = ["--sync", "gtc", "--gtc-target-fraction", "0.05", "--gtc-warmup-steps", "3", "--max-steps", "6"]
+    extra = ["--sync", "gtc", "--gtc-target-fraction", "0.05", "--gtc-warmup-steps", "3", "--max-steps", "6",
+             "--gtc-sparse-adam", "true"]
     r = _torchrun(_student_args(toy, tmp_path / "real", *extra), tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     e = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
@@ -269,6 +270,8 @@ def test_simulated_workers_equal_torchrun(toy, tmp_path):
     real = torch.load(tmp_path / "real" / "checkpoint-6.pt", weights_only=False)
     sim = torch.load(tmp_path / "sim" / "checkpoint-6.pt", weights_only=False)
     assert real["step"] == sim["step"] == 6
+    for ck in (real, sim):  # the trainer built asrkit.distributed.sparse_adam.SparseGradAdam
+        assert all("sent_share" in st for st in ck["optimizer"]["state"].values())
     init = torch.load(tmp_path / "real" / "checkpoint-3.pt", weights_only=False)["model"]
     for k, v in real["model"].items():
         torch.testing.assert_close(sim["model"][k], v, rtol=1e-4, atol=1e-5, msg=k)

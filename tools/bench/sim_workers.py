@@ -27,6 +27,11 @@ RUNS = {  # name: (sync options, training options over the defaults: Adam at lr 
     "gtc_tau": (dict(mode="gtc", gtc_coding="tau"), {}),
     "gtc_mean": (dict(mode="gtc", gtc_coding="mean"), {}),
     "gtc_mean_warmup": (dict(mode="gtc", gtc_coding="mean", gtc_warmup_steps=100, gtc_warmup_fraction=0.05), {}),
+    # Adam's second moment corrected for the sparse averaged gradient (asrkit.distributed.sparse_adam)
+    "gtc_mean_warmup_sa": (dict(mode="gtc", gtc_coding="mean", gtc_warmup_steps=100, gtc_warmup_fraction=0.05,
+                                gtc_sparse_adam=True), {}),
+    "gtc_log_warmup_sa": (dict(mode="gtc", gtc_coding="log", gtc_warmup_steps=100, gtc_warmup_fraction=0.05,
+                               gtc_sparse_adam=True), {}),
     "bmuf": (dict(mode="bmuf", sync_period=50), {}),
     "ma": (dict(mode="ma", sync_period=50), {}),
     "ddp_sgd": (dict(mode="ddp"), SGD),

@@ -52,7 +52,7 @@ dist_modes="ddp gtc bmuf"
 dist_nproc=2           # processes (gloo on CPU; one thread each, see conf/student.yaml)
 # BMUF block length; GTC: share of elements sent and DGC's sparsity warm-up (what made GTC learn on toy data:
 # -0.8% dev frame accuracy against ddp at x105.7 over 552 updates, docs/scaling_workers.md; not yet run here)
-dist_opts="--sync-period 50 --gtc-target-fraction 0.005 --gtc-warmup-steps 100 --gtc-warmup-fraction 0.05"
+dist_opts="--sync-period 50 --gtc-target-fraction 0.005 --gtc-warmup-steps 100 --gtc-warmup-fraction 0.05 --gtc-sparse-adam true"
 dist_sim_workers=       # stage 15 also: e.g. "1 4 16 64" simulated workers per mode (asrkit.distributed.simulate)
 dist_sim_modes="ddp gtc bmuf"
 dist_sim_decode=true
