@@ -9,6 +9,11 @@ Each run trains the "small" student (3 x 256 LSTM, 192 stacked inputs) with the 
 each worker keeps the one-process batch size: N workers make 1/N of the updates. Printed per run: updates,
 best dev frame accuracy, payload compression against dense all-reduce, wall seconds. One thread; run it
 nice'd on a shared machine. --json appends one JSON line per run.
+
+  .venv/bin/python tools/bench/sim_workers.py --from-exp egs/synth/s5/exp
+
+prints the same wall-time table for a recipe's stage 15 runs (exp/dist_<mode> and exp/dist_sim_<mode>_n<N>:
+their comm.json, history.jsonl and decode_<set>/best_wer), with each run's WER.
 """
 import argparse
 import json
@@ -61,18 +66,40 @@ def wall_hours(row: dict, bandwidth: float, a) -> float:
 
 
 def wall_table(rows, a) -> list:
-    head = "| run | workers | updates | best dev frame acc | " + " | ".join(
-        f"wall h at {b:g} Gb/s | acc per h at {b:g} Gb/s" for b in a.bandwidths) + " |"
+    sets = sorted({k for r in rows for k in r.get("wer", {})}, key=lambda x: (x.startswith("dev"), x))
+    head = ("| run | workers | updates | compression | best dev frame acc | "
+            + "".join(f"WER {x} | " for x in sets)
+            + " | ".join(f"wall h at {b:g} Gb/s | acc per h at {b:g} Gb/s" for b in a.bandwidths) + " |")
     out = [f"Scaling model: {a.compute_ms:g} ms per batch, {a.model_params:g} parameters, the run's data "
-           "(updates x workers batches).", "", head, "|---|---|---|---|" + "---|---|" * len(a.bandwidths)]
+           "(updates x workers batches).", "", head,
+           "|---|---|---|---|---|" + "---|" * len(sets) + "---|---|" * len(a.bandwidths)]
     for r in sorted(rows, key=lambda r: r["workers"]):  # stable: the runs' order within each N
-        cells = []
+        cells = [f"{r['wer'][x]:.2f}" if x in r.get("wer", {}) else "-" for x in sets]
         for b in a.bandwidths:
             h = wall_hours(r, b, a)
             cells += [f"{h:.3g}", f"{r['best_dev_acc'] / h:.3g}"]
-        out.append(f"| {r['run']} | {r['workers']} | {r['updates']} | {r['best_dev_acc']:.4f} | " + " | ".join(cells)
-                   + " |")
+        comp = f"x{r['compression']:.3g}" if r.get("compression") else "-"
+        out.append(f"| {r['run']} | {r['workers']} | {r['updates']} | {comp} | {r['best_dev_acc']:.4f} | "
+                   + " | ".join(cells) + " |")
     return out
+
+
+def exp_rows(exp: Path) -> list:
+    """Rows of the stage 15 runs under a recipe's exp/: dist_<mode> (torchrun) and dist_sim_<mode>_n<N>."""
+    rows = []
+    for d in sorted(exp.glob("dist_*")):
+        if not (d / "comm.json").exists() or not (d / "history.jsonl").exists():
+            continue
+        comm = json.loads((d / "comm.json").read_text())
+        hist = [json.loads(x) for x in (d / "history.jsonl").read_text().splitlines() if x.strip()]
+        accs = [h["dev_acc"] for h in hist if h.get("dev_acc") is not None]
+        wer = {}
+        for bw in sorted(d.glob("decode_*/best_wer")):
+            wer[bw.parent.name[len("decode_"):]] = float(bw.read_text().split()[1])
+        rows.append({"run": d.name, "workers": comm["world_size"], "updates": comm["steps"],
+                     "best_dev_acc": max(accs) if accs else 0.0, "compression": comm.get("compression_ratio"),
+                     "sync": comm.get("sync_config", {"mode": comm["mode"]}), "wer": wer})
+    return rows
 
 
 def main(argv=None) -> int:
@@ -90,11 +117,15 @@ def main(argv=None) -> int:
     p.add_argument("--data", default=None, help="toy data dir (made once; default: a temporary dir)")
     p.add_argument("--json", default=None, help="append one JSON line per run here")
     p.add_argument("--table-from", default=None, help="only print the wall-time table of this --json file")
+    p.add_argument("--from-exp", default=None, help="only print the wall-time table of a recipe's stage 15 runs")
     p.add_argument("--compute-ms", type=float, default=100.0,
                    help="scaling model: compute time per batch (docs/scaling.md's GPU assumption)")
     p.add_argument("--model-params", type=float, default=24e6, help="scaling model: parameters (the paper's student)")
     p.add_argument("--bandwidths", type=float, nargs="+", default=[1.0, 10.0], help="scaling model: Gb/s")
     a = p.parse_args(argv)
+    if a.from_exp:
+        print("\n".join(wall_table(exp_rows(Path(a.from_exp)), a)))
+        return 0
     if a.table_from:
         rows = [json.loads(line) for line in Path(a.table_from).read_text().splitlines() if line.strip()]
         print("\n".join(wall_table(rows, a)))
