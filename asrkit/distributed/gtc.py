@@ -6,9 +6,11 @@ Each worker keeps a residual r per DDP bucket (keyed by ``bucket.index()``). At 
     S = {i : |r_i| >= tau}
     send (i, sign(r_i)) for i in S, and r_i -= sign(r_i) * s
 
-with the code's magnitude ``s`` (``coding``): ``tau`` (Strom's codes: every sent element moves by tau) or
+with the code's magnitude ``s`` (``coding``): ``tau`` (Strom's codes: every sent element moves by tau),
 ``mean`` (the mean |r_i| over S, so that a code carries the size of what it stands for; default, chosen by
-measurement in docs/scaling.md). Either way what is subtracted is exactly what is sent, so
+measurement in docs/scaling.md) or ``log`` (each element's own |r_i|: its log2 over tau quantised into the
+bits of the int32 code that the index leaves free, so no more bytes; :func:`gtc_encode_log`). Either way
+what is subtracted is exactly what is sent, so
 ``sum of gradients = sum of what was sent + r`` (error feedback loses nothing).
 
 Options from Deep Gradient Compression (Lin et al., ICLR 2018), all off by default:
@@ -21,7 +23,8 @@ Options from Deep Gradient Compression (Lin et al., ICLR 2018), all off by defau
   ``local_clip * sqrt(bucket share of the parameters) / sqrt(N)`` (times the fp16 loss scale) before
   accumulating it.
 
-Codes are int32 ``index * 2 + (1 if negative else 0)`` (so a bucket may hold up to 2**30 elements).
+Codes are int32 ``index * 2 + (1 if negative else 0)`` (so a bucket may hold up to 2**30 elements); log
+codes are ``index << (b + 1) | negative << b | level`` with ``b`` the bits the bucket's index leaves.
 Messages have different lengths on different workers, so they are exchanged with two all-gathers: a
 synchronous one of an 8-byte header (count, the sender's magnitude s as float32 bits), then an
 asynchronous one of the codes padded to the longest message. The hook's future decodes every worker's codes
@@ -405,7 +408,6 @@ def gtc_combine(counts: Sequence[int], scales: Sequence, codes: Optional[Sequenc
             if c:
                 _decode_one(w[:c], s, sizes, dense, coding)
     return dense.div_(len(counts))
-
 
 
 def _completed(value: torch.Tensor) -> torch.futures.Future[torch.Tensor]:

@@ -46,6 +46,9 @@ class SparseGradAdam(torch.optim.Optimizer):
                     continue
                 g = p.grad
                 st = self.state[p]
+                if st and "sent_share" not in st:
+                    raise ValueError("SparseGradAdam was given another optimiser's state (a checkpoint of plain "
+                                     "Adam?): resume with the optimiser that wrote it")
                 if not st:
                     st["step"] = 0
                     st["exp_avg"] = torch.zeros_like(p)

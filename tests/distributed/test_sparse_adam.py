@@ -47,3 +47,15 @@ def test_bad_options_refused():
     p = torch.nn.Parameter(torch.zeros(2))
     with pytest.raises(ValueError, match="SparseGradAdam"):
         SparseGradAdam([p], lr=0.0)
+
+
+def test_plain_adam_state_refused():
+    p = torch.nn.Parameter(torch.zeros(3))
+    adam = torch.optim.Adam([p], lr=0.01)
+    p.grad = torch.ones(3)
+    adam.step()
+    ours = SparseGradAdam([p], lr=0.01)
+    ours.load_state_dict(adam.state_dict())
+    p.grad = torch.ones(3)
+    with pytest.raises(ValueError, match="another optimiser's state"):
+        ours.step()
