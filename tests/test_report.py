@@ -182,8 +182,9 @@ def test_sweep_needs_its_json_and_one_source(tmp_path):
     assert collect_sweep(tmp_path / "nothing", ["test"]) == []
 
 
-def _comm_json(exp: Path, mode: str, payload, dense, wire, seconds=12.34, steps=20, steps_this_run=20) -> None:
-    d = exp / f"dist_{mode}"
+def _comm_json(exp: Path, mode: str, payload, dense, wire, seconds=12.34, steps=20, steps_this_run=20,
+               name=None) -> None:
+    d = exp / (name or f"dist_{mode}")
     d.mkdir(parents=True, exist_ok=True)
     per_rank = [{"payload_bytes": p, "dense_bytes": dn, "wire_bytes": w} for p, dn, w in zip(payload, dense, wire)]
     (d / "comm.json").write_text(json.dumps({
@@ -219,6 +220,24 @@ def test_dist_section(tmp_path):
     assert "dist_gtc" not in main.replace("`dist_<mode>`", "") and "dist_ddp" not in main
     assert "Reported in their own sections below: the distributed runs (`dist_<mode>`)." in main  # no sweep named
     assert not (tmp_path / "RESULTS_sweep.png").exists()  # no sweep, no sweep plot
+
+
+def test_simulated_workers_sorted_by_number_and_plotted(tmp_path):
+    refs = _refs_and_data(tmp_path, 8)
+    exp = tmp_path / "exp"
+    for n, errs in ((1, 1), (4, 2), (16, 3)):
+        for mode in ("bmuf", "ddp"):
+            name = f"dist_sim_{mode}_n{n}"
+            _decode_dir(exp, name, "test", _with_errors(refs, errs), refs)
+            _comm_json(exp, mode, [100] * n, [100] * n, [100] * n, name=name)
+    _decode_dir(exp, "dist_gtc", "test", _with_errors(refs, 1), refs)
+    _comm_json(exp, "gtc", [10, 10], [100, 100], [10, 10])
+    runs = collect_dist(exp, ["test"])
+    assert [r.system for r in runs] == ["dist_gtc", "dist_sim_ddp_n1", "dist_sim_bmuf_n1", "dist_sim_ddp_n4",
+                                        "dist_sim_bmuf_n4", "dist_sim_ddp_n16", "dist_sim_bmuf_n16"]
+    text = write_report(exp, tmp_path / "data", ["test"], tmp_path / "RESULTS.md", plot=True)
+    assert "![WER against the number of simulated workers](RESULTS_dist.png)" in text
+    assert (tmp_path / "RESULTS_dist.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_dist_comm_json_problems_name_the_file(tmp_path):

@@ -67,6 +67,7 @@ SWEEP_JSON = "sweep.json"  # written there by asrkit.bin.subset_cuts --summary
 DIST_PREFIX = "dist_"  # stage 15: exp/dist_<sync mode> (design.md)
 COMM_JSON = "comm.json"  # written there by rank 0 (asrkit.nnet.train.Trainer._write_comm_summary)
 DIST_ORDER = ("ddp", "gtc", "bmuf", "ma")
+DIST_SIM_PREFIX = "dist_sim_"  # stage 15 with N simulated workers: exp/dist_sim_<mode>_n<N>
 _WER = re.compile(r"%WER\s+([\d.]+)\s+\[\s*(\d+)\s*/\s*(\d+)")
 _SEED_DIR = re.compile(r"seed(\d+)$")
 # how noisy each condition of the synthetic corpus is (asrkit.synth.utterance.CONDITIONS), for the claim
@@ -260,9 +261,8 @@ def collect_dist(exp_dir: PathLike, sets: Sequence[str]) -> List[DistRun]:
     table = collect(exp, sets)
     names = {p.name for p in exp.glob(DIST_PREFIX + "*") if p.is_dir() and (p / COMM_JSON).exists()}
     names |= {n for n in table if n.startswith(DIST_PREFIX)}
-    rank = {m: i for i, m in enumerate(DIST_ORDER)}
     runs = []
-    for name in sorted(names, key=lambda n: (rank.get(n[len(DIST_PREFIX):], len(rank)), n)):
+    for name in sorted(names):
         f = exp / name / COMM_JSON
         if not f.exists():
             raise ValueError(f"{f}: not found; rank 0 writes it when distributed training of {name} ends")
@@ -277,7 +277,10 @@ def collect_dist(exp_dir: PathLike, sets: Sequence[str]) -> List[DistRun]:
         runs.append(DistRun(name, c["mode"], int(c["world_size"]), table.get(name, {}), payload / len(ranks),
                             sum(r["wire_bytes"] for r in ranks) / len(ranks), dense / payload if payload else None,
                             float(c["train_seconds"]), int(c["steps"]), int(c["steps_this_run"])))
-    return runs
+    # torchrun runs first, then the simulated ones; each by workers (as numbers, not names), then mode
+    rank = {m: i for i, m in enumerate(DIST_ORDER)}
+    return sorted(runs, key=lambda r: (r.system.startswith(DIST_SIM_PREFIX), r.world_size,
+                                       rank.get(r.mode, len(rank)), r.system))
 
 
 def _history_steps(sys_dir: Path) -> Optional[int]:
@@ -458,7 +461,7 @@ def write_report(exp_dir: PathLike, data_dir: PathLike, sets: Sequence[str], out
         _plot(table, sets, png)
         lines += [f"![WER per system]({png.name})", ""]
     lines += _sweep_section(exp_dir, sets, Path(out), plot)
-    lines += _dist_section(exp_dir, sets)
+    lines += _dist_section(exp_dir, sets, Path(out), plot)
     text = "\n".join(lines)
     atomic_write_text(out, text)
     return text
@@ -626,14 +629,17 @@ def _sweep_section(exp_dir: PathLike, sets: Sequence[str], out: Path, plot: bool
     return lines
 
 
-def _dist_section(exp_dir: PathLike, sets: Sequence[str]) -> List[str]:
+def _dist_section(exp_dir: PathLike, sets: Sequence[str], out: Optional[Path] = None,
+                  plot: bool = False) -> List[str]:
     runs = collect_dist(exp_dir, sets)
     if not runs:
         return []
     exp = Path(exp_dir)
     lines = ["## Distributed training (stage 15)", "",
-             "The interleaved student trained by several processes under torchrun, once per sync mode, from "
-             "`comm.json` (rank 0). Sent: the payload each worker contributes over the run (gradients for ddp, "
+             "The interleaved student trained by several processes under torchrun, once per sync mode, and "
+             "with N simulated workers in one process (`dist_sim_<mode>_n<N>`, asrkit.distributed.simulate: "
+             "each worker its share of the batches and its own GTC residual or BMUF model; equal data, so N "
+             "workers make 1/N of the updates), from `comm.json` (rank 0). Sent: the payload each worker contributes over the run (gradients for ddp, "
              "GTC's index/sign codes, BMUF's parameters at each block sync), mean over workers; wire: what ring "
              "collectives put on the network per worker. Compression: the payload dense gradient all-reduce "
              "would have sent in the same steps, over the payload sent. Steps: updates of each worker. Wall "
@@ -657,7 +663,39 @@ def _dist_section(exp_dir: PathLike, sets: Sequence[str]) -> List[str]:
                      + f" | {fmt_bytes(r.payload_per_worker)} | {fmt_bytes(r.wire_per_worker)} | {comp} | "
                        f"{r.steps} | {wall} |")
     lines.append("")
+    sim = [r for r in runs if r.system.startswith(DIST_SIM_PREFIX) and r.wers]
+    if plot and out is not None and len({r.world_size for r in sim}) > 1:
+        png = out.with_name(out.stem + "_dist.png")
+        _plot_dist(sim, sets, png)
+        lines += [f"![WER against the number of simulated workers]({png.name})", ""]
     return lines
+
+
+def _plot_dist(runs: List[DistRun], sets: Sequence[str], png: Path) -> None:
+    """WER against the number of simulated workers, one line per sync mode, one panel per set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from asrkit.utils.atomic import atomic_path
+
+    shown = [s for s in sets if any(s in r.wers for r in runs)]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.5), squeeze=False)
+    for ax, s in zip(axes[0], shown):
+        for mode in sorted({r.mode for r in runs}, key=lambda m: (DIST_ORDER + (m,)).index(m)):
+            xy = sorted((r.world_size, r.wers[s].wer) for r in runs if r.mode == mode and s in r.wers)
+            ax.plot([x for x, _ in xy], [y for _, y in xy], marker="o", label=mode)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("simulated workers (equal data)")
+        ax.set_ylabel("WER (%)")
+        ax.set_title(set_header(s))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
 
 
 def _plot_sweep(points: List[SweepPoint], sets: Sequence[str], png: Path) -> None:
