@@ -33,7 +33,8 @@
 #   student of stages 9 and 11-15 trains with --equal-updates true, a budget of exactly the updates of
 #   stage 9's student, the comparison at equal training length; ssl_opts="--equal-updates false
 #   --num-epochs N" gives them N passes over all their data instead), nnet_lm_weights, nnet_decode_opts
-#   [""], stream_chunk, topk, pseudo_shard_size [500]
+#   [""], stream_chunk, topk, pseudo_shard_size [500], nnet_avg [1] (N > 1: every network decodes, labels and
+#   realigns with the mean of its last N epoch checkpoints, <dir>/avg.pt, instead of best.pt)
 #   labelled_lr_mult: LR multiplier on labelled batches, of every student; supervised_lr_mult [""]: the
 #   supervised and oracle students' ("": labelled_lr_mult, the controlled comparison; 1.0: plain
 #   training, as before)
@@ -146,6 +147,8 @@ nnet_stage_options_help() {
                                e.g. --stage 7 --stop-stage 8 --teacher-dir exp/teacher_e24 --teacher-conf conf/tuning/t_e24.yaml
   --nnet-lm-weights W          LM weights swept on dev for the networks (default $nnet_lm_weights)
   --nnet-decode-opts "OPTS"    decoder options of the networks (default "${nnet_decode_opts:-}")
+  --nnet-avg N                 decode, label and realign with the mean of each network's last N epoch
+                               checkpoints, <dir>/avg.pt (icefall's --avg) instead of best.pt (default ${nnet_avg:-1})
   --topk K                     teacher posteriors kept per frame (default $topk)
   --realign-with-teacher true|false   realign train_sup and dev with the teacher (stage 7) and train a second
                                teacher (and a supervised student) on the new targets, beside the first ones
@@ -300,17 +303,31 @@ gmm_decode() {
   done
 }
 
-# nnet_decode <data> <senone-dir> <dir> <streaming>: network <dir>/best.pt on every evaluation set
+# nnet_model <dir>: the file of network <dir> that decoding, labelling and realignment use: best.pt (the best
+# dev frame accuracy), or with nnet_avg N > 1 avg.pt, the mean of its last N epoch checkpoints (icefall's
+# --avg; made here, left as it is when up to date). Call it as "model=$(nnet_model <dir>)" under set -e.
+nnet_model() {
+  local dir=$1
+  if [ "${nnet_avg:-1}" -gt 1 ]; then
+    python -m asrkit.bin.average_checkpoints --dir $dir --last $nnet_avg --out $dir/avg.pt >&2 || return 1
+    echo $dir/avg.pt
+  else
+    echo $dir/best.pt
+  fi
+}
+
+# nnet_decode <data> <senone-dir> <dir> <streaming>: network <dir>'s model (nnet_model) on every evaluation set
 # (<data>/fbank/cuts_<set>.jsonl.gz, CMVN <data>/cmvn.npz, priors of <senone-dir>) decoded through
 # <senone-dir>/graph and scored against <data>/<set>/text, into <dir>/decode_<set>, through $decode_cmd
 # (logs: <dir>/log/{forward,decode}_<set>.log); <streaming> true: the student's chunked forward pass.
 nnet_decode() {
-  local data=$1 senone=$2 dir=$3 streaming=$4 set gpus=0
+  local data=$1 senone=$2 dir=$3 streaming=$4 set gpus=0 model
   if [ "${ngpu:-0}" -gt 0 ]; then gpus=1; fi
-  log "nnet_decode: $dir on $(echo $eval_sets) (streaming: $streaming)"
+  model=$(nnet_model $dir)
+  log "nnet_decode: $model on $(echo $eval_sets) (streaming: $streaming)"
   for set in $(ordered_eval_sets); do
     $decode_cmd --gpus $gpus $dir/log/forward_$set.log \
-      python -m asrkit.bin.nnet_forward --model $dir/best.pt --cuts $data/fbank/cuts_$set.jsonl.gz \
+      python -m asrkit.bin.nnet_forward --model $model --cuts $data/fbank/cuts_$set.jsonl.gz \
       --cmvn $data/cmvn.npz --priors $senone/senone_counts.npy --streaming $streaming --chunk $stream_chunk \
       $(nnet_device_opts) --out-dir $dir/decode_$set/scores
     $decode_cmd --num-threads $nj $dir/log/decode_$set.log \
@@ -486,26 +503,28 @@ train_teacher() {
     --out-dir $dir
 }
 
-# realign_with_network <data> <lang-senone> <senone-dir> <network-dir> <dir>: <network-dir>/best.pt's forced
+# realign_with_network <data> <lang-senone> <senone-dir> <network-dir> <dir>: <network-dir>'s (nnet_model) forced
 # alignment of train_sup and $dev_set (the targets of <senone-dir>, with their transcripts) through the senone
 # training graphs of <lang-senone>, its log-posteriors minus <senone-dir>'s log-priors as likelihoods (Kaldi's
 # nnet realignment): new targets and priors in <dir>, a senone dir as make_senones writes (its graph a link to
 # <senone-dir>'s); cuts whose alignment fails are left out, listed in <dir>/left_out_<set>.txt. A network trained
 # again since makes it again.
 realign_with_network() {
-  local data=$1 lang=$2 senone=$3 net=$4 dir=$5
-  log "realign_with_network: $net realigns train_sup and ${dev_set:-dev} ($senone's targets) -> $dir"
+  local data=$1 lang=$2 senone=$3 net=$4 dir=$5 model
+  model=$(nnet_model $net)
+  log "realign_with_network: $model realigns train_sup and ${dev_set:-dev} ($senone's targets) -> $dir"
   mkdir -p $dir/log
   $train_cmd --gpus $([ "${ngpu:-0}" -gt 0 ] && echo 1 || echo 0) $dir/log/realign.log \
-    python -m asrkit.bin.realign_nnet --model $net/best.pt --senone-dir $senone --lang $lang --cmvn $data/cmvn.npz \
+    python -m asrkit.bin.realign_nnet --model $model --senone-dir $senone --lang $lang --cmvn $data/cmvn.npz \
     --sets train_sup,${dev_set:-dev} --out-dir $dir $(nnet_device_opts)
 }
 
 # pseudo_label <data> <teacher-dir> <senone-dir> <dir>: the teacher's top $topk posteriors per frame of
 # <data>/fbank/cuts_train_unsup.jsonl.gz, in shards and an index, in <dir>.
 pseudo_label() {
-  local data=$1 teacher=$2 senone=$3 dir=$4
-  local common=(--model $teacher/best.pt --cuts $data/fbank/cuts_train_unsup.jsonl.gz --cmvn $data/cmvn.npz
+  local data=$1 teacher=$2 senone=$3 dir=$4 model
+  model=$(nnet_model $teacher)
+  local common=(--model $model --cuts $data/fbank/cuts_train_unsup.jsonl.gz --cmvn $data/cmvn.npz
                 --tree $senone/tree --out-dir $dir --k $topk --shard-size ${pseudo_shard_size:-500} --no-progress)
   if [ "${ngpu:-0}" -gt 0 ]; then
     log "pseudo_label: $teacher labels train_unsup (top $topk posteriors per frame) on $ngpu GPU(s) -> $dir"

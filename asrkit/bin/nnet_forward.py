@@ -51,9 +51,12 @@ def main(argv=None) -> int:
             p.error(f"not found: {path}")
     if a.output == "scores" and not a.priors:
         p.error("--output scores needs --priors")
-    from asrkit.utils.atomic import mark_done, up_to_date
+    from asrkit.utils.atomic import atomic_write_text, mark_done, up_to_date
 
-    if not a.force and up_to_date(a.out_dir, [a.model, a.cuts, a.cmvn, a.priors]):
+    # the model file is recorded too: best.pt and avg.pt (--nnet-avg) of one folder have their own mtimes
+    model_record = Path(a.out_dir) / "model.txt"
+    other_model = model_record.exists() and model_record.read_text().strip() != str(Path(a.model).resolve())
+    if not a.force and not other_model and up_to_date(a.out_dir, [a.model, a.cuts, a.cmvn, a.priors]):
         logging.getLogger("asrkit.bin.nnet_forward").info("%s is up to date; --force recomputes it", a.out_dir)
         return 0
     from asrkit.nnet.dataset import load_cuts, reader_for_checkpoint
@@ -69,6 +72,7 @@ def main(argv=None) -> int:
     reader = reader_for_checkpoint(a.model, a.cmvn, a.cuts)  # the normalisation the network was trained with
     summary = write_scores(model, load_cuts(a.cuts), reader, a.out_dir, priors, streaming=a.streaming,
                            chunk=a.chunk, output=a.output)
+    atomic_write_text(model_record, str(Path(a.model).resolve()) + "\n")
     mark_done(a.out_dir)
     print("nnet_forward: " + json.dumps(summary))
     return 0

@@ -115,3 +115,43 @@ def prune_checkpoints(out_dir: PathLike, keep_last: int) -> None:
     steps = sorted(int(m.group(2)) for p in d.glob("checkpoint-*.pt") if (m := _CKPT_RE.match(p.name)))
     for s in steps[:-keep_last]:
         (d / f"checkpoint-{s}.pt").unlink(missing_ok=True)
+
+
+_EPOCH_RE = re.compile(r"^epoch-(\d+)\.pt$")
+
+
+def last_epoch_checkpoints(out_dir: PathLike, n: int) -> List[Path]:
+    """The ``n`` epoch checkpoints of the highest epochs in ``out_dir``, oldest first (``epoch-<k>.pt``)."""
+    if n < 1:
+        raise ValueError(f"average over at least one epoch, not {n}")
+    d = Path(out_dir)
+    found = sorted((int(m.group(1)), p) for p in d.glob("epoch-*.pt") if (m := _EPOCH_RE.match(p.name)))
+    if len(found) < n:
+        raise ValueError(f"{d}: {len(found)} epoch checkpoints (epoch-<k>.pt), fewer than the {n} to average")
+    return [p for _, p in found[-n:]]
+
+
+def average_models(paths: List[PathLike]) -> Dict:
+    """icefall's ``--avg``: the element-wise mean (in float64) of the model weights of ``paths``, as a
+    ``best.pt``-like checkpoint (model_config, model, step, epoch and train_config of the last file, the
+    files averaged); integer buffers are the last file's. Every file must hold the same model."""
+    if not paths:
+        raise ValueError("no checkpoints to average")
+    sums: Dict[str, torch.Tensor] = {}
+    first = last = None
+    for p in paths:
+        ck = load_checkpoint(p)
+        if first is None:
+            first = ck
+        diff = config_diff(first["model_config"], ck["model_config"])
+        if diff or ck["model"].keys() != first["model"].keys():
+            raise ConfigMismatchError(f"{p}: another model than {paths[0]} ({'; '.join(diff) or 'other weights'})")
+        for k, v in ck["model"].items():
+            if v.is_floating_point():
+                sums[k] = sums[k] + v.double() if k in sums else v.double()
+        last = ck
+    model = {k: (sums[k] / len(paths)).to(v.dtype) if v.is_floating_point() else v
+             for k, v in last["model"].items()}
+    return {"model_config": last["model_config"], "model": model, "step": last.get("step"),
+            "epoch": last.get("epoch"), "train_config": last.get("train_config"),
+            "averaged": [Path(p).name for p in paths]}

@@ -222,3 +222,20 @@ def test_sweep_order_reaches_every_subset(dry, name):
     for calls, order in ((default, "shuffle"), (hashed, "hash")):
         subsets = [c for c in calls if "asrkit.bin.subset_cuts" in c]
         assert subsets and all(opt(c, "--order") == order for c in subsets), (name, order, subsets)
+
+
+@pytest.mark.parametrize("name", ["synth", "speechocean762"])
+def test_nnet_avg_decodes_and_labels_with_the_averaged_model(dry, name):
+    """--nnet-avg 3: each network's avg.pt (averaged from its last 3 epochs just before) is what is decoded
+    and what labels; by default best.pt."""
+    default, _ = dry(name)
+    avg, _ = dry(name, ("--nnet-avg", "3"))
+    assert not [c for c in default if "asrkit.bin.average_checkpoints" in c]
+    assert {opt(c, "--model").rsplit("/", 1)[1] for c in default if "asrkit.bin.nnet_forward" in c} == {"best.pt"}
+    forwards = [i for i, c in enumerate(avg) if "asrkit.bin.nnet_forward" in c]
+    assert forwards
+    for i in forwards + [i for i, c in enumerate(avg) if "asrkit.bin.pseudo_label" in c and "--model" in c]:
+        model = opt(avg[i], "--model")
+        assert model.endswith("/avg.pt"), avg[i]
+        made = [c for c in avg[:i] if "asrkit.bin.average_checkpoints" in c and opt(c, "--out") == model]
+        assert made and opt(made[-1], "--last") == "3" and opt(made[-1], "--dir") == model[:-len("/avg.pt")]

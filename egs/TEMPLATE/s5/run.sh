@@ -125,6 +125,7 @@ case $lexicon_type in
 esac
 vocab_text=${vocab:-$lm_text}
 nnet_opts=
+nnet_avg=1             # N > 1: decode, label and realign with the mean of the last N epoch checkpoints (icefall --avg)
 if $tiny; then
   mono_gauss=100; tri_leaves=60; tri_gauss=150; num_senones=40; pseudo_shard_size=200; sweep_ratios=1
   nnet_opts="--preset tiny --num-epochs 2"

@@ -106,6 +106,7 @@ report_title="egs/librispeech/s5 results"
 lexicon_opts="--cmudict"   # CMUdict (stress-free), espeak-ng G2P for words it lacks
 vocab_text=$vocab
 nnet_opts=
+nnet_avg=1             # N > 1: decode, label and realign with the mean of the last N epoch checkpoints (icefall --avg)
 
 if $tiny; then         # what about 30 s of speech per set supports (as egs/synth/s5 --tiny)
   corpus_dir=corpus/LibriSpeech

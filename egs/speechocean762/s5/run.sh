@@ -26,6 +26,7 @@ gmm_lm_weights=9:15:3  # LM weights swept when decoding dev with the GMMs
 gmm_decode_opts="--beam 11 --max-active 3000"
 nnet_lm_weights=3:7:2  # LM weights swept on dev for the networks (each chose 3 or 5 of 1:9:2; 9 took 40% of the time)
 nnet_decode_opts=      # decoder options of the networks (empty: the decoder's beam 13 / max-active 7000)
+nnet_avg=1             # N > 1: decode, label and realign with the mean of the last N epoch checkpoints (icefall --avg)
 teacher_conf=conf/teacher.yaml
 teacher_dir=exp/teacher  # the teacher's folder (stages 7, 8, 10); another one keeps a tuning variant beside it
 student_conf=conf/student.yaml

@@ -29,6 +29,7 @@ gmm_lm_weights=9:15:3  # LM weights swept when decoding dev with the GMMs
 gmm_decode_opts="--beam 11 --max-active 3000"
 nnet_lm_weights=2:5:1  # LM weights swept when decoding dev with the networks (every network chose 3 of 1:9:2)
 nnet_decode_opts="--beam 10 --max-active 2000"  # 2.5x faster than 13/7000 at equal dev WER (50.15, ssl_inter; measured with the previous session's models)
+nnet_avg=1             # N > 1: decode, label and realign with the mean of the last N epoch checkpoints (icefall --avg)
 teacher_conf=conf/teacher.yaml
 teacher_dir=exp/teacher  # the teacher's folder (stages 7, 8, 10); another one keeps a tuning variant beside it
 student_conf=conf/student.yaml
