@@ -582,12 +582,27 @@ def _claim(name: str, conds: Dict[str, tuple], gap_fn) -> List[str]:
     return [f"- `{name}`: {verdict} ({what})."]
 
 
-def _plot(table: Dict[str, Dict[str, Wer]], sets: Sequence[str], png: Path) -> None:
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend (no display), imported where a plot is made."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save_figure(plt, fig, png: Path) -> None:
+    from asrkit.utils.atomic import atomic_path
+
+    fig.tight_layout()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+def _plot(table: Dict[str, Dict[str, Wer]], sets: Sequence[str], png: Path) -> None:
+    plt = _pyplot()
     names = list(table)
     width = 0.8 / max(1, len(sets))
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(names)), 4))
@@ -598,12 +613,7 @@ def _plot(table: Dict[str, Dict[str, Wer]], sets: Sequence[str], png: Path) -> N
     ax.set_xticklabels(names, rotation=20, ha="right")
     ax.set_ylabel("WER (%)")
     ax.legend()
-    fig.tight_layout()
-    from asrkit.utils.atomic import atomic_path
-
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    _save_figure(plt, fig, png)
 
 
 def _sweep_section(exp_dir: PathLike, sets: Sequence[str], out: Path, plot: bool) -> List[str]:
@@ -673,13 +683,7 @@ def _dist_section(exp_dir: PathLike, sets: Sequence[str], out: Optional[Path] = 
 
 def _plot_dist(runs: List[DistRun], sets: Sequence[str], png: Path) -> None:
     """WER against the number of simulated workers, one line per sync mode, one panel per set."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from asrkit.utils.atomic import atomic_path
-
+    plt = _pyplot()
     shown = [s for s in sets if any(s in r.wers for r in runs)]
     fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.5), squeeze=False)
     for ax, s in zip(axes[0], shown):
@@ -692,20 +696,11 @@ def _plot_dist(runs: List[DistRun], sets: Sequence[str], png: Path) -> None:
         ax.set_title(set_header(s))
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    _save_figure(plt, fig, png)
 
 
 def _plot_sweep(points: List[SweepPoint], sets: Sequence[str], png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from asrkit.utils.atomic import atomic_path
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for s in sets:
         xy = [(p.ratio, p.wers[s].wer) for p in points if s in p.wers]
@@ -716,7 +711,4 @@ def _plot_sweep(points: List[SweepPoint], sets: Sequence[str], png: Path) -> Non
     ax.set_title("Interleaved student against the amount of unlabelled data")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    _save_figure(plt, fig, png)
