@@ -51,8 +51,9 @@ sweep_order=shuffle    # shuffle: one seeded shuffle of every id; hash: a seeded
 dist=false             # stage 15: the interleaved student under torchrun, once per sync mode
 dist_modes="ddp gtc bmuf"
 dist_nproc=2           # processes (gloo on CPU; one thread each, see conf/student.yaml)
-# BMUF block length; GTC: share of elements sent and DGC's sparsity warm-up (what made GTC learn on toy data:
-# -0.8% dev frame accuracy against ddp at x105.7 over 552 updates, docs/scaling_workers.md; not yet run here)
+# BMUF block length; GTC: share of elements sent, DGC's sparsity warm-up (toy data: -0.8% dev frame accuracy
+# against ddp at x105.7) and the sparse Adam (here at 2 processes: x103, dev frame accuracy 0.336 against
+# ddp's 0.415 (0.313 without it); docs/scaling_workers.md)
 dist_opts="--sync-period 50 --gtc-target-fraction 0.005 --gtc-warmup-steps 100 --gtc-warmup-fraction 0.05 --gtc-sparse-adam true"
 dist_sim_workers=       # stage 15 also: e.g. "1 4 16 64" simulated workers per mode (asrkit.distributed.simulate)
 dist_sim_modes="ddp gtc bmuf"
