@@ -5,7 +5,7 @@
 
 The result reads like ``best.pt`` (nnet_forward, pseudo_label, realign_nnet, export_model). The recipes'
 ``--nnet-avg N`` decodes and labels with it instead of ``best.pt`` (the best dev frame accuracy).
-An output that already holds the average of the same files, none changed since, is left as it is.
+An output made from the same files (paths and contents, in its done marker) is left as it is.
 """
 from __future__ import annotations
 
@@ -35,9 +35,8 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     a = get_parser().parse_args(argv)
     setup_logging(a.verbose)
-    import torch
-
     from asrkit.nnet.checkpoint import average_models, last_epoch_checkpoints, save_checkpoint
+    from asrkit.utils.fingerprint import fingerprint, fresh, stamp
 
     if bool(a.checkpoints) == bool(a.dir):
         log.error("give either checkpoints or --dir with --last")
@@ -45,17 +44,16 @@ def main(argv=None) -> int:
     try:
         paths = last_epoch_checkpoints(a.dir, a.last or 0) if a.dir else [Path(c) for c in a.checkpoints]
         out = Path(a.out) if a.out else Path(a.dir or ".") / "avg.pt"
-        if out.exists() and not a.force:
-            old = torch.load(out, map_location="cpu", weights_only=False, mmap=True)
-            newest = max(p.stat().st_mtime for p in paths)
-            if old.get("averaged") == [p.name for p in paths] and out.stat().st_mtime >= newest:
-                log.info("%s already averages %s: up to date", out, ", ".join(old["averaged"]))
-                return 0
+        fp = fingerprint({}, {"checkpoints": paths})
+        if fresh(out, fp)[0] and not a.force:
+            log.info("%s already averages %s: up to date", out, ", ".join(p.name for p in paths))
+            return 0
         ck = average_models(paths)
     except (FileNotFoundError, ValueError) as e:
         log.error("%s", e)
         return 1
     save_checkpoint(out, ck)
+    stamp(out, fp)
     log.info("%s: the mean of %d checkpoints (%s)", out, len(paths), ", ".join(ck["averaged"]))
     return 0
 

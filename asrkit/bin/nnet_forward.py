@@ -51,14 +51,19 @@ def main(argv=None) -> int:
             p.error(f"not found: {path}")
     if a.output == "scores" and not a.priors:
         p.error("--output scores needs --priors")
-    from asrkit.utils.atomic import atomic_write_text, mark_done, up_to_date
+    from asrkit.utils.fingerprint import fingerprint, fresh, stamp
 
-    # the model file is recorded too: best.pt and avg.pt (--nnet-avg) of one folder have their own mtimes
-    model_record = Path(a.out_dir) / "model.txt"
-    other_model = model_record.exists() and model_record.read_text().strip() != str(Path(a.model).resolve())
-    if not a.force and not other_model and up_to_date(a.out_dir, [a.model, a.cuts, a.cmvn, a.priors]):
-        logging.getLogger("asrkit.bin.nnet_forward").info("%s is up to date; --force recomputes it", a.out_dir)
+    # the model file's path and content are remembered: best.pt and avg.pt (--nnet-avg) of one folder
+    # are other inputs, whatever their times
+    fp = fingerprint({"output": a.output, "streaming": a.streaming, "chunk": a.chunk, "prior_floor": a.prior_floor},
+                     {"model": a.model, "cuts": a.cuts, "cmvn": a.cmvn, "priors": a.priors})
+    done, changed = fresh(a.out_dir, fp)
+    log = logging.getLogger("asrkit.bin.nnet_forward")
+    if done and not a.force:
+        log.info("%s is up to date; --force recomputes it", a.out_dir)
         return 0
+    if changed:
+        log.info("%s: recomputing, made from other inputs: %s", a.out_dir, "; ".join(changed))
     from asrkit.nnet.dataset import load_cuts, reader_for_checkpoint
     from asrkit.nnet.infer import load_model, log_priors_from_counts, write_scores
     from asrkit.nnet.train import pick_device
@@ -72,8 +77,7 @@ def main(argv=None) -> int:
     reader = reader_for_checkpoint(a.model, a.cmvn, a.cuts)  # the normalisation the network was trained with
     summary = write_scores(model, load_cuts(a.cuts), reader, a.out_dir, priors, streaming=a.streaming,
                            chunk=a.chunk, output=a.output)
-    atomic_write_text(model_record, str(Path(a.model).resolve()) + "\n")
-    mark_done(a.out_dir)
+    stamp(a.out_dir, fp)
     print("nnet_forward: " + json.dumps(summary))
     return 0
 

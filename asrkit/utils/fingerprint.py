@@ -160,3 +160,28 @@ def guard(what: str, outputs: Sequence[PathLike], fp: Dict[str, dict], force: bo
                     f"without checking the inputs; --force redoes them")
     g.done = True
     return g
+
+
+def fresh(path: PathLike, fp: Dict[str, dict]) -> tuple:
+    """make's rule with a memory, for outputs that are simply remade when their inputs change (scores,
+    averaged models): ``(True, [])`` when ``path`` is done from fingerprint ``fp``, or done under a marker
+    without one (an older asrkit) and newer than every input of ``fp``; else ``(False, what changed)``.
+    After remaking ``path``, :func:`stamp` records ``fp``."""
+    from asrkit.utils.atomic import up_to_date
+
+    if not is_done(path):
+        return False, []
+    old = read_marker(path)
+    if old is None:
+        return up_to_date(path, [v["path"] for v in fp["inputs"].values()]), []
+    if old == fp:
+        return True, []
+    return False, changes(old, fp) or ["(the fingerprint format changed)"]
+
+
+def stamp(path: PathLike, fp: Dict[str, dict]) -> None:
+    """Mark ``path`` done with ``fp`` in its marker (after the work succeeded)."""
+    from asrkit.utils.atomic import mark_done
+
+    mark_done(path)
+    Guard(str(path), [Path(path)], fp).stamp()

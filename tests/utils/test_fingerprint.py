@@ -74,3 +74,27 @@ def test_one_missing_output_means_not_done(tmp_path):
     out = make_output(tmp_path)
     g = guard("x", [out, tmp_path / "other"], fingerprint({}, {}))
     assert not g.done and not g.changed
+
+
+def test_fresh_remembers_inputs_and_falls_back_to_times_for_old_markers(tmp_path):
+    import os
+
+    from asrkit.utils.fingerprint import fresh, stamp
+
+    a, b, out = tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / "scores"
+    a.write_text("A")
+    b.write_text("B")
+    out.mkdir()
+    fp_a = fingerprint({}, {"model": a})
+    assert fresh(out, fp_a) == (False, [])  # not done
+    mark_done(out)  # an older asrkit's marker: no fingerprint, make's rule on the times
+    os.utime(a, (1, 1))
+    assert fresh(out, fp_a) == (True, [])
+    os.utime(a, None)
+    os.utime(done_marker(out), (2, 2))
+    assert fresh(out, fp_a) == (False, [])
+    stamp(out, fp_a)
+    assert fresh(out, fp_a) == (True, [])
+    os.utime(b, (1, 1))  # older than the marker, but another file: remade all the same
+    done, changed = fresh(out, fingerprint({}, {"model": b}))
+    assert not done and changed == [f"input model: {a} -> {b}"]

@@ -85,20 +85,19 @@ def wall_table(rows, a) -> list:
 
 
 def exp_rows(exp: Path) -> list:
-    """Rows of the stage 15 runs under a recipe's exp/: dist_<mode> (torchrun) and dist_sim_<mode>_n<N>."""
+    """Rows of the stage 15 runs under a recipe's exp/ (dist_<mode> and dist_sim_<mode>_n<N>), from the
+    report's reader (asrkit.report.collect_dist) plus each run's best dev frame accuracy and block length."""
+    from asrkit.report import collect_dist
+
+    sets = sorted({p.name[len("decode_"):] for p in exp.glob("dist_*/decode_*") if p.is_dir()})
     rows = []
-    for d in sorted(exp.glob("dist_*")):
-        if not (d / "comm.json").exists() or not (d / "history.jsonl").exists():
-            continue
-        comm = json.loads((d / "comm.json").read_text())
-        hist = [json.loads(x) for x in (d / "history.jsonl").read_text().splitlines() if x.strip()]
+    for r in collect_dist(exp, sets):
+        hist = [json.loads(x) for x in (exp / r.system / "history.jsonl").read_text().splitlines() if x.strip()]
         accs = [h["dev_acc"] for h in hist if h.get("dev_acc") is not None]
-        wer = {}
-        for bw in sorted(d.glob("decode_*/best_wer")):
-            wer[bw.parent.name[len("decode_"):]] = float(bw.read_text().split()[1])
-        rows.append({"run": d.name, "workers": comm["world_size"], "updates": comm["steps"],
-                     "best_dev_acc": max(accs) if accs else 0.0, "compression": comm.get("compression_ratio"),
-                     "sync": comm.get("sync_config", {"mode": comm["mode"]}), "wer": wer})
+        sync = json.loads((exp / r.system / "comm.json").read_text()).get("sync_config", {"mode": r.mode})
+        rows.append({"run": r.system, "workers": r.world_size, "updates": r.steps,
+                     "best_dev_acc": max(accs) if accs else 0.0, "compression": r.compression, "sync": sync,
+                     "wer": {k: w.wer for k, w in r.wers.items()}})
     return rows
 
 
