@@ -117,15 +117,13 @@ def prune_checkpoints(out_dir: PathLike, keep_last: int) -> None:
         (d / f"checkpoint-{s}.pt").unlink(missing_ok=True)
 
 
-_EPOCH_RE = re.compile(r"^epoch-(\d+)\.pt$")
-
-
 def last_epoch_checkpoints(out_dir: PathLike, n: int) -> List[Path]:
     """The ``n`` epoch checkpoints of the highest epochs in ``out_dir``, oldest first (``epoch-<k>.pt``)."""
     if n < 1:
         raise ValueError(f"average over at least one epoch, not {n}")
     d = Path(out_dir)
-    found = sorted((int(m.group(1)), p) for p in d.glob("epoch-*.pt") if (m := _EPOCH_RE.match(p.name)))
+    found = sorted((int(m.group(2)), p) for p in list_checkpoints(d)
+                   if (m := _CKPT_RE.match(p.name)) and m.group(1) == "epoch")
     if len(found) < n:
         raise ValueError(f"{d}: {len(found)} epoch checkpoints (epoch-<k>.pt), fewer than the {n} to average")
     return [p for _, p in found[-n:]]

@@ -21,9 +21,9 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from asrkit.utils.atomic import done_marker, is_done
+from asrkit.utils.atomic import done_marker, is_done, mark_done, up_to_date
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
@@ -162,13 +162,11 @@ def guard(what: str, outputs: Sequence[PathLike], fp: Dict[str, dict], force: bo
     return g
 
 
-def fresh(path: PathLike, fp: Dict[str, dict]) -> tuple:
+def fresh(path: PathLike, fp: Dict[str, dict]) -> Tuple[bool, List[str]]:
     """make's rule with a memory, for outputs that are simply remade when their inputs change (scores,
     averaged models): ``(True, [])`` when ``path`` is done from fingerprint ``fp``, or done under a marker
     without one (an older asrkit) and newer than every input of ``fp``; else ``(False, what changed)``.
     After remaking ``path``, :func:`stamp` records ``fp``."""
-    from asrkit.utils.atomic import up_to_date
-
     if not is_done(path):
         return False, []
     old = read_marker(path)
@@ -181,7 +179,5 @@ def fresh(path: PathLike, fp: Dict[str, dict]) -> tuple:
 
 def stamp(path: PathLike, fp: Dict[str, dict]) -> None:
     """Mark ``path`` done with ``fp`` in its marker (after the work succeeded)."""
-    from asrkit.utils.atomic import mark_done
-
     mark_done(path)
     Guard(str(path), [Path(path)], fp).stamp()
